@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# cleanup.sh: deletes an old release once no job recorded at the switch still runs
+# (the "New Day" step of Control-M: exe_old goes when its jobs are done).
+#
+# The snapshot $AR_STATE/snapshots/<rolloutId>.jobs must have the sha256 the
+# orchestrator recorded (it is the list the ledger holds). A job is alive while its
+# pid exists AND has the recorded start ticks (pids are reused). Never deletes the
+# release the link points at. A deleted release also loses its staged marker and
+# the previous link when that pointed at it; the snapshot files of the rollout go too.
+# Inputs: SSM_profile, SSM_releaseVersion, SSM_rolloutId, SSM_snapshotSha256;
+#   AR_PROFILE_DIR, AR_HOST_ROOT.
+# Output: one JSON line, status DELETED | KEPT | ALREADY_DELETED (exit 0) or FAILED
+#   (exit 1, 2 for bad parameters), with release, alive, reason (KEPT).
+set -Eeuo pipefail
+# shellcheck source-path=SCRIPTDIR
+source "$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+# Filled by lib.sh functions through namerefs.
+target='' current_t='' previous_t=''
+
+ar_init cleanup
+ar_param profile
+ar_param releaseVersion
+ar_param rolloutId
+ar_param snapshotSha256
+ar_load_profile "${PARAM[profile]}"
+version=${PARAM[releaseVersion]}
+snapshot=$AR_STATE/snapshots/${PARAM[rolloutId]}.jobs
+ar_lock
+
+ar_release_target target "$version"
+release=$AR_ROOT/$target
+ar_out_str release "$release"
+
+kept() {
+  ar_out_num alive "$1"
+  ar_out_str reason "$2"
+  ar_emit KEPT
+  exit 0
+}
+
+if [[ ! -e $release && ! -L $release ]]; then
+  ar_out_num alive 0
+  ar_emit ALREADY_DELETED
+  exit 0
+fi
+ar_link_target current_t "${AR_P[link_name]}"
+[[ $target != "$current_t" ]] || kept 0 "$release is the current release"
+[[ -f $snapshot ]] || kept 0 "no job snapshot $snapshot on this host"
+read -r sum _ < <(sha256sum -- "$snapshot") || ar_fail 1 "cannot hash $snapshot"
+[[ $sum == "${PARAM[snapshotSha256]}" ]] ||
+  kept 0 "snapshot $snapshot has sha256 $sum, expected ${PARAM[snapshotSha256]}"
+
+alive=0 first=''
+while read -r id pid ticks; do
+  if ar_pid_is "$pid" "$ticks"; then
+    alive=$((alive + 1))
+    [[ -n $first ]] || first="$id (pid $pid)"
+  fi
+done <"$snapshot"
+((alive == 0)) || kept "$alive" "$alive job(s) of the snapshot still running, e.g. $first"
+
+# Renamed first so that it disappears at once, then removed.
+gone="${release%/*}/.ar-gone.${release##*/}.$$"
+mv -T -- "$release" "$gone" || ar_fail 1 "cannot move $release away"
+ar_remove_on_exit "$gone"
+rm -f -- "$AR_STATE/staged/$version"
+ar_link_target previous_t "${AR_P[previous_link_name]}"
+[[ $previous_t != "$target" ]] || ar_point_link "${AR_P[previous_link_name]}" ''
+rm -rf -- "$gone" || ar_fail 1 "cannot delete $gone"
+# The snapshot has served its purpose; a repeated cleanup finds ALREADY_DELETED.
+rm -f -- "$snapshot" "${snapshot%.jobs}.switch"
+ar_out_num alive 0
+ar_emit DELETED

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# preflight.sh: can this host be upgraded to the target version? Read-only.
+#
+# Reads the running version (hook.version), the free space under install_root and
+# asks the profile's compatibility check (hook.preflight). A host already on the
+# target is SKIPPED; the rest of the rollout leaves it alone.
+# Inputs: SSM_profile, SSM_targetVersion, SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
+# Output: one JSON line, status READY | SKIPPED (exit 0) or FAILED (exit 1, 2 for bad
+#   parameters), with currentVersion, targetVersion, freeMb.
+set -Eeuo pipefail
+# shellcheck source-path=SCRIPTDIR
+source "$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+# Filled by lib.sh functions through namerefs.
+current_t='' current='' free_mb=0
+
+ar_init preflight
+ar_param profile
+ar_param targetVersion
+ar_param rolloutId
+ar_load_profile "${PARAM[profile]}"
+target=${PARAM[targetVersion]}
+export AR_TO_VERSION=$target
+ar_lock
+
+ar_link_target current_t "${AR_P[link_name]}"
+current_rel=${current_t:+$AR_ROOT/$current_t}
+ar_hook_line current version "$current_rel" "" ||
+  ar_fail 1 "cannot read the running version: $AR_HOOK_ERROR"
+ar__matches "$current" "$AR_RE_VERSION" ||
+  ar_fail 1 "hook.version printed '${current:0:100}', not a version"
+export AR_FROM_VERSION=$current
+ar_free_mb free_mb "$AR_ROOT" || ar_fail 1 "cannot read free space under $AR_ROOT"
+
+ar_out_str currentVersion "$current"
+ar_out_str targetVersion "$target"
+ar_out_num freeMb "$free_mb"
+
+if [[ $current == "$target" ]]; then
+  ar_emit SKIPPED
+  exit 0
+fi
+if ((free_mb < AR_P[min_free_mb])); then
+  ar_fail 1 "only ${free_mb} MB free under $AR_ROOT, profile ${PARAM[profile]} needs ${AR_P[min_free_mb]} MB"
+fi
+ar_hook preflight "$current_rel" "$current" ||
+  ar_fail 1 "compatibility check refused $current -> $target: $AR_HOOK_ERROR"
+ar_emit READY

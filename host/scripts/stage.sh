@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# stage.sh: installs the target release beside the running one. Touches nothing the
+# running agent uses.
+#
+# Fetches the artifact (https:// with curl, or a local file:/// path), verifies its
+# sha256, extracts it into a temporary directory next to the release directory and
+# renames it into place (a release directory is never seen half-extracted), runs
+# hook.install inside it, then records it as staged. Backs up $AR_ROOT/conf into
+# $AR_STATE/backups/<rolloutId>/ (first backup of a rollout wins). A release already
+# staged from the same sha256 is ALREADY_STAGED.
+# Inputs: SSM_profile, SSM_targetVersion, SSM_artifactUrl, SSM_artifactSha256,
+#   SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
+# Output: one JSON line, status STAGED | ALREADY_STAGED (exit 0) or FAILED (exit 1;
+#   2 for bad parameters, a missing local artifact included), with release, sha256,
+#   durationMs.
+set -Eeuo pipefail
+# shellcheck source-path=SCRIPTDIR
+source "$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+# Filled by lib.sh functions through namerefs.
+started=0 target='' staged_sha='' current_t='' previous_t='' free_mb=0
+
+ar_init stage
+ar_now_ms started
+ar_param profile
+ar_param targetVersion
+ar_param artifactUrl
+ar_param artifactSha256
+ar_param rolloutId
+ar_load_profile "${PARAM[profile]}"
+version=${PARAM[targetVersion]} url=${PARAM[artifactUrl]} sha=${PARAM[artifactSha256]}
+rid=${PARAM[rolloutId]}
+export AR_TO_VERSION=$version
+
+local_artifact=''
+if [[ ${AR_P[artifact]} == tar.gz && $url == file://* ]]; then
+  local_artifact=${url#file://}
+  [[ -f $local_artifact && -r $local_artifact ]] ||
+    ar_fail 2 "artifact not found: $local_artifact"
+fi
+
+ar_lock
+
+ar_release_target target "$version"
+release=$AR_ROOT/$target
+parent=${release%/*}
+marker=$AR_STATE/staged/$version
+
+backup_conf() {
+  local dst=$AR_STATE/backups/$rid
+  [[ -d $AR_ROOT/conf && ! -e $dst/conf ]] || return 0
+  if ! { mkdir -p -- "$dst" && cp -a -- "$AR_ROOT/conf" "$dst/.conf.tmp.$$" &&
+    mv -T -- "$dst/.conf.tmp.$$" "$dst/conf"; }; then
+    ar_fail 1 "cannot back up $AR_ROOT/conf into $dst"
+  fi
+}
+
+finish() {
+  local now
+  backup_conf
+  ar_now_ms now
+  ar_out_str release "$release"
+  if [[ ${AR_P[artifact]} == none ]]; then ar_out_str sha256; else ar_out_str sha256 "$sha"; fi
+  ar_out_num durationMs $((now - started))
+  ar_emit "$1"
+  exit 0
+}
+
+# Removes a directory by first renaming it out of the way, so that it disappears at
+# once instead of file by file.
+remove_dir() {
+  local gone
+  gone="${1%/*}/.ar-gone.${1##*/}.$$"
+  mv -T -- "$1" "$gone" && rm -rf -- "$gone"
+}
+
+if ar_staged_sha staged_sha "$version" && [[ -d $release ]]; then
+  [[ $staged_sha == "$sha" ]] ||
+    ar_fail 1 "release $release is already staged from another artifact (sha256 $staged_sha)"
+  finish ALREADY_STAGED
+fi
+
+if [[ -e $release || -L $release ]]; then
+  ar_link_target current_t "${AR_P[link_name]}"
+  ar_link_target previous_t "${AR_P[previous_link_name]}"
+  state=''
+  { read -r state _ <"$marker"; } 2>/dev/null || :
+  if [[ $target == "$current_t" || $target == "$previous_t" || $state != pending ]]; then
+    ar_fail 1 "$release exists and was not staged by agent-rollout; remove it or pick another version"
+  fi
+  ar_log "removing $release left by an interrupted stage"
+  remove_dir "$release" || ar_fail 1 "cannot remove the incomplete $release"
+fi
+
+# We hold the host lock: temporary directories found here belong to dead runs.
+if [[ -d $parent ]]; then
+  for leftover in "$parent"/.ar-stage.*; do
+    [[ ! -e $leftover ]] || rm -rf -- "$leftover"
+  done
+fi
+
+ar_free_mb free_mb "$parent" || ar_fail 1 "cannot read free space under $parent"
+if ((free_mb < AR_P[min_free_mb])); then
+  ar_fail 1 "only ${free_mb} MB free under $parent, profile ${PARAM[profile]} needs ${AR_P[min_free_mb]} MB"
+fi
+
+mkdir -p -- "$parent" "$AR_STATE/staged" || ar_fail 1 "cannot create $parent"
+work=$(mktemp -d "$parent/.ar-stage.${target##*/}.XXXXXX") || ar_fail 1 "cannot create a temporary directory in $parent"
+ar_remove_on_exit "$work"
+mkdir -- "$work/release"
+
+if [[ ${AR_P[artifact]} == tar.gz ]]; then
+  artifact=$work/artifact.tar.gz
+  if [[ -n $local_artifact ]]; then
+    cp -- "$local_artifact" "$artifact" || ar_fail 1 "cannot copy $local_artifact"
+  else
+    ar_log "downloading $url"
+    curl -fsSL --proto =https --proto-redir =https --retry 3 --connect-timeout 15 \
+      --max-time 900 -o "$artifact" -- "$url" || ar_fail 1 "download of $url failed"
+  fi
+  # Hash the copy we extract, not the source: the source could change in between.
+  read -r got _ < <(sha256sum -- "$artifact") || ar_fail 1 "cannot hash $artifact"
+  [[ $got == "$sha" ]] || ar_fail 1 "sha256 mismatch for $url: expected $sha, got $got"
+  tar -xzf "$artifact" -C "$work/release" --no-same-owner ||
+    ar_fail 1 "cannot extract $url"
+  export AR_ARTIFACT=$artifact
+fi
+
+# "pending" until hook.install has passed: an interrupted stage is recognisable as
+# ours and redone; switch only takes releases marked "staged".
+printf 'pending %s\n' "$sha" >"$marker"
+mv -T -- "$work/release" "$release" || ar_fail 1 "cannot move the release into $release"
+if ! ar_hook install "$release" "$version"; then
+  error=$AR_HOOK_ERROR
+  remove_dir "$release" && rm -f -- "$marker"
+  ar_fail 1 "install of $version failed: $error"
+fi
+printf 'staged %s\n' "$sha" >"$marker.tmp" && mv -f -- "$marker.tmp" "$marker"
+rm -rf -- "$work"
+finish STAGED

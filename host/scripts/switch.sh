@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# switch.sh: moves the agent to the staged target release, in one command so that no
+# orchestrator round trip ever falls inside the critical section.
+#
+# Everything slow (profile, checks, reading versions) happens first. Then: suspend
+# (the scheduler stops dispatching) -> snapshot of the running jobs to
+# $AR_STATE/snapshots/<rolloutId>.jobs -> stop the listener (jobs keep running) ->
+# atomic flip of the link, previous link to the old release -> configure -> start the
+# new listener -> health, every 10 ms, up to health_timeout_s -> resume. If the new
+# release does not come up healthy: flip back, restart the old listener, check it,
+# resume: ROLLED_BACK. The agent is resumed on every way out once suspended. A host
+# already on the target is UNCHANGED and nothing is touched (no suspend); if this
+# rollout did the switch, the result repeats its snapshot and old release, so a
+# duplicated command reports what the first one did.
+# Inputs: SSM_profile, SSM_targetVersion, SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
+# Output: one JSON line, status SWITCHED | UNCHANGED (exit 0), ROLLED_BACK (exit 3) or
+#   FAILED (exit 1, 2 for bad parameters), with fromVersion, toVersion,
+#   currentVersion, oldRelease, suspendMs, listenerGapMs, healthMs, configureReport,
+#   jobs {count, sha256, items: [[jobId, pid, startTicks], ...]}, reason.
+set -Eeuo pipefail
+# shellcheck source-path=SCRIPTDIR
+source "$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+# Filled by lib.sh functions through namerefs.
+to_t='' from_t='' prev_before='' from_v='' running='' staged_sha=''
+jobs_json='{"count":0,"sha256":null,"items":[]}'
+
+ar_init switch
+ar_param profile
+ar_param targetVersion
+ar_param rolloutId
+ar_load_profile "${PARAM[profile]}"
+to_v=${PARAM[targetVersion]} rid=${PARAM[rolloutId]}
+export AR_TO_VERSION=$to_v
+ar_lock
+
+ar_release_target to_t "$to_v"
+to_rel=$AR_ROOT/$to_t
+snapshot=$AR_STATE/snapshots/$rid.jobs
+record=$AR_STATE/snapshots/$rid.switch
+ar_link_target from_t "${AR_P[link_name]}"
+AR_LIVE_REL=${from_t:+$AR_ROOT/$from_t}
+ar_heal_interrupted_suspend
+
+# jobs_json_of FILE: jobs_json = the result's "jobs" object for snapshot FILE.
+jobs_json_of() {
+  local sum='' id pid ticks quoted
+  local -a items=()
+  read -r sum _ < <(sha256sum -- "$1") || ar_fail 1 "cannot hash $1"
+  while read -r id pid ticks; do
+    [[ $pid =~ ^[0-9]+$ && $ticks =~ ^[0-9]+$ ]] || ar_fail 1 "corrupt snapshot $1"
+    ar_json_str quoted "$id"
+    items+=("[$quoted,$pid,$ticks]")
+  done <"$1"
+  local IFS=,
+  jobs_json="{\"count\":${#items[@]},\"sha256\":\"$sum\",\"items\":[${items[*]}]}"
+}
+
+# snapshot_jobs: writes the running jobs (hook.listJobs, "<jobId> <pid>" lines) with
+# their start ticks to the snapshot. A job whose pid is already gone has finished and
+# is left out; a line that does not parse aborts the switch (a snapshot we cannot
+# trust would let cleanup delete a release under a running job).
+snapshot_jobs() {
+  local id pid rest ticks=''
+  ar_remove_on_exit "$snapshot.tmp"
+  ar_run_hook listJobs "$AR_LIVE_REL" "$AR_LIVE_VER" || return 1
+  {
+    while read -r id pid rest || [[ -n $id ]]; do
+      [[ -n $id ]] || continue
+      if [[ -n $rest || ! $pid =~ ^[1-9][0-9]{0,9}$ || $id == *[[:cntrl:]]* ]]; then
+        AR_HOOK_ERROR="hook.listJobs printed '${id:0:80} ${pid:0:20}', expected '<jobId> <pid>'"
+        return 1
+      fi
+      ar_start_ticks ticks "$pid" || continue
+      printf '%s %s %s\n' "$id" "$pid" "$ticks"
+    done <"$AR_TMP/hook.out"
+  } >"$snapshot.tmp" && mv -f -- "$snapshot.tmp" "$snapshot"
+}
+
+if [[ $from_t == "$to_t" ]]; then
+  ar_hook_line running version "$to_rel" "$to_v" ||
+    ar_fail 1 "cannot read the running version: $AR_HOOK_ERROR"
+  [[ $running == "$to_v" ]] ||
+    ar_fail 1 "${AR_P[link_name]} points at $to_t but hook.version reports '${running:0:100}'"
+  ar_run_hook health "$to_rel" "$to_v" ||
+    ar_fail 1 "already on $to_v but not healthy: $AR_HOOK_ERROR"
+  from_v=$to_v old_release=''
+  if [[ -f $record ]]; then
+    declare -A done_switch=()
+    while IFS='=' read -r key value; do done_switch[$key]=$value; done <"$record"
+    if [[ ${done_switch[toVersion]:-} == "$to_v" ]]; then
+      from_v=${done_switch[fromVersion]:-$to_v} old_release=${done_switch[oldRelease]:-}
+      [[ ! -f $snapshot ]] || jobs_json_of "$snapshot"
+    fi
+  fi
+  ar_out_str fromVersion "$from_v"
+  ar_out_str toVersion "$to_v"
+  ar_out_str currentVersion "$to_v"
+  ar_out_str oldRelease "$old_release"
+  ar_out_num suspendMs
+  ar_out_num listenerGapMs
+  ar_out_num healthMs
+  ar_out_str configureReport
+  ar_out_raw jobs "$jobs_json"
+  ar_emit UNCHANGED
+  exit 0
+fi
+
+if ! ar_staged_sha staged_sha "$to_v" || [[ ! -d $to_rel ]]; then
+  ar_fail 1 "release $to_v is not staged ($to_rel): run stage first"
+fi
+ar_link_target prev_before "${AR_P[previous_link_name]}"
+ar_hook_line from_v version "$AR_LIVE_REL" "" ||
+  ar_fail 1 "cannot read the running version: $AR_HOOK_ERROR"
+ar__matches "$from_v" "$AR_RE_VERSION" ||
+  ar_fail 1 "hook.version printed '${from_v:0:100}', not a version"
+AR_LIVE_VER=$from_v
+export AR_FROM_VERSION=$from_v
+mkdir -p -- "$AR_STATE/snapshots"
+rm -f -- "$record"
+ar_log "switching $from_v -> $to_v (staged from sha256 $staged_sha)"
+
+# Suspend window: from here to ar_resume only what must happen while suspended.
+ar_suspend || ar_fail 1 "suspend failed: $AR_HOOK_ERROR"
+snapshot_jobs || ar_fail 1 "cannot snapshot the running jobs: $AR_HOOK_ERROR"
+ar_cutover "$from_t" "$from_v" "$to_t" "$to_v" "$from_t" "$prev_before" yes
+resume_error=''
+ar_resume || resume_error=$AR_HOOK_ERROR
+# End of the suspend window.
+
+jobs_json_of "$snapshot"
+if [[ $AR_CUTOVER == failed ]]; then
+  ar_fail 1 "switch to $to_v failed and $from_v could not be restored: $AR_CUTOVER_REASON"
+fi
+if [[ -n $resume_error ]]; then
+  ar_fail 1 "agent on ${AR_LIVE_VER} (cutover: $AR_CUTOVER) but resume failed: $resume_error"
+fi
+if [[ $AR_CUTOVER == ok ]]; then
+  printf 'toVersion=%s\nfromVersion=%s\noldRelease=%s\n' "$to_v" "$from_v" "${from_t:+$AR_ROOT/$from_t}" \
+    >"$record.tmp" && mv -f -- "$record.tmp" "$record"
+fi
+
+ar_out_str fromVersion "$from_v"
+ar_out_str toVersion "$to_v"
+ar_out_str currentVersion "$AR_LIVE_VER"
+ar_out_str oldRelease "${from_t:+$AR_ROOT/$from_t}"
+ar_out_num suspendMs $((AR_RESUME_END_MS - AR_SUSPEND_START_MS))
+ar_out_num listenerGapMs $((AR_HEALTH_OK_MS - AR_GAP_START_MS))
+ar_out_num healthMs "$AR_HEALTH_WAIT_MS"
+ar_out_str configureReport "$AR_CONFIGURE_REPORT"
+ar_out_raw jobs "$jobs_json"
+if [[ $AR_CUTOVER == ok ]]; then
+  ar_emit SWITCHED
+  exit 0
+fi
+ar_out_str reason "$AR_CUTOVER_REASON"
+ar_emit ROLLED_BACK
+exit 3

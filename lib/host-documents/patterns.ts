@@ -1,0 +1,80 @@
+/**
+ * Input patterns of the on-host steps (docs/contracts.md, "SSM documents").
+ *
+ * One source for the three places that check them: the documents' `allowedPattern`
+ * (the assembler refuses a template whose pattern differs), the Lambdas' schemas
+ * (import the RegExps from here), and `host/scripts/lib.sh`, which holds the same
+ * strings for bash (test/host compares both on the same samples).
+ *
+ * @module
+ */
+
+/** Pattern sources, exactly as they appear in the documents' `allowedPattern`. */
+export const PATTERNS = {
+  /** Up to four numeric parts and an optional `-`/`+` suffix. */
+  version: "^[0-9]+(\\.[0-9]+){0,3}([-+][0-9A-Za-z.]{1,32})?$",
+  /** Step Functions execution name. */
+  rolloutId: "^[A-Za-z0-9_-]{1,80}$",
+  /** Lower-case hex sha256. */
+  sha256: "^[a-f0-9]{64}$",
+  /** https with host and path, or an absolute local file; dot segments are refused apart. */
+  artifactUrl:
+    "^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=-]+)+|file:///[A-Za-z0-9._/-]+)$",
+  /** Profile file name without `.profile`. */
+  profileName: "^[a-z][a-z0-9-]{0,31}$",
+} as const;
+
+/** Agent version. Also check {@link VERSION_MAX_LENGTH}. */
+export const VERSION_PATTERN = new RegExp(PATTERNS.version);
+
+/** Maximum length of a version (the pattern alone allows more). */
+export const VERSION_MAX_LENGTH = 64;
+
+/** Rollout id. */
+export const ROLLOUT_ID_PATTERN = new RegExp(PATTERNS.rolloutId);
+
+/** sha256 digest. */
+export const SHA256_PATTERN = new RegExp(PATTERNS.sha256);
+
+/** Artifact URL. A match may still hold a dot segment: use {@link isArtifactUrl}. */
+export const ARTIFACT_URL_PATTERN = new RegExp(PATTERNS.artifactUrl);
+
+/** Profile name. */
+export const PROFILE_NAME_PATTERN = new RegExp(PATTERNS.profileName);
+
+/**
+ * True when a path segment of `url` is `.` or `..`, also percent-encoded (`%2e`):
+ * the URL pattern admits them, the host scripts refuse them.
+ */
+export function hasDotSegment(url: string): boolean {
+  const afterScheme = url.slice(url.indexOf("://") + 3);
+  const path = afterScheme.slice(afterScheme.indexOf("/") + 1);
+  return path
+    .split("/")
+    .map((segment) => segment.toLowerCase().replaceAll("%2e", "."))
+    .some((segment) => segment === "." || segment === "..");
+}
+
+/** True when `url` is an artifact URL the stage step accepts. */
+export function isArtifactUrl(url: string): boolean {
+  return ARTIFACT_URL_PATTERN.test(url) && !hasDotSegment(url);
+}
+
+/** True when `version` is a version the steps accept. */
+export function isVersion(version: string): boolean {
+  return version.length <= VERSION_MAX_LENGTH && VERSION_PATTERN.test(version);
+}
+
+/**
+ * `allowedPattern` of each document parameter, by parameter name. The assembler
+ * requires every template parameter to be listed here with exactly this pattern.
+ */
+export const PARAMETER_PATTERNS: Readonly<Record<string, string>> = {
+  profile: PATTERNS.profileName,
+  targetVersion: PATTERNS.version,
+  releaseVersion: PATTERNS.version,
+  rolloutId: PATTERNS.rolloutId,
+  artifactUrl: PATTERNS.artifactUrl,
+  artifactSha256: PATTERNS.sha256,
+  snapshotSha256: PATTERNS.sha256,
+};

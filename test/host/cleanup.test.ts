@@ -1,0 +1,152 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type Artifact, buildArtifacts, sha256File, TestHost } from "./harness.js";
+
+let work: string;
+let artifacts: Record<string, Artifact>;
+const hosts: TestHost[] = [];
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), "ar-cleanup-test-"));
+  artifacts = await buildArtifacts(join(work, "artifacts"), [
+    { version: "1.0.0" },
+    { version: "2.0.0" },
+  ]);
+});
+
+afterEach(async () => {
+  await Promise.all(hosts.splice(0).map((h) => h.destroy()));
+});
+
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** A host switched from 1.0.0 to 2.0.0 (rollout r-c) while the given jobs ran. */
+async function switchedHost(
+  jobs: readonly [string, number][],
+): Promise<{ host: TestHost; snapshot: string }> {
+  const host = await TestHost.create({ artifacts, parentDir: work });
+  hosts.push(host);
+  const a = artifacts["2.0.0"];
+  if (!a) throw new Error("no 2.0.0");
+  await host.runStep("stage", {
+    profile: "demo",
+    targetVersion: "2.0.0",
+    artifactUrl: a.url,
+    artifactSha256: a.sha256,
+    rolloutId: "r-c",
+  });
+  for (const [id, seconds] of jobs) expect((await host.submitJob(id, seconds)).status).toBe(202);
+  const { result } = await host.runStep("switch", {
+    profile: "demo",
+    targetVersion: "2.0.0",
+    rolloutId: "r-c",
+  });
+  expect(result.status).toBe("SWITCHED");
+  return { host, snapshot: host.path(".agent-rollout", "snapshots", "r-c.jobs") };
+}
+
+function cleanupParams(version: string, sha: string): Record<string, string> {
+  return { profile: "demo", releaseVersion: version, rolloutId: "r-c", snapshotSha256: sha };
+}
+
+describe("cleanup", () => {
+  it("keeps the old release while a snapshotted job runs, deletes it after", async () => {
+    // Prepare
+    const { host, snapshot } = await switchedHost([["long", 2]]);
+    const sha = sha256File(snapshot);
+
+    // Act
+    const kept = await host.runStep("cleanup", cleanupParams("1.0.0", sha), { via: "document" });
+    await host.waitForJobs(["long"]);
+    const deleted = await host.runStep("cleanup", cleanupParams("1.0.0", sha));
+    const again = await host.runStep("cleanup", cleanupParams("1.0.0", sha));
+
+    // Assess
+    expect(kept.code).toBe(0);
+    expect(kept.result).toEqual({
+      step: "cleanup",
+      status: "KEPT",
+      release: host.path("releases", "1.0.0"),
+      alive: 1,
+      reason: `1 job(s) of the snapshot still running, e.g. long (pid ${host.jobPid("long")})`,
+    });
+    expect(deleted.code).toBe(0);
+    expect(deleted.result).toEqual({
+      step: "cleanup",
+      status: "DELETED",
+      release: host.path("releases", "1.0.0"),
+      alive: 0,
+    });
+    expect(existsSync(host.path("releases", "1.0.0"))).toBe(false);
+    expect(host.link("previous")).toBeNull();
+    expect(host.link("current")).toBe("releases/2.0.0");
+    expect(existsSync(snapshot)).toBe(false);
+    expect(await host.health()).toEqual({ status: 200, version: "2.0.0" });
+    expect(again.result).toEqual({
+      step: "cleanup",
+      status: "ALREADY_DELETED",
+      release: host.path("releases", "1.0.0"),
+      alive: 0,
+    });
+  });
+
+  it("never deletes the current release", async () => {
+    const { host, snapshot } = await switchedHost([]);
+
+    const { code, result } = await host.runStep(
+      "cleanup",
+      cleanupParams("2.0.0", sha256File(snapshot)),
+    );
+
+    expect(code).toBe(0);
+    expect(result).toEqual({
+      step: "cleanup",
+      status: "KEPT",
+      release: host.path("releases", "2.0.0"),
+      alive: 0,
+      reason: `${host.path("releases", "2.0.0")} is the current release`,
+    });
+    expect(existsSync(host.path("releases", "2.0.0", "VERSION"))).toBe(true);
+  });
+
+  it("keeps the release when the snapshot is not the one recorded", async () => {
+    const { host, snapshot } = await switchedHost([]);
+    const other = "0".repeat(64);
+
+    const { result } = await host.runStep("cleanup", cleanupParams("1.0.0", other));
+
+    expect(result).toEqual({
+      step: "cleanup",
+      status: "KEPT",
+      release: host.path("releases", "1.0.0"),
+      alive: 0,
+      reason: `snapshot ${snapshot} has sha256 ${sha256File(snapshot)}, expected ${other}`,
+    });
+    expect(existsSync(host.path("releases", "1.0.0"))).toBe(true);
+  });
+
+  it("does not take a reused pid (same pid, other start time) for the recorded job", async () => {
+    // Prepare: the recorded job's pid is alive, but the snapshot says it started at
+    // another time: that process is not the job.
+    const { host, snapshot } = await switchedHost([["reused", 30]]);
+    const [id, pid, ticks] = readFileSync(snapshot, "utf8").trim().split(" ");
+    expect([id, Number(pid)]).toEqual(["reused", host.jobPid("reused")]);
+    writeFileSync(snapshot, `${id} ${pid} ${Number(ticks) + 1}\n`);
+
+    // Act
+    const { code, result } = await host.runStep(
+      "cleanup",
+      cleanupParams("1.0.0", sha256File(snapshot)),
+    );
+
+    // Assess
+    expect(code).toBe(0);
+    expect(result).toMatchObject({ status: "DELETED", alive: 0 });
+    expect(host.jobDone("reused")).toBeUndefined();
+    expect(existsSync(`/proc/${pid}`)).toBe(true);
+  });
+});

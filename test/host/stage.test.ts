@@ -1,0 +1,341 @@
+import { spawn } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type Artifact, buildArtifacts, deriveProfile, startTicks, TestHost } from "./harness.js";
+
+let work: string;
+let artifacts: Record<string, Artifact>;
+const hosts: TestHost[] = [];
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), "ar-stage-test-"));
+  artifacts = await buildArtifacts(join(work, "artifacts"), [
+    { version: "1.0.0" },
+    { version: "2.0.0" },
+  ]);
+});
+
+afterEach(async () => {
+  await Promise.all(hosts.splice(0).map((h) => h.destroy()));
+});
+
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function newHost(): Promise<TestHost> {
+  const host = await TestHost.create({ artifacts, parentDir: work });
+  hosts.push(host);
+  return host;
+}
+
+function artifact(version: string): Artifact {
+  const found = artifacts[version];
+  if (!found) throw new Error(version);
+  return found;
+}
+
+describe("preflight", () => {
+  it("is READY for another version and SKIPPED on the target, through the document", async () => {
+    const host = await newHost();
+    const tree = host.tree();
+
+    const ready = await host.runStep(
+      "preflight",
+      { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-pre" },
+      { via: "document" },
+    );
+    const skipped = await host.runStep(
+      "preflight",
+      { profile: "demo", targetVersion: "1.0.0", rolloutId: "r-pre" },
+      { via: "document" },
+    );
+
+    expect(ready.code).toBe(0);
+    expect(ready.result).toMatchObject({
+      step: "preflight",
+      status: "READY",
+      currentVersion: "1.0.0",
+      targetVersion: "2.0.0",
+    });
+    expect(Number.isInteger(ready.result.freeMb)).toBe(true);
+    expect(ready.result.freeMb as number).toBeGreaterThan(0);
+    expect(skipped.code).toBe(0);
+    expect(skipped.result).toMatchObject({
+      status: "SKIPPED",
+      currentVersion: "1.0.0",
+      targetVersion: "1.0.0",
+    });
+    expect(host.tree()).toEqual(tree);
+  });
+
+  it("refuses when the profile's compatibility check fails", async () => {
+    const host = await newHost();
+    const profiles = mkdtempSync(join(work, "profiles-"));
+    deriveProfile(profiles, "demo", {
+      "hook.preflight": 'echo "server too old for $AR_TO_VERSION" >&2; exit 4',
+    });
+
+    const { code, result } = await host.runStep(
+      "preflight",
+      { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-pre" },
+      { profileDir: profiles },
+    );
+
+    expect(code).toBe(1);
+    expect(result).toEqual({
+      step: "preflight",
+      status: "FAILED",
+      error:
+        "compatibility check refused 1.0.0 -> 2.0.0: hook.preflight exited 4: server too old for 2.0.0",
+    });
+  });
+});
+
+describe("stage", () => {
+  it("installs beside the running release, backs up the config, and is idempotent", async () => {
+    // Prepare
+    const host = await newHost();
+    const a = artifact("2.0.0");
+    const params = {
+      profile: "demo",
+      targetVersion: "2.0.0",
+      artifactUrl: a.url,
+      artifactSha256: a.sha256,
+      rolloutId: "r-stage",
+    };
+
+    // Act
+    const first = await host.runStep("stage", params, { via: "document" });
+    const second = await host.runStep("stage", params);
+
+    // Assess
+    expect(first.code).toBe(0);
+    expect(first.result).toMatchObject({
+      step: "stage",
+      status: "STAGED",
+      release: host.path("releases", "2.0.0"),
+      sha256: a.sha256,
+    });
+    expect(second.code).toBe(0);
+    expect(second.result).toMatchObject({
+      status: "ALREADY_STAGED",
+      release: host.path("releases", "2.0.0"),
+    });
+    expect(readFileSync(host.path("releases", "2.0.0", "VERSION"), "utf8")).toBe("2.0.0\n");
+    expect(readdirSync(host.path("releases")).sort()).toEqual(["1.0.0", "2.0.0"]);
+    expect(readFileSync(host.path(".agent-rollout", "staged", "2.0.0"), "utf8")).toBe(
+      `staged ${a.sha256}\n`,
+    );
+    expect(
+      readFileSync(host.path(".agent-rollout", "backups", "r-stage", "conf", "agent.env"), "utf8"),
+    ).toBe(readFileSync(host.path("conf", "agent.env"), "utf8"));
+    expect(host.link("current")).toBe("releases/1.0.0");
+    expect(await host.health()).toEqual({ status: 200, version: "1.0.0" });
+    expect(host.scheduler.calls).toEqual([]);
+  });
+
+  it("removes the release again when the install hook fails", async () => {
+    const host = await newHost();
+    const a = artifact("2.0.0");
+    const profiles = mkdtempSync(join(work, "profiles-"));
+    deriveProfile(profiles, "demo", { "hook.install": "echo 'missing libfoo' >&2; false" });
+
+    const { code, result } = await host.runStep(
+      "stage",
+      {
+        profile: "demo",
+        targetVersion: "2.0.0",
+        artifactUrl: a.url,
+        artifactSha256: a.sha256,
+        rolloutId: "r",
+      },
+      { profileDir: profiles },
+    );
+
+    expect(code).toBe(1);
+    expect(result.error).toBe("install of 2.0.0 failed: hook.install exited 1: missing libfoo");
+    expect(existsSync(host.path("releases", "2.0.0"))).toBe(false);
+    expect(existsSync(host.path(".agent-rollout", "staged", "2.0.0"))).toBe(false);
+    expect(readdirSync(host.path("releases"))).toEqual(["1.0.0"]);
+  });
+});
+
+describe("bad parameters are refused before anything is touched", () => {
+  const good = (): Record<string, string> => ({
+    profile: "demo",
+    targetVersion: "2.0.0",
+    artifactUrl: artifact("2.0.0").url,
+    artifactSha256: artifact("2.0.0").sha256,
+    rolloutId: "r-bad",
+  });
+  // Parameter changes of each case (null: left out); a function where the value needs
+  // the artifacts built in beforeAll.
+  type Change = Record<string, string | null>;
+  const cases: [string, () => Change, number, RegExp][] = [
+    [
+      "version with a command",
+      () => ({ targetVersion: "1.0;rm -rf /" }),
+      2,
+      /^invalid targetVersion: '1\.0;rm -rf \/'/,
+    ],
+    [
+      "version as command substitution",
+      () => ({ targetVersion: "$(reboot)" }),
+      2,
+      /^invalid targetVersion: '\$\(reboot\)'/,
+    ],
+    [
+      "version longer than 64",
+      () => ({ targetVersion: `${"1".repeat(70)}.0` }),
+      2,
+      /^invalid targetVersion: longer than 64 characters$/,
+    ],
+    [
+      "traversal in a file URL",
+      () => ({ artifactUrl: "file:///tmp/../etc/passwd" }),
+      2,
+      /'\.' or '\.\.' path segment$/,
+    ],
+    [
+      "traversal in an https URL",
+      () => ({ artifactUrl: "https://example.com/a/../b.tar.gz" }),
+      2,
+      /path segment$/,
+    ],
+    [
+      "encoded traversal",
+      () => ({ artifactUrl: "https://example.com/%2E%2e/b.tar.gz" }),
+      2,
+      /path segment$/,
+    ],
+    ["http URL", () => ({ artifactUrl: "http://example.com/a.tar.gz" }), 2, /^invalid artifactUrl/],
+    [
+      "missing artifact",
+      () => ({ artifactUrl: "file:///nonexistent/demo-agent-2.0.0.tar.gz" }),
+      2,
+      /^artifact not found: \/nonexistent\//,
+    ],
+    [
+      "sha256 of the wrong format",
+      () => ({ artifactSha256: "ABC123" }),
+      2,
+      /^invalid artifactSha256/,
+    ],
+    [
+      "sha256 in upper case",
+      () => ({ artifactSha256: artifact("2.0.0").sha256.toUpperCase() }),
+      2,
+      /^invalid artifactSha256/,
+    ],
+    ["rollout id with a space", () => ({ rolloutId: "r 1" }), 2, /^invalid rolloutId/],
+    ["unknown profile", () => ({ profile: "nope" }), 2, /^unknown profile 'nope'/],
+    ["profile name with a path", () => ({ profile: "../demo" }), 2, /^invalid profile/],
+    [
+      "missing parameter",
+      () => ({ rolloutId: null }),
+      2,
+      /^parameter rolloutId missing: no SSM_rolloutId in the environment \(SSM Agent older than 3\.3\.2746\.0/,
+    ],
+    [
+      "wrong sha256",
+      () => ({ artifactSha256: artifact("1.0.0").sha256 }),
+      1,
+      /^sha256 mismatch for file:\/\/.*: expected [a-f0-9]{64}, got [a-f0-9]{64}$/,
+    ],
+  ];
+
+  it.each(cases)("%s", async (_name, change, expectedCode, error) => {
+    const host = await newHost();
+    const tree = host.tree();
+    const params = good();
+    for (const [key, value] of Object.entries(change())) {
+      if (value === null) delete params[key];
+      else params[key] = value;
+    }
+
+    const { code, result } = await host.runStep("stage", params);
+
+    expect(code).toBe(expectedCode);
+    expect(result.status).toBe("FAILED");
+    expect(result.error).toMatch(error);
+    expect(host.tree()).toEqual(tree);
+  });
+
+  it("keeps the exit code and leaves no temporary directory when run through the document", async () => {
+    const host = await newHost();
+    const tmp = join(work, "tmp-doc");
+    mkdirSync(tmp);
+    const params = { ...good(), targetVersion: "$(reboot)" };
+
+    const { code, result } = await host.runStep("stage", params, {
+      via: "document",
+      env: { TMPDIR: tmp },
+    });
+
+    expect(code).toBe(2);
+    expect(result.error).toMatch(/^invalid targetVersion/);
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+});
+
+describe("host mutex", () => {
+  async function lockedBy(host: TestHost, pid: number, ticks: string): Promise<string> {
+    const lock = host.path(".agent-rollout", "lock");
+    mkdirSync(lock);
+    writeFileSync(join(lock, "owner"), `${pid} ${ticks} switch r-other\n`);
+    return lock;
+  }
+  const preflight = { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-lock" };
+
+  it("takes over a lock whose owner is dead", async () => {
+    const host = await newHost();
+    const gone = spawn("true");
+    await new Promise((r) => gone.on("exit", r));
+    const lock = await lockedBy(host, gone.pid ?? 0, "12345");
+
+    const { code, result, stderr } = await host.runStep("preflight", preflight);
+
+    expect([code, result.status]).toEqual([0, "READY"]);
+    expect(stderr).toContain(`taking over stale lock of: ${gone.pid} 12345 switch r-other`);
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  it("takes over a lock whose pid now belongs to another process", async () => {
+    const host = await newHost();
+    const pid = host.spawnSleeper();
+    const lock = await lockedBy(host, pid, String(Number(startTicks(pid)) - 1));
+
+    const { code, result } = await host.runStep("preflight", preflight);
+
+    expect([code, result.status]).toEqual([0, "READY"]);
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  it("waits for a live owner, then gives up as busy", async () => {
+    const host = await newHost();
+    const pid = host.spawnSleeper();
+    const ticks = startTicks(pid);
+    const lock = await lockedBy(host, pid, ticks);
+
+    const { code, result } = await host.runStep("preflight", preflight, {
+      env: { AR_LOCK_WAIT_S: "1" },
+    });
+
+    expect(code).toBe(1);
+    expect(result.error).toBe(
+      `host busy: lock ${lock} held by (${pid} ${ticks} switch r-other) for more than 1s`,
+    );
+    expect(readFileSync(join(lock, "owner"), "utf8")).toBe(`${pid} ${ticks} switch r-other\n`);
+  });
+});

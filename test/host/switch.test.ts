@@ -1,0 +1,365 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  type Artifact,
+  buildArtifacts,
+  deriveProfile,
+  parseStep,
+  sha256File,
+  startTicks,
+  TestHost,
+} from "./harness.js";
+
+let work: string;
+let artifacts: Record<string, Artifact>;
+let fastProfiles: string;
+const hosts: TestHost[] = [];
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), "ar-switch-test-"));
+  artifacts = await buildArtifacts(join(work, "artifacts"), [
+    { version: "1.0.0" },
+    { version: "2.0.0" },
+    { version: "3.0.0-bad", badHealth: true },
+  ]);
+  // Same agent, shorter health timeout: a rollback test need not wait 10 s.
+  fastProfiles = join(work, "profiles");
+  mkdirSync(fastProfiles);
+  deriveProfile(fastProfiles, "demo", { health_timeout_s: "2" });
+});
+
+afterEach(async () => {
+  await Promise.all(hosts.splice(0).map((h) => h.destroy()));
+});
+
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function newHost(): Promise<TestHost> {
+  const host = await TestHost.create({ artifacts });
+  hosts.push(host);
+  return host;
+}
+
+async function stage(host: TestHost, version: string): Promise<void> {
+  const artifact = artifacts[version];
+  if (!artifact) throw new Error(version);
+  const { code, result } = await host.runStep("stage", {
+    profile: "demo",
+    targetVersion: version,
+    artifactUrl: artifact.url,
+    artifactSha256: artifact.sha256,
+    rolloutId: `stage-${version.replace(/[^A-Za-z0-9]/g, "-")}`,
+  });
+  expect({ code, status: result.status }).toEqual({ code: 0, status: "STAGED" });
+}
+
+describe("switch", () => {
+  it("moves to the new release while jobs started before it run to completion", async () => {
+    // Prepare
+    const host = await newHost();
+    await stage(host, "2.0.0");
+    const jobs = [
+      ["before-a", 2, 0],
+      ["before-b", 2, 3],
+      ["before-c", 3, 7],
+    ] as const;
+    for (const [id, seconds, exitCode] of jobs) {
+      expect((await host.submitJob(id, seconds, exitCode)).status).toBe(202);
+    }
+    const jobPids = jobs.map(([id]) => host.jobPid(id));
+    const oldListener = host.listenerPid();
+
+    // Act
+    const { code, result } = await host.runStep(
+      "switch",
+      { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-switch" },
+      { via: "document" },
+    );
+
+    // Assess
+    expect(code).toBe(0);
+    expect(result).toMatchObject({
+      step: "switch",
+      status: "SWITCHED",
+      fromVersion: "1.0.0",
+      toVersion: "2.0.0",
+      currentVersion: "2.0.0",
+      oldRelease: host.path("releases", "1.0.0"),
+      configureReport: `agent.env ok: port ${host.port}, scheduler ${host.scheduler.url}, host ${host.root.slice(-6)}; no change`,
+    });
+    expect(host.link("current")).toBe("releases/2.0.0");
+    expect(host.link("previous")).toBe("releases/1.0.0");
+    expect(await host.health()).toEqual({ status: 200, version: "2.0.0" });
+    expect(host.listenerPid()).not.toBe(oldListener);
+    expect(host.scheduler.calls).toEqual(["suspend", "resume"]);
+
+    const snapshot = host.path(".agent-rollout", "snapshots", "r-switch.jobs");
+    const expectedItems = jobs.map(([id], i) => [
+      id,
+      jobPids[i],
+      Number(startTicks(jobPids[i] ?? 0)),
+    ]);
+    expect(result.jobs).toEqual({ count: 3, sha256: sha256File(snapshot), items: expectedItems });
+    expect(readFileSync(snapshot, "utf8")).toBe(
+      expectedItems.map((item) => `${item.join(" ")}\n`).join(""),
+    );
+
+    const suspendMs = result.suspendMs as number;
+    const gapMs = result.listenerGapMs as number;
+    expect(gapMs).toBeGreaterThan(0);
+    expect(suspendMs).toBeGreaterThanOrEqual(gapMs);
+    expect(suspendMs).toBeLessThan(3000);
+    expect(result.healthMs as number).toBeLessThanOrEqual(gapMs);
+
+    const done = await host.waitForJobs(jobs.map(([id]) => id));
+    expect(done.map((d) => [d.id, d.exitCode, d.version])).toEqual([
+      ["before-a", 0, "1.0.0"],
+      ["before-b", 3, "1.0.0"],
+      ["before-c", 7, "1.0.0"],
+    ]);
+    expect((await host.submitJob("after", 0, 0)).status).toBe(202);
+    expect((await host.waitForJobs(["after"]))[0]?.version).toBe("2.0.0");
+  });
+
+  it("rolls back by itself when the new release is unhealthy; jobs are unharmed", async () => {
+    // Prepare
+    const host = await newHost();
+    await stage(host, "3.0.0-bad");
+    expect((await host.submitJob("survivor", 3, 5)).status).toBe(202);
+    const oldListener = host.listenerPid();
+
+    // Act
+    const { code, result } = await host.runStep(
+      "switch",
+      { profile: "demo", targetVersion: "3.0.0-bad", rolloutId: "r-bad" },
+      { profileDir: fastProfiles },
+    );
+
+    // Assess
+    expect(code).toBe(3);
+    expect(result).toMatchObject({
+      status: "ROLLED_BACK",
+      fromVersion: "1.0.0",
+      toVersion: "3.0.0-bad",
+      currentVersion: "1.0.0",
+    });
+    expect(result.reason).toMatch(
+      /^health check of 3\.0\.0-bad still failing after 2s \(hook\.health exited 1: agentctl: \/health answered 500\)$/,
+    );
+    expect(result.healthMs as number).toBeGreaterThanOrEqual(2000);
+    expect(host.link("current")).toBe("releases/1.0.0");
+    expect(host.link("previous")).toBeNull();
+    expect(await host.health()).toEqual({ status: 200, version: "1.0.0" });
+    expect(host.listenerPid()).not.toBe(oldListener);
+    expect(host.scheduler.calls).toEqual(["suspend", "resume"]);
+    expect(existsSync(host.path(".agent-rollout", "suspended"))).toBe(false);
+    const [done] = await host.waitForJobs(["survivor"]);
+    expect(done).toMatchObject({ exitCode: 5, version: "1.0.0" });
+  });
+
+  it("is UNCHANGED on a host already on the target and touches nothing", async () => {
+    // Prepare
+    const host = await newHost();
+    await stage(host, "2.0.0");
+    const first = await host.runStep("switch", {
+      profile: "demo",
+      targetVersion: "2.0.0",
+      rolloutId: "r-1",
+    });
+    expect(first.result.status).toBe("SWITCHED");
+    const tree = host.tree();
+    const listener = host.listenerPid();
+    const calls = [...host.scheduler.calls];
+
+    // Act
+    const { code, result } = await host.runStep("switch", {
+      profile: "demo",
+      targetVersion: "2.0.0",
+      rolloutId: "r-2",
+    });
+
+    // Assess
+    expect(code).toBe(0);
+    expect(result).toEqual({
+      step: "switch",
+      status: "UNCHANGED",
+      fromVersion: "2.0.0",
+      toVersion: "2.0.0",
+      currentVersion: "2.0.0",
+      oldRelease: null,
+      suspendMs: null,
+      listenerGapMs: null,
+      healthMs: null,
+      configureReport: null,
+      jobs: { count: 0, sha256: null, items: [] },
+    });
+    expect(host.tree()).toEqual(tree);
+    expect(host.listenerPid()).toBe(listener);
+    expect(host.scheduler.calls).toEqual(calls);
+  });
+
+  it("serialises a duplicated command; the second reports the work of the first", async () => {
+    // Prepare
+    const host = await newHost();
+    await stage(host, "2.0.0");
+    expect((await host.submitJob("dup-job", 2, 0)).status).toBe(202);
+    const params = { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-dup" };
+
+    // Act
+    const [a, b] = await Promise.all([
+      host.startStep("switch", params),
+      host.startStep("switch", params),
+    ]);
+
+    // Assess
+    const results = [parseStep(a), parseStep(b)].sort((x, y) =>
+      String(x.result.status).localeCompare(String(y.result.status)),
+    );
+    const [switched, unchanged] = results;
+    expect(results.map((r) => [r.code, r.result.status])).toEqual([
+      [0, "SWITCHED"],
+      [0, "UNCHANGED"],
+    ]);
+    expect(unchanged?.stderr).toContain("waiting for the host lock held by:");
+    expect(unchanged?.result.jobs).toEqual(switched?.result.jobs);
+    expect(unchanged?.result).toMatchObject({
+      fromVersion: "1.0.0",
+      oldRelease: host.path("releases", "1.0.0"),
+      currentVersion: "2.0.0",
+    });
+    expect(switched?.result.jobs).toMatchObject({ count: 1 });
+    expect(host.scheduler.calls).toEqual(["suspend", "resume"]);
+  });
+
+  it("reports a 3,000-job snapshot in full, beyond SSM's 24,000-character output", async () => {
+    // Prepare: a profile whose listJobs lists 3,000 jobs of a few live processes.
+    const host = await newHost();
+    await stage(host, "2.0.0");
+    const sleepers = [host.spawnSleeper(), host.spawnSleeper(), host.spawnSleeper()];
+    const lines = Array.from(
+      { length: 3000 },
+      (_, i) => `job-${String(i).padStart(5, "0")} ${sleepers[i % 3]}`,
+    );
+    writeFileSync(host.path("fake-jobs"), `${lines.join("\n")}\n`);
+    const profiles = mkdtempSync(join(work, "profiles-many-"));
+    deriveProfile(profiles, "demo", { "hook.listJobs": "cat fake-jobs" });
+
+    // Act
+    const { code, result, stdout } = await host.runStep(
+      "switch",
+      { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-many" },
+      { profileDir: profiles },
+    );
+
+    // Assess
+    expect(code).toBe(0);
+    expect(result.status).toBe("SWITCHED");
+    expect(stdout.length).toBeGreaterThan(24_000);
+    const snapshot = host.path(".agent-rollout", "snapshots", "r-many.jobs");
+    const jobs = result.jobs as {
+      count: number;
+      sha256: string;
+      items: [string, number, number][];
+    };
+    expect(jobs.count).toBe(3000);
+    expect(jobs.sha256).toBe(sha256File(snapshot));
+    expect(jobs.items).toHaveLength(3000);
+    const ticks = sleepers.map((pid) => Number(startTicks(pid)));
+    expect(jobs.items[0]).toEqual(["job-00000", sleepers[0], ticks[0]]);
+    expect(jobs.items[2999]).toEqual(["job-02999", sleepers[2], ticks[2]]);
+    const fileLines = readFileSync(snapshot, "utf8").trimEnd().split("\n");
+    expect(fileLines).toHaveLength(3000);
+    expect(fileLines[1]).toBe(`job-00001 ${sleepers[1]} ${ticks[1]}`);
+  });
+
+  it("resumes an agent left suspended by an interrupted run before anything else", async () => {
+    // Prepare
+    const host = await newHost();
+    await stage(host, "2.0.0");
+    await host.runStep("switch", { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-a" });
+    writeFileSync(host.path(".agent-rollout", "suspended"), "switch r-killed\n");
+    host.scheduler.calls.length = 0;
+
+    // Act
+    const { code, result, stderr } = await host.runStep("switch", {
+      profile: "demo",
+      targetVersion: "2.0.0",
+      rolloutId: "r-a",
+    });
+
+    // Assess
+    expect([code, result.status]).toEqual([0, "UNCHANGED"]);
+    expect(stderr).toContain(
+      "agent left suspended by an interrupted run (switch r-killed): resuming it first",
+    );
+    expect(host.scheduler.calls).toEqual(["resume"]);
+    expect(existsSync(host.path(".agent-rollout", "suspended"))).toBe(false);
+  });
+
+  it("refuses a release that was not staged, without suspending", async () => {
+    const host = await newHost();
+    const { code, result } = await host.runStep("switch", {
+      profile: "demo",
+      targetVersion: "2.0.0",
+      rolloutId: "r-unstaged",
+    });
+    expect(code).toBe(1);
+    expect(result).toEqual({
+      step: "switch",
+      status: "FAILED",
+      error: `release 2.0.0 is not staged (${host.path("releases", "2.0.0")}): run stage first`,
+    });
+    expect(host.scheduler.calls).toEqual([]);
+  });
+});
+
+describe("rollback", () => {
+  it("returns to the previous release, then has nothing left to do", async () => {
+    // Prepare
+    const host = await newHost();
+    await stage(host, "2.0.0");
+    await host.runStep("switch", { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-rb" });
+    expect((await host.submitJob("during-rollback", 2, 4)).status).toBe(202);
+    host.scheduler.calls.length = 0;
+
+    // Act
+    const first = await host.runStep(
+      "rollback",
+      { profile: "demo", rolloutId: "r-rb" },
+      { via: "document" },
+    );
+    const second = await host.runStep("rollback", { profile: "demo", rolloutId: "r-rb" });
+
+    // Assess
+    expect(first.code).toBe(0);
+    expect(first.result).toMatchObject({
+      step: "rollback",
+      status: "ROLLED_BACK",
+      fromVersion: "2.0.0",
+      toVersion: "1.0.0",
+      currentVersion: "1.0.0",
+    });
+    expect(first.result.listenerGapMs as number).toBeGreaterThan(0);
+    expect(host.link("current")).toBe("releases/1.0.0");
+    expect(host.link("previous")).toBeNull();
+    expect(await host.health()).toEqual({ status: 200, version: "1.0.0" });
+    expect(second.code).toBe(0);
+    expect(second.result).toEqual({
+      step: "rollback",
+      status: "UNCHANGED",
+      fromVersion: "1.0.0",
+      toVersion: "1.0.0",
+      currentVersion: "1.0.0",
+      suspendMs: null,
+      listenerGapMs: null,
+      reason: "no previous release to go back to",
+    });
+    expect(host.scheduler.calls).toEqual(["suspend", "resume"]);
+    const [done] = await host.waitForJobs(["during-rollback"]);
+    expect(done).toMatchObject({ exitCode: 4, version: "2.0.0" });
+  });
+});
