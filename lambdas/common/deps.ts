@@ -1,0 +1,58 @@
+/**
+ * What the domain functions receive instead of importing clients: the ledger store,
+ * the SDK clients, a clock and their configuration. Tests build these by hand with
+ * mocked clients; the handlers build them once per container from the environment.
+ *
+ * @module
+ */
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { SSMClient } from "@aws-sdk/client-ssm";
+import { getDocumentClient, getS3Client, getSsmClient } from "./clients.js";
+import { type Clock, systemClock } from "./clock.js";
+import type { BaseEnv } from "./env.js";
+import { createLogger, type Logger } from "./logger.js";
+import { DynamoLedgerStore, type LedgerStore } from "./store.js";
+
+/** Dependencies of a domain function with configuration `C`. */
+export interface Deps<C> {
+  readonly store: LedgerStore;
+  readonly ssm: SSMClient;
+  readonly s3: S3Client;
+  readonly clock: Clock;
+  readonly config: C;
+  /** @default silent */
+  readonly logger?: Logger;
+}
+
+/** The time left in the current invocation (a subset of the Lambda context). */
+export interface RemainingTime {
+  getRemainingTimeInMillis(): number;
+}
+
+/** Dependencies from the container's clients and the validated environment. */
+export function containerDeps<C>(env: BaseEnv, config: C): Deps<C> {
+  return {
+    store: new DynamoLedgerStore({ client: getDocumentClient(), tableName: env.TABLE_NAME }),
+    ssm: getSsmClient(),
+    s3: getS3Client(),
+    clock: systemClock,
+    config,
+    logger: createLogger({ level: env.LOG_LEVEL }),
+  };
+}
+
+/** Memoises a factory: handlers build their dependencies at the first invocation. */
+export function once<T>(factory: () => T): () => T {
+  let value: T | undefined;
+  let built = false;
+  return () => {
+    if (!built) {
+      value = factory();
+      built = true;
+    }
+    return value as T;
+  };
+}
+
+/** ISO-8601 of epoch milliseconds. */
+export const isoTime = (ms: number): string => new Date(ms).toISOString();

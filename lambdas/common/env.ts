@@ -1,0 +1,103 @@
+/**
+ * Environment of each function, validated with zod. Handlers read it once, at their
+ * first invocation (not at module load, so local mode and tests can import a handler
+ * before setting the variables); a missing or malformed variable fails that
+ * invocation with a {@link ConfigurationError} naming the variable.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { PROFILE_NAME_PATTERN } from "../../lib/host-documents/patterns.js";
+import { ConfigurationError } from "./errors.js";
+import { TAG_KEY_PATTERN, TAG_VALUE_PATTERN } from "./schemas.js";
+
+const Name = z.string().min(1);
+const OptionalUrl = z.url().optional();
+/** SSM document names: letters, digits, `_ - .`, 3-128 characters. */
+const DocumentName = z.string().regex(/^[A-Za-z0-9_.-]{3,128}$/, "is not an SSM document name");
+const BucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "is not a bucket name");
+
+/** Variables every function accepts. */
+export const BaseEnvSchema = z.object({
+  TABLE_NAME: Name,
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  AWS_REGION: z.string().optional(),
+  ENDPOINT_SSM: OptionalUrl,
+  ENDPOINT_DYNAMODB: OptionalUrl,
+  ENDPOINT_S3: OptionalUrl,
+});
+/** See {@link BaseEnvSchema}. */
+export type BaseEnv = z.infer<typeof BaseEnvSchema>;
+
+/** plan-rollout. */
+export const PlanRolloutEnvSchema = BaseEnvSchema.extend({
+  /** Comma-separated profile names deployed with the stack. */
+  PROFILE_NAMES: z
+    .string()
+    .transform((text) =>
+      text
+        .split(",")
+        .map((name) => name.trim())
+        .filter((name) => name !== ""),
+    )
+    .pipe(z.array(z.string().regex(PROFILE_NAME_PATTERN, "holds an invalid profile name")).min(1)),
+  /** Only instances carrying this tag can be targeted (with {@link TARGET_TAG_VALUE}). */
+  TARGET_TAG_KEY: z.string().regex(TAG_KEY_PATTERN, "is not a tag key"),
+  TARGET_TAG_VALUE: z.string().regex(TAG_VALUE_PATTERN, "is not a tag value"),
+});
+/** See {@link PlanRolloutEnvSchema}. */
+export type PlanRolloutEnv = z.infer<typeof PlanRolloutEnvSchema>;
+
+/** host-step. */
+export const HostStepEnvSchema = BaseEnvSchema.extend({
+  DOCUMENT_PREFLIGHT: DocumentName,
+  DOCUMENT_STAGE: DocumentName,
+  DOCUMENT_SWITCH: DocumentName,
+  OUTPUT_BUCKET: BucketName,
+  /** How long one invocation keeps polling before handing back to a Wait state. */
+  INLINE_POLL_SECONDS: z.coerce.number().int().min(0).max(120).default(20),
+  /** SendCommand `TimeoutSeconds`: how long SSM tries to deliver to an offline host. */
+  DELIVERY_TIMEOUT_SECONDS: z.coerce.number().int().min(30).max(2_592_000).default(600),
+});
+/** See {@link HostStepEnvSchema}. */
+export type HostStepEnv = z.infer<typeof HostStepEnvSchema>;
+
+/** nightly-cleanup. */
+export const NightlyCleanupEnvSchema = BaseEnvSchema.extend({
+  DOCUMENT_CLEANUP: DocumentName,
+  OUTPUT_BUCKET: BucketName,
+  /** Delivery timeout of the cleanup command; short, as an offline host is retried next night. */
+  DELIVERY_TIMEOUT_SECONDS: z.coerce.number().int().min(30).max(2_592_000).default(60),
+  /** Hosts cleaned in parallel (one command at a time per host). */
+  CLEANUP_CONCURRENCY: z.coerce.number().int().min(1).max(50).default(8),
+});
+/** See {@link NightlyCleanupEnvSchema}. */
+export type NightlyCleanupEnv = z.infer<typeof NightlyCleanupEnvSchema>;
+
+/**
+ * Parses the environment or throws a {@link ConfigurationError} that names each bad
+ * variable, e.g. `environment: TABLE_NAME is required`.
+ */
+export function loadEnv<S extends z.ZodType>(
+  schema: S,
+  source: Record<string, string | undefined> = process.env,
+): z.output<S> {
+  const result = schema.safeParse(source, { reportInput: true });
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const name = issue.path.map(String).join(".");
+    return issue.code === "invalid_type" && issue.input === undefined
+      ? `${name} is required`
+      : `${name} ${issue.message}`;
+  });
+  throw new ConfigurationError(`environment: ${problems.join("; ")}`);
+}
+
+/** Returns a function that loads the environment on first call and caches it. */
+export function lazyEnv<S extends z.ZodType>(schema: S): () => z.output<S> {
+  let cached: z.output<S> | undefined;
+  return () => {
+    cached ??= loadEnv(schema);
+    return cached;
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * Error classes of the rollout Lambdas. Each sets `name` explicitly (bundlers may
+ * rename classes), because Step Functions Retry/Catch rules match on the error name
+ * that Lambda reports, which is the thrown error's `name`.
+ *
+ * @module
+ */
+
+/** Common base so callers can tell our errors from SDK and runtime errors. */
+export abstract class RolloutError extends Error {
+  abstract override readonly name: string;
+}
+
+/** The execution input or a task event does not match its schema; the message names the field. */
+export class InvalidInputError extends RolloutError {
+  override readonly name = "InvalidInputError";
+}
+
+/** The input names a profile that is not deployed with the stack. */
+export class UnknownProfileError extends RolloutError {
+  override readonly name = "UnknownProfileError";
+}
+
+/** The host selection resolved to no managed instance. */
+export class NoHostsError extends RolloutError {
+  override readonly name = "NoHostsError";
+}
+
+/** Another rollout holds the fleet lock. */
+export class FleetLockedError extends RolloutError {
+  override readonly name = "FleetLockedError";
+
+  /**
+   * @param message - readable explanation naming the owner and expiry
+   * @param owner - rolloutId of the current lock owner
+   * @param expiresAt - lock expiry, epoch seconds
+   */
+  constructor(
+    message: string,
+    readonly owner: string,
+    readonly expiresAt: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The function's environment or the deployed resources are not what the code expects. */
+export class ConfigurationError extends RolloutError {
+  override readonly name = "ConfigurationError";
+}
+
+/** A host script reported FAILED, exited non-zero without a result, or its command was cancelled. */
+export class HostStepFailedError extends RolloutError {
+  override readonly name = "HostStepFailedError";
+}
+
+/** The command was delivered but did not finish within the document's execution timeout. */
+export class CommandTimedOutError extends RolloutError {
+  override readonly name = "CommandTimedOutError";
+}
+
+/** SSM could not deliver the command: instance offline, unknown or not managed. */
+export class HostUnreachableError extends RolloutError {
+  override readonly name = "HostUnreachableError";
+}
+
+/** The command finished but its result line is missing, malformed or inconsistent. */
+export class CommandOutputError extends RolloutError {
+  override readonly name = "CommandOutputError";
+}
+
+/** A conditional ledger write found the item in an unexpected state. */
+export class LedgerConflictError extends RolloutError {
+  override readonly name = "LedgerConflictError";
+}
+
+/** A ledger item read back does not match its versioned schema. */
+export class InvalidLedgerItemError extends RolloutError {
+  override readonly name = "InvalidLedgerItemError";
+}
+
+/**
+ * True for the error DynamoDB returns when a ConditionExpression does not hold.
+ * Matched by name so it works for every client (and for the mocks in tests).
+ */
+export function isConditionalCheckFailed(error: unknown): boolean {
+  return error instanceof Error && error.name === "ConditionalCheckFailedException";
+}
+
+/** `name: message` of anything thrown, for logs and ledger fields. */
+export function describeError(error: unknown): { name: string; message: string } {
+  if (error instanceof Error) return { name: error.name, message: error.message };
+  return { name: "Error", message: String(error) };
+}

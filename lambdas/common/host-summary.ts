@@ -1,0 +1,33 @@
+/**
+ * Counting a rollout's hosts by status from their ledger items: the host items are
+ * the authority on outcomes (the rollout's `failedCount` is a fast copy for the
+ * preflight gate).
+ *
+ * @module
+ */
+import {
+  ACTIVE_HOST_STATUSES,
+  FAILURE_HOST_STATUSES,
+  type HostItem,
+  type HostStatus,
+} from "./store.js";
+
+/** Number of hosts per status (statuses with no host are absent). */
+export type StatusCounts = Partial<Record<HostStatus, number>>;
+
+/** Counts hosts per status. */
+export function countByStatus(hosts: readonly HostItem[]): StatusCounts {
+  const counts: StatusCounts = {};
+  for (const host of hosts) counts[host.status] = (counts[host.status] ?? 0) + 1;
+  return counts;
+}
+
+/** Hosts that ended ROLLED_BACK or FAILED. */
+export function failedHosts(hosts: readonly HostItem[]): HostItem[] {
+  return hosts.filter((host) => FAILURE_HOST_STATUSES.includes(host.status));
+}
+
+/** Hosts still in a non-final status (their item processor never recorded them). */
+export function unfinishedHosts(hosts: readonly HostItem[]): HostItem[] {
+  return hosts.filter((host) => ACTIVE_HOST_STATUSES.includes(host.status));
+}

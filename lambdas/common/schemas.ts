@@ -1,0 +1,429 @@
+/**
+ * Schemas (zod 4) of everything that crosses a Lambda boundary: the execution input,
+ * each handler's event, the step state passed between host-step calls and the
+ * one-line results printed by the host scripts. Each schema is exported with its
+ * inferred type. Shapes follow docs/contracts.md.
+ *
+ * @module
+ */
+import { z } from "zod";
+import {
+  ARTIFACT_URL_PATTERN,
+  hasDotSegment,
+  PROFILE_NAME_PATTERN,
+  ROLLOUT_ID_PATTERN,
+  SHA256_PATTERN,
+  VERSION_MAX_LENGTH,
+  VERSION_PATTERN,
+} from "../../lib/host-documents/patterns.js";
+import { InvalidInputError } from "./errors.js";
+
+/** A value for an error message: JSON, cut short so a hostile input cannot flood logs. */
+function show(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+// ---------------------------------------------------------------------------
+// Scalars
+
+/** Managed-instance id: EC2 (`i-`) or hybrid (`mi-`). */
+export const INSTANCE_ID_PATTERN = /^(i|mi)-[0-9a-f]{8,17}$/;
+
+/** Fleet name: the scope of the fleet lock. */
+export const FLEET_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Tag keys and values allowed in a host selection (a safe subset of what AWS accepts). */
+export const TAG_KEY_PATTERN = /^[A-Za-z0-9 _.:/=+@-]{1,128}$/;
+/** See {@link TAG_KEY_PATTERN}. */
+export const TAG_VALUE_PATTERN = /^[A-Za-z0-9 _.:/=+@-]{1,256}$/;
+
+/** Agent version, e.g. `2.0.0` or `2.0.0-rc.1`. */
+export const VersionSchema = z
+  .string()
+  .max(VERSION_MAX_LENGTH, { error: `must be at most ${VERSION_MAX_LENGTH} characters` })
+  .regex(VERSION_PATTERN, {
+    error: (iss) => `${show(iss.input)} is not a version (e.g. 2.0.0 or 2.0.0-rc.1)`,
+  });
+
+/** Rollout id: the Step Functions execution name. */
+export const RolloutIdSchema = z.string().regex(ROLLOUT_ID_PATTERN, {
+  error: (iss) => `${show(iss.input)} is not a rollout id (1-80 of A-Z a-z 0-9 _ -)`,
+});
+
+/** Lower-case hex sha256. */
+export const Sha256Schema = z.string().regex(SHA256_PATTERN, {
+  error: (iss) => `${show(iss.input)} is not a sha256 (64 lower-case hex digits)`,
+});
+
+/** Profile name as deployed (`profiles/<name>.profile`). */
+export const ProfileNameSchema = z.string().regex(PROFILE_NAME_PATTERN, {
+  error: (iss) => `${show(iss.input)} is not a profile name (^[a-z][a-z0-9-]{0,31}$)`,
+});
+
+/** Managed-instance id. */
+export const InstanceIdSchema = z.string().regex(INSTANCE_ID_PATTERN, {
+  error: (iss) => `${show(iss.input)} is not an instance id (i-… or mi-… with 8-17 hex digits)`,
+});
+
+/**
+ * True when a URL path segment hides a separator (`%2f`, `%5c`) or is not valid
+ * percent-encoding: such a segment could turn into a traversal once decoded by
+ * whatever fetches the URL, so it is refused along with dot segments.
+ */
+function hasEncodedSeparator(url: string): boolean {
+  const path = url.replace(/^[a-z]+:\/\/[^/]*/, "");
+  return path.split("/").some((segment) => {
+    try {
+      const decoded = decodeURIComponent(segment);
+      return decoded.includes("/") || decoded.includes("\\");
+    } catch {
+      return true;
+    }
+  });
+}
+
+/** Artifact URL: https (or file:// for local mode), no dot segments. */
+export const ArtifactUrlSchema = z
+  .string()
+  .max(2048, { error: "must be at most 2048 characters" })
+  .regex(ARTIFACT_URL_PATTERN, {
+    error: (iss) =>
+      `${show(iss.input)} is not an allowed artifact URL (https://host/path or file:///path)`,
+  })
+  .refine((url) => !hasDotSegment(url), { error: "must not contain a '.' or '..' path segment" })
+  .refine((url) => !hasEncodedSeparator(url), {
+    error: "must not contain an encoded '/' or '\\' or a malformed %-escape",
+  });
+
+/** Step run by the host-step Lambda. */
+export const StepNameSchema = z.enum(["preflight", "stage", "switch"]);
+/** See {@link StepNameSchema}. */
+export type StepName = z.infer<typeof StepNameSchema>;
+
+/** Wave index (waves are numbered from 0; the ledger pads them to 4 digits). */
+export const WaveSchema = z.int().min(0).max(9999);
+
+// ---------------------------------------------------------------------------
+// Execution input
+
+const InstanceIdListSchema = z
+  .array(InstanceIdSchema)
+  .min(1, { error: "must list at least one instance" })
+  .max(10_000, { error: "must list at most 10000 instances" })
+  .superRefine((ids, ctx) => {
+    const seen = new Set<string>();
+    ids.forEach((id, index) => {
+      if (seen.has(id)) {
+        ctx.addIssue({ code: "custom", path: [index], message: `duplicate host ${id}` });
+      }
+      seen.add(id);
+    });
+  });
+
+const TagFilterSchema = z
+  .record(
+    z.string().regex(TAG_KEY_PATTERN, {
+      error: (iss) => `${show(iss.input)} is not an allowed tag key`,
+    }),
+    z.string().regex(TAG_VALUE_PATTERN, {
+      error: (iss) => `${show(iss.input)} is not an allowed tag value`,
+    }),
+  )
+  .refine((tags) => Object.keys(tags).length >= 1, { error: "must hold at least one tag" })
+  .refine((tags) => Object.keys(tags).length <= 5, { error: "must hold at most 5 tags" });
+
+/** Host selection: an explicit list (order kept) or a tag filter. */
+export const HostSelectionSchema = z
+  .strictObject({
+    instanceIds: InstanceIdListSchema.optional(),
+    tags: TagFilterSchema.optional(),
+  })
+  .superRefine((hosts, ctx) => {
+    if (hosts.instanceIds === undefined && hosts.tags === undefined) {
+      ctx.addIssue({ code: "custom", message: "give instanceIds or tags" });
+    }
+    if (hosts.instanceIds !== undefined && hosts.tags !== undefined) {
+      ctx.addIssue({ code: "custom", message: "give instanceIds or tags, not both" });
+    }
+  });
+/** See {@link HostSelectionSchema}. */
+export type HostSelection = z.infer<typeof HostSelectionSchema>;
+
+/** The execution input (docs/contracts.md, "State machine data"). Unknown fields are refused. */
+export const RolloutInputSchema = z.strictObject({
+  targetVersion: VersionSchema,
+  artifact: z.strictObject({ url: ArtifactUrlSchema, sha256: Sha256Schema }),
+  profile: ProfileNameSchema,
+  hosts: HostSelectionSchema,
+  batchSize: z.int().min(1).max(1000),
+  canary: z.int().min(0).max(100),
+  waveSize: z.int().min(1).max(1000).default(100),
+  failureThreshold: z.int().min(0).max(10_000).default(0),
+  bakeSeconds: z.int().min(0).max(86_400).default(0),
+  dryRun: z.boolean().default(false),
+  fleet: z
+    .string()
+    .regex(FLEET_PATTERN, {
+      error: (iss) => `${show(iss.input)} is not a fleet name (1-64 of A-Z a-z 0-9 _ -)`,
+    })
+    .default("default"),
+  lockTtlSeconds: z.int().min(300).max(604_800).default(43_200),
+  breakLock: RolloutIdSchema.optional(),
+});
+/** Validated execution input, defaults applied. */
+export type RolloutInput = z.infer<typeof RolloutInputSchema>;
+
+// ---------------------------------------------------------------------------
+// Handler events
+
+/** PlanRollout: `{input.$: $, rolloutId.$: $$.Execution.Name}`; `input` is checked by {@link RolloutInputSchema}. */
+export const PlanRolloutEventSchema = z.strictObject({
+  rolloutId: RolloutIdSchema,
+  input: z.unknown(),
+});
+/** See {@link PlanRolloutEventSchema}. */
+export type PlanRolloutEvent = z.infer<typeof PlanRolloutEventSchema>;
+
+/** LoadWaveHosts and EvaluateWave: `{rolloutId, wave}`. */
+export const WaveEventSchema = z.strictObject({ rolloutId: RolloutIdSchema, wave: WaveSchema });
+/** See {@link WaveEventSchema}. */
+export type WaveEvent = z.infer<typeof WaveEventSchema>;
+
+/** LoadWaveHosts event. */
+export const LoadWaveEventSchema = WaveEventSchema;
+/** See {@link LoadWaveEventSchema}. */
+export type LoadWaveEvent = WaveEvent;
+
+/** EvaluateWave event. */
+export const EvaluateWaveEventSchema = WaveEventSchema;
+/** See {@link EvaluateWaveEventSchema}. */
+export type EvaluateWaveEvent = WaveEvent;
+
+/** A host as the Map item selector passes it. */
+export const HostRefSchema = z.strictObject({
+  rolloutId: RolloutIdSchema,
+  wave: WaveSchema,
+  hostId: InstanceIdSchema,
+  instanceId: InstanceIdSchema,
+});
+/** See {@link HostRefSchema}. */
+export type HostRef = z.infer<typeof HostRefSchema>;
+
+/** Small summary values: never the job items. */
+const SummaryValueSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+/** What host-step returns and receives back on poll (docs/contracts.md, `StepState`). */
+export const StepStateSchema = z.strictObject({
+  step: StepNameSchema,
+  /** Absent only when the preflight gate halted the host before anything was sent. */
+  commandId: z.string().min(1).max(64).optional(),
+  done: z.boolean(),
+  waitSeconds: z.int().min(0).max(3600),
+  sentAt: z.iso.datetime().optional(),
+  /** The script's result status, or HALTED from the preflight gate. */
+  status: z.string().max(32).optional(),
+  summary: z.record(z.string(), SummaryValueSchema).optional(),
+});
+/** See {@link StepStateSchema}. */
+export type StepState = z.infer<typeof StepStateSchema>;
+
+/** host-step event: send a step's command, or poll the one in `command`. */
+export const HostStepEventSchema = z
+  .strictObject({
+    action: z.enum(["send", "poll"]),
+    step: StepNameSchema,
+    host: HostRefSchema,
+    command: StepStateSchema.optional(),
+  })
+  .superRefine((event, ctx) => {
+    if (event.action !== "poll") return;
+    if (event.command?.commandId === undefined) {
+      ctx.addIssue({ code: "custom", path: ["command"], message: "poll needs the command sent" });
+    } else if (event.command.step !== event.step) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["command", "step"],
+        message: `is ${event.command.step}, expected ${event.step}`,
+      });
+    }
+  });
+/** See {@link HostStepEventSchema}. */
+export type HostStepEvent = z.infer<typeof HostStepEventSchema>;
+
+/** Error object as a Step Functions Catch puts it in the state. */
+export const StatesErrorSchema = z.object({
+  Error: z.string().max(1024),
+  Cause: z.string().max(262_144).optional(),
+});
+/** See {@link StatesErrorSchema}. */
+export type StatesError = z.infer<typeof StatesErrorSchema>;
+
+/** record-host event: the host's step results, or the error that ended its item processor. */
+export const RecordHostEventSchema = z.discriminatedUnion("outcome", [
+  z.strictObject({
+    outcome: z.literal("result"),
+    host: HostRefSchema,
+    preflight: StepStateSchema.optional(),
+    stage: StepStateSchema.optional(),
+    switch: StepStateSchema.optional(),
+  }),
+  z.strictObject({
+    outcome: z.literal("failure"),
+    host: HostRefSchema,
+    error: StatesErrorSchema,
+  }),
+]);
+/** See {@link RecordHostEventSchema}. */
+export type RecordHostEvent = z.infer<typeof RecordHostEventSchema>;
+
+/** finish-rollout event: FinishRollout (DONE/HALTED) and RecordRolloutFailure (FAILED). */
+export const FinishRolloutEventSchema = z.strictObject({
+  rolloutId: RolloutIdSchema,
+  outcome: z.enum(["DONE", "HALTED", "FAILED"]),
+  error: StatesErrorSchema.optional(),
+});
+/** See {@link FinishRolloutEventSchema}. */
+export type FinishRolloutEvent = z.infer<typeof FinishRolloutEventSchema>;
+
+/** nightly-cleanup event: the EventBridge scheduled event (content unused) or `{}` on demand. */
+export const NightlyCleanupEventSchema = z.looseObject({});
+/** See {@link NightlyCleanupEventSchema}. */
+export type NightlyCleanupEvent = z.infer<typeof NightlyCleanupEventSchema>;
+
+// ---------------------------------------------------------------------------
+// Host script result lines (docs/contracts.md, "Host scripts"). Unknown fields are
+// dropped rather than refused so that a newer script does not break an older Lambda.
+
+const OptionalText = z.string().max(4096).nullish();
+const OptionalCount = z.number().nonnegative().nullish();
+
+/** A job as the switch reports it: `[jobId, pid, startTicks]`. */
+export const JobEntrySchema = z.tuple([
+  z.string().regex(/^\S{1,256}$/),
+  z.int().nonnegative(),
+  z.int().nonnegative(),
+]);
+/** See {@link JobEntrySchema}. */
+export type JobEntry = z.infer<typeof JobEntrySchema>;
+
+/** The `FAILED` line any script prints before exiting 1. */
+export const FailedResultSchema = z.object({
+  step: z.string(),
+  status: z.literal("FAILED"),
+  error: z.string().max(4096),
+});
+/** See {@link FailedResultSchema}. */
+export type FailedResult = z.infer<typeof FailedResultSchema>;
+
+/** preflight result. */
+export const PreflightResultSchema = z.object({
+  step: z.literal("preflight"),
+  status: z.enum(["READY", "SKIPPED"]),
+  currentVersion: OptionalText,
+  targetVersion: OptionalText,
+  freeMb: OptionalCount,
+});
+/** See {@link PreflightResultSchema}. */
+export type PreflightResult = z.infer<typeof PreflightResultSchema>;
+
+/** stage result. */
+export const StageResultSchema = z.object({
+  step: z.literal("stage"),
+  status: z.enum(["STAGED", "ALREADY_STAGED"]),
+  release: OptionalText,
+  sha256: z.string().nullish(),
+  durationMs: OptionalCount,
+});
+/** See {@link StageResultSchema}. */
+export type StageResult = z.infer<typeof StageResultSchema>;
+
+/** switch result, job snapshot included. */
+export const SwitchResultSchema = z.object({
+  step: z.literal("switch"),
+  status: z.enum(["SWITCHED", "UNCHANGED", "ROLLED_BACK"]),
+  fromVersion: OptionalText,
+  toVersion: OptionalText,
+  currentVersion: OptionalText,
+  oldRelease: OptionalText,
+  suspendMs: OptionalCount,
+  listenerGapMs: OptionalCount,
+  healthMs: OptionalCount,
+  configureReport: OptionalText,
+  reason: OptionalText,
+  jobs: z
+    .object({
+      count: z.int().nonnegative(),
+      sha256: Sha256Schema,
+      items: z.array(JobEntrySchema),
+    })
+    .nullish(),
+});
+/** See {@link SwitchResultSchema}. */
+export type SwitchResult = z.infer<typeof SwitchResultSchema>;
+
+/** cleanup result. */
+export const CleanupResultSchema = z.object({
+  step: z.literal("cleanup"),
+  status: z.enum(["DELETED", "KEPT", "ALREADY_DELETED"]),
+  release: OptionalText,
+  alive: OptionalCount,
+  reason: OptionalText,
+});
+/** See {@link CleanupResultSchema}. */
+export type CleanupResult = z.infer<typeof CleanupResultSchema>;
+
+// ---------------------------------------------------------------------------
+// Error messages
+
+/** `hosts.instanceIds[2]` from a zod path; the root is named `prefix` or "(event)". */
+export function formatPath(path: readonly PropertyKey[], prefix = ""): string {
+  let text = prefix;
+  for (const key of path) {
+    if (typeof key === "number") text += `[${key}]`;
+    else text += text === "" ? String(key) : `.${String(key)}`;
+  }
+  return text === "" ? "(event)" : text;
+}
+
+/**
+ * One readable line per issue, each starting with the field path: the operator reads
+ * these in the Step Functions console as the cause of `InvalidInputError`.
+ * Expects issues parsed with `reportInput: true` so a missing field says "required".
+ */
+export function formatIssues(error: z.ZodError, prefix = ""): string {
+  const lines: string[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        lines.push(`${formatPath([...issue.path, key], prefix)}: unknown field`);
+      }
+    } else if (issue.code === "invalid_type" && issue.input === undefined) {
+      lines.push(`${formatPath(issue.path, prefix)}: required`);
+    } else if (issue.code === "invalid_key") {
+      lines.push(`${formatPath(issue.path, prefix)}: ${issue.issues[0]?.message ?? issue.message}`);
+    } else if (issue.code === "invalid_union" && "note" in issue && issue.note !== undefined) {
+      // A discriminated union whose discriminator matches no option.
+      lines.push(`${formatPath(issue.path, prefix)}: ${String(issue.note).toLowerCase()}`);
+    } else {
+      lines.push(`${formatPath(issue.path, prefix)}: ${issue.message}`);
+    }
+  }
+  const shown = lines.slice(0, 10);
+  if (lines.length > shown.length) shown.push(`(${lines.length - shown.length} more)`);
+  return shown.join("; ");
+}
+
+/**
+ * Parses `value` with `schema` or throws {@link InvalidInputError} whose message names
+ * every offending field.
+ */
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  prefix = "",
+): z.output<S> {
+  const result = schema.safeParse(value, { reportInput: true });
+  if (!result.success) throw new InvalidInputError(formatIssues(result.error, prefix));
+  return result.data;
+}

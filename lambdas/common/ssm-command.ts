@@ -1,0 +1,212 @@
+/**
+ * Sending an SSM Run Command to one instance, polling it inline with short adaptive
+ * intervals, and turning a finished invocation into a result line or a named error.
+ * Shared by host-step and nightly-cleanup.
+ *
+ * @module
+ */
+import type { S3Client } from "@aws-sdk/client-s3";
+import {
+  GetCommandInvocationCommand,
+  type GetCommandInvocationCommandOutput,
+  SendCommandCommand,
+  type SSMClient,
+} from "@aws-sdk/client-ssm";
+import type { Clock } from "./clock.js";
+import { readResultLine } from "./command-output.js";
+import {
+  CommandOutputError,
+  CommandTimedOutError,
+  ConfigurationError,
+  HostStepFailedError,
+  HostUnreachableError,
+} from "./errors.js";
+
+/** Invocation statuses after which nothing changes any more. */
+const TERMINAL_STATUSES = new Set(["Success", "Failed", "Cancelled", "TimedOut"]);
+/** StatusDetails meaning the command never ran on the host. */
+const UNREACHABLE_DETAILS = new Set(["Undeliverable", "DeliveryTimedOut", "Terminated"]);
+
+/** First and longest interval of the inline polling loop. */
+export const POLL_INTERVAL_FIRST_MS = 100;
+/** See {@link POLL_INTERVAL_FIRST_MS}. */
+export const POLL_INTERVAL_MAX_MS = 1000;
+
+/** A command to send to one instance. */
+export interface CommandRequest {
+  readonly documentName: string;
+  readonly instanceId: string;
+  /** Document parameters; each becomes a one-element string array. */
+  readonly parameters: Readonly<Record<string, string>>;
+  /** Delivery timeout (SendCommand `TimeoutSeconds`). */
+  readonly deliveryTimeoutSeconds: number;
+  readonly outputBucket: string;
+  readonly outputKeyPrefix: string;
+  readonly comment: string;
+}
+
+/**
+ * Sends the command and returns its id. An instance SSM does not know or cannot reach
+ * raises {@link HostUnreachableError}; a document or parameter SSM refuses raises
+ * {@link ConfigurationError} (the stack and the Lambda disagree).
+ */
+export async function sendCommand(ssm: SSMClient, request: CommandRequest): Promise<string> {
+  try {
+    const out = await ssm.send(
+      new SendCommandCommand({
+        DocumentName: request.documentName,
+        InstanceIds: [request.instanceId],
+        Parameters: Object.fromEntries(
+          Object.entries(request.parameters).map(([name, value]) => [name, [value]]),
+        ),
+        TimeoutSeconds: request.deliveryTimeoutSeconds,
+        OutputS3BucketName: request.outputBucket,
+        OutputS3KeyPrefix: request.outputKeyPrefix,
+        Comment: request.comment.slice(0, 100),
+      }),
+    );
+    const commandId = out.Command?.CommandId;
+    if (commandId === undefined) throw new CommandOutputError("SendCommand returned no CommandId");
+    return commandId;
+  } catch (error) {
+    if (!(error instanceof Error)) throw error;
+    if (error.name === "InvalidInstanceId") {
+      throw new HostUnreachableError(
+        `instance ${request.instanceId} cannot receive commands (${error.name}: ${error.message})`,
+      );
+    }
+    if (
+      error.name === "InvalidDocument" ||
+      error.name === "InvalidParameters" ||
+      error.name === "InvalidOutputFolder" ||
+      error.name === "InvalidDocumentVersion"
+    ) {
+      throw new ConfigurationError(
+        `SSM refused document ${request.documentName} (${error.name}: ${error.message})`,
+      );
+    }
+    throw error;
+  }
+}
+
+/**
+ * The invocation of `commandId` on `instanceId`; undefined while SSM has not created
+ * it yet (`InvocationDoesNotExist`, usual right after SendCommand).
+ */
+export async function getInvocation(
+  ssm: SSMClient,
+  commandId: string,
+  instanceId: string,
+): Promise<GetCommandInvocationCommandOutput | undefined> {
+  try {
+    return await ssm.send(
+      new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId }),
+    );
+  } catch (error) {
+    if (error instanceof Error && error.name === "InvocationDoesNotExist") return undefined;
+    if (error instanceof Error && error.name === "InvalidInstanceId") {
+      throw new HostUnreachableError(`instance ${instanceId}: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+/** Outcome of {@link pollInvocation}. */
+export interface PollOutcome {
+  /** The finished invocation; undefined when still running at the deadline. */
+  readonly invocation?: GetCommandInvocationCommandOutput;
+  /** False when SSM never knew the invocation during this poll. */
+  readonly exists: boolean;
+  /** Last status seen (for logs). */
+  readonly lastStatus?: string;
+}
+
+/**
+ * Polls until the invocation finishes or `deadline` (epoch ms) would be passed, at
+ * 100 ms doubling to 1 s: a command that finishes within a few seconds is noticed
+ * within about a second, without a Wait state round trip. Always checks at least once.
+ */
+export async function pollInvocation(args: {
+  ssm: SSMClient;
+  clock: Clock;
+  commandId: string;
+  instanceId: string;
+  deadline: number;
+}): Promise<PollOutcome> {
+  let interval = POLL_INTERVAL_FIRST_MS;
+  let exists = false;
+  let lastStatus: string | undefined;
+  for (;;) {
+    const invocation = await getInvocation(args.ssm, args.commandId, args.instanceId);
+    if (invocation !== undefined) {
+      exists = true;
+      lastStatus = invocation.Status;
+      if (TERMINAL_STATUSES.has(invocation.Status ?? "")) {
+        return { invocation, exists, lastStatus };
+      }
+    }
+    if (args.clock.now() + interval > args.deadline) return { exists, lastStatus };
+    await args.clock.sleep(interval);
+    interval = Math.min(interval * 2, POLL_INTERVAL_MAX_MS);
+  }
+}
+
+/** Last `max` characters of a text, for error messages. */
+function tail(text: string | undefined, max = 500): string {
+  const trimmed = (text ?? "").trim();
+  return trimmed.length > max ? `…${trimmed.slice(-max)}` : trimmed;
+}
+
+/**
+ * The result line of a finished invocation, or the error it stands for:
+ * - Success → the line (missing line: {@link CommandOutputError});
+ * - Failed → a `FAILED` line becomes {@link HostStepFailedError} with the script's
+ *   error; a line whose status is in `resultOnFailure` (ROLLED_BACK, exit 3) is a
+ *   result; anything else is {@link HostStepFailedError} with the exit code and stderr;
+ * - TimedOut (execution) → {@link CommandTimedOutError};
+ * - Undeliverable, DeliveryTimedOut, Terminated → {@link HostUnreachableError};
+ * - Cancelled → {@link HostStepFailedError}.
+ */
+export async function interpretInvocation(args: {
+  invocation: GetCommandInvocationCommandOutput;
+  s3: S3Client;
+  outputBucket: string;
+  what: string;
+  resultOnFailure?: readonly string[];
+}): Promise<Record<string, unknown>> {
+  const { invocation, what } = args;
+  const status = invocation.Status ?? "";
+  const details = invocation.StatusDetails ?? "";
+  const instance = invocation.InstanceId ?? "";
+  if (UNREACHABLE_DETAILS.has(details)) {
+    throw new HostUnreachableError(`${what}: command not run on ${instance} (${details})`);
+  }
+  if (status === "TimedOut") {
+    throw new CommandTimedOutError(
+      `${what}: command timed out on ${instance} (${details || status}); stderr: ${tail(invocation.StandardErrorContent)}`,
+    );
+  }
+  if (status === "Cancelled") {
+    throw new HostStepFailedError(`${what}: command was cancelled on ${instance}`);
+  }
+  const result = await readResultLine(invocation, args.s3, args.outputBucket);
+  if (status === "Success") {
+    if (result === undefined) {
+      throw new CommandOutputError(`${what}: succeeded on ${instance} but printed no result line`);
+    }
+    return result.line;
+  }
+  // Failed
+  const line = result?.line;
+  if (line?.status === "FAILED") {
+    throw new HostStepFailedError(`${what} failed on ${instance}: ${String(line.error ?? "")}`);
+  }
+  if (line !== undefined && (args.resultOnFailure ?? []).includes(String(line.status))) {
+    return line;
+  }
+  const code = invocation.ResponseCode ?? -1;
+  const meaning = code === 2 ? "refused its parameters" : "failed";
+  throw new HostStepFailedError(
+    `${what} ${meaning} on ${instance} (exit ${code}, ${details || status}); stderr: ${tail(invocation.StandardErrorContent)}`,
+  );
+}

@@ -1,0 +1,87 @@
+/**
+ * EvaluateWave: after a wave's Map, decide whether the rollout continues.
+ *
+ * @module
+ */
+import type { Deps } from "../common/deps.js";
+import { LedgerConflictError } from "../common/errors.js";
+import {
+  countByStatus,
+  failedHosts,
+  type StatusCounts,
+  unfinishedHosts,
+} from "../common/host-summary.js";
+import type { EvaluateWaveEvent } from "../common/schemas.js";
+
+/** Decision of EvaluateWave (state `$.evaluation`). */
+export interface EvaluateWaveResult {
+  /** CONTINUE with `nextWave` after `bakeSeconds`; HALT; or DONE after the last wave. */
+  readonly decision: "CONTINUE" | "HALT" | "DONE";
+  readonly wave: number;
+  readonly nextWave: number;
+  /** Bake time before `nextWave`; 0 unless CONTINUE. */
+  readonly bakeSeconds: number;
+  /** This wave's hosts by status. */
+  readonly counts: StatusCounts;
+  /** Hosts of the whole rollout that ended ROLLED_BACK or FAILED. */
+  readonly failedCount: number;
+  /** Why the rollout halts. */
+  readonly reason?: string;
+}
+
+/**
+ * Counts the wave's outcomes and the rollout's failures from the host items, then:
+ * HALT when failures exceed `failureThreshold`, the rollout was set HALTED/FAILED
+ * (an operator's stop), or the fleet lock is no longer ours; DONE after the last
+ * wave; else CONTINUE. A host of this wave left in a non-final status counts as a
+ * failure. Also pushes the fleet lock's expiry (conditional on owning it) and raises
+ * the rollout's `failedCount` if a crash left it behind the host items.
+ */
+export async function evaluateWave(
+  deps: Deps<unknown>,
+  event: EvaluateWaveEvent,
+): Promise<EvaluateWaveResult> {
+  const now = deps.clock.now();
+  const rollout = await deps.store.getRollout(event.rolloutId);
+  if (rollout === undefined) {
+    throw new LedgerConflictError(`rollout ${event.rolloutId} is not in the ledger`);
+  }
+  const hosts = await deps.store.listHosts(event.rolloutId);
+  const waveHosts = hosts.filter((host) => host.wave === event.wave);
+  const failedCount = failedHosts(hosts).length;
+  const unfinished = unfinishedHosts(waveHosts).length;
+  if (failedCount > rollout.failedCount) {
+    await deps.store.raiseFailedCount(event.rolloutId, failedCount, now);
+  }
+  const lockHeld = await deps.store.refreshLock({
+    fleet: rollout.fleet,
+    owner: event.rolloutId,
+    now,
+    ttlSeconds: rollout.input.lockTtlSeconds,
+  });
+
+  const failures = failedCount + unfinished;
+  let reason: string | undefined;
+  if (!lockHeld) {
+    reason = `the fleet lock of "${rollout.fleet}" is no longer held by this rollout`;
+  } else if (rollout.status === "HALTED" || rollout.status === "FAILED") {
+    reason = `the rollout was set ${rollout.status}`;
+  } else if (failures > rollout.failureThreshold) {
+    reason = `${failures} failed host(s)${
+      unfinished > 0 ? ` (${unfinished} never finished)` : ""
+    } exceed the failure threshold ${rollout.failureThreshold}`;
+  }
+  const last = event.wave + 1 >= rollout.waveCount;
+  const decision = reason !== undefined ? "HALT" : last ? "DONE" : "CONTINUE";
+  const result: EvaluateWaveResult = {
+    decision,
+    wave: event.wave,
+    nextWave: event.wave + 1,
+    bakeSeconds: decision === "CONTINUE" ? rollout.input.bakeSeconds : 0,
+    counts: countByStatus(waveHosts),
+    failedCount,
+    ...(reason === undefined ? {} : { reason }),
+  };
+  deps.logger?.info("wave evaluated", { rolloutId: event.rolloutId, ...result });
+  return result;
+}

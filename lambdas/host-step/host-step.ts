@@ -1,0 +1,412 @@
+/**
+ * host-step: send one step's command to one host, or poll it, and turn its result
+ * into a small {@link StepState} for the state machine.
+ *
+ * A step usually finishes within seconds, so after sending (or when asked to poll)
+ * the function keeps polling inline with short intervals for up to
+ * `INLINE_POLL_SECONDS`: most steps complete inside one invocation, without a chain
+ * of Wait states. Longer steps hand back `{done: false, waitSeconds}`.
+ *
+ * @module
+ */
+import type { GetCommandInvocationCommandOutput } from "@aws-sdk/client-ssm";
+import type { z } from "zod";
+import { verifyJobSnapshot } from "../common/command-output.js";
+import { type Deps, isoTime, type RemainingTime } from "../common/deps.js";
+import { CommandOutputError, HostUnreachableError, LedgerConflictError } from "../common/errors.js";
+import { type Logger, silentLogger } from "../common/logger.js";
+import {
+  formatIssues,
+  type HostRef,
+  type HostStepEvent,
+  PreflightResultSchema,
+  StageResultSchema,
+  type StepName,
+  type StepState,
+  type SwitchResult,
+  SwitchResultSchema,
+} from "../common/schemas.js";
+import { interpretInvocation, pollInvocation, sendCommand } from "../common/ssm-command.js";
+import {
+  CLEANUP_PENDING_PK,
+  chunkSk,
+  type HostStatus,
+  JOBS_PER_CHUNK,
+  type RolloutItem,
+  type SnapshotChunkItem,
+  type SnapshotItem,
+  type StepResultFields,
+  snapshotPk,
+  snapshotSk,
+} from "../common/store.js";
+
+/** Configuration of {@link runHostStep}. */
+export interface HostStepConfig {
+  /** SSM document name per step (`DOCUMENT_PREFLIGHT|STAGE|SWITCH`). */
+  readonly documents: Readonly<Record<StepName, string>>;
+  /** Command output bucket (`OUTPUT_BUCKET`). */
+  readonly outputBucket: string;
+  /** Inline polling budget per invocation (`INLINE_POLL_SECONDS`). @default 20 */
+  readonly inlinePollSeconds: number;
+  /** SendCommand `TimeoutSeconds` (`DELIVERY_TIMEOUT_SECONDS`). @default 600 */
+  readonly deliveryTimeoutSeconds: number;
+}
+
+/** {@link Deps} plus a per-container cache of rollout items (immutable after planning). */
+export interface HostStepDeps extends Deps<HostStepConfig> {
+  readonly rolloutCache?: Map<string, RolloutItem>;
+}
+
+/** Time kept free at the end of an invocation: never poll past remaining − this. */
+export const INVOCATION_RESERVE_MS = 5000;
+/** An invocation SSM still does not know this long after sending means a lost command. */
+export const MISSING_INVOCATION_LIMIT_MS = 120_000;
+
+/** Host status while a step's command runs, and the statuses it may start from. */
+const STEP_STATUS: Record<StepName, { status: HostStatus; from: HostStatus[] }> = {
+  preflight: { status: "PREFLIGHT", from: ["PENDING"] },
+  stage: { status: "STAGING", from: ["PREFLIGHT"] },
+  switch: { status: "SWITCHING", from: ["STAGING"] },
+};
+
+/**
+ * Wait before the next poll: 2 s while the command is young, then 5 s, then 15 s, so
+ * a long step (a slow download, a long health check) costs few state transitions.
+ */
+export function waitSecondsFor(ageMs: number): number {
+  if (ageMs < 60_000) return 2;
+  if (ageMs < 300_000) return 5;
+  return 15;
+}
+
+/**
+ * Sends or polls a step. On send: the preflight gate first (a halted or failed
+ * rollout, or too many failures, stops the host before anything is sent); a command
+ * already recorded for this step (a Lambda retry) is polled instead of sent again.
+ *
+ * @param context - remaining invocation time; polling stops 5 s before the end
+ */
+export async function runHostStep(
+  deps: HostStepDeps,
+  event: HostStepEvent,
+  context?: RemainingTime,
+): Promise<StepState> {
+  const start = deps.clock.now();
+  const { host, step } = event;
+  const log = (deps.logger ?? silentLogger).child({
+    rolloutId: host.rolloutId,
+    hostId: host.hostId,
+    step,
+  });
+  // The gate needs the live status and failedCount; other reads can use the cache.
+  const rollout = await loadRollout(
+    deps,
+    host.rolloutId,
+    event.action === "send" && step === "preflight",
+  );
+
+  let commandId: string;
+  let sentAt: string;
+  if (event.action === "poll") {
+    // The schema guarantees a command id on poll.
+    commandId = event.command?.commandId ?? "";
+    sentAt = event.command?.sentAt ?? isoTime(start);
+  } else {
+    if (step === "preflight") {
+      const halt = gateReason(rollout);
+      if (halt !== undefined) {
+        log.info("host not started", { reason: halt });
+        return { step, done: true, waitSeconds: 0, status: "HALTED", summary: { reason: halt } };
+      }
+    }
+    const item = await deps.store.getHost(host);
+    if (item === undefined) {
+      throw new LedgerConflictError(
+        `host ${host.hostId} of rollout ${host.rolloutId} is not in the ledger`,
+      );
+    }
+    const recorded = item.commands[step];
+    sentAt = isoTime(start);
+    if (recorded !== undefined) {
+      log.warn("command already sent for this step; polling it", { commandId: recorded });
+      commandId = recorded;
+    } else {
+      commandId = await send(deps, rollout, host, step);
+      const result = await deps.store.recordCommand({
+        key: host,
+        step,
+        commandId,
+        status: STEP_STATUS[step].status,
+        from: STEP_STATUS[step].from,
+        now: deps.clock.now(),
+      });
+      if (!result.recorded) {
+        // A concurrent attempt recorded its command first; ours is a duplicate the
+        // host mutex serialises and finds done, so follow the recorded one.
+        log.warn("another attempt recorded its command first", {
+          sent: commandId,
+          recorded: result.commandId,
+        });
+        commandId = result.commandId;
+      } else {
+        log.info("command sent", { commandId });
+      }
+    }
+  }
+
+  const budgetMs = Math.min(
+    deps.config.inlinePollSeconds * 1000,
+    (context?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY) - INVOCATION_RESERVE_MS,
+  );
+  const poll = await pollInvocation({
+    ssm: deps.ssm,
+    clock: deps.clock,
+    commandId,
+    instanceId: host.instanceId,
+    deadline: start + Math.max(0, budgetMs),
+  });
+  const sentAtMs = Date.parse(sentAt);
+  const ageMs = deps.clock.now() - sentAtMs;
+  if (poll.invocation === undefined) {
+    if (!poll.exists && ageMs > MISSING_INVOCATION_LIMIT_MS) {
+      throw new HostUnreachableError(
+        `${step}: SSM has no invocation of command ${commandId} on ${host.instanceId} ${Math.round(ageMs / 1000)} s after sending`,
+      );
+    }
+    return { step, commandId, done: false, waitSeconds: waitSecondsFor(ageMs), sentAt };
+  }
+  return complete(deps, rollout, host, step, commandId, sentAt, poll.invocation, log);
+}
+
+/** Why the preflight gate stops a host, if it does. */
+export function gateReason(rollout: RolloutItem): string | undefined {
+  if (rollout.status === "HALTED" || rollout.status === "FAILED") {
+    return `rollout is ${rollout.status}`;
+  }
+  if (rollout.failedCount > rollout.failureThreshold) {
+    return `${rollout.failedCount} failed host(s) exceed the failure threshold ${rollout.failureThreshold}`;
+  }
+  return undefined;
+}
+
+async function loadRollout(
+  deps: HostStepDeps,
+  rolloutId: string,
+  fresh: boolean,
+): Promise<RolloutItem> {
+  const cached = fresh ? undefined : deps.rolloutCache?.get(rolloutId);
+  if (cached !== undefined) return cached;
+  const rollout = await deps.store.getRollout(rolloutId);
+  if (rollout === undefined)
+    throw new LedgerConflictError(`rollout ${rolloutId} is not in the ledger`);
+  if (deps.rolloutCache !== undefined) {
+    // A container serves one state machine; a small bound is plenty.
+    if (deps.rolloutCache.size >= 100) deps.rolloutCache.clear();
+    deps.rolloutCache.set(rolloutId, rollout);
+  }
+  return rollout;
+}
+
+/** Document parameters of a step (docs/contracts.md, "Host scripts"). */
+export function stepParameters(rollout: RolloutItem, step: StepName): Record<string, string> {
+  const common = {
+    profile: rollout.profile,
+    targetVersion: rollout.targetVersion,
+    rolloutId: rollout.rolloutId,
+  };
+  if (step !== "stage") return common;
+  return {
+    profile: rollout.profile,
+    targetVersion: rollout.targetVersion,
+    artifactUrl: rollout.input.artifact.url,
+    artifactSha256: rollout.input.artifact.sha256,
+    rolloutId: rollout.rolloutId,
+  };
+}
+
+function send(deps: HostStepDeps, rollout: RolloutItem, host: HostRef, step: StepName) {
+  return sendCommand(deps.ssm, {
+    documentName: deps.config.documents[step],
+    instanceId: host.instanceId,
+    parameters: stepParameters(rollout, step),
+    deliveryTimeoutSeconds: deps.config.deliveryTimeoutSeconds,
+    outputBucket: deps.config.outputBucket,
+    outputKeyPrefix: `commands/${host.rolloutId}/${host.hostId}/${step}`,
+    comment: `agent-rollout ${step} ${host.rolloutId}`,
+  });
+}
+
+function parseResult<S extends z.ZodType>(schema: S, line: unknown, step: StepName): z.output<S> {
+  const result = schema.safeParse(line, { reportInput: true });
+  if (!result.success) {
+    throw new CommandOutputError(`${step} result line: ${formatIssues(result.error)}`);
+  }
+  return result.data;
+}
+
+/** Keeps summary values small and JSON-simple; drops absent ones. */
+function summary(
+  fields: Record<string, unknown>,
+): Record<string, string | number | boolean | null> {
+  const out: Record<string, string | number | boolean | null> = {};
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    if (typeof value === "string")
+      out[key] = value.length > 256 ? `${value.slice(0, 255)}…` : value;
+    else if (typeof value === "number" || typeof value === "boolean" || value === null) {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
+const orUndefined = <T>(value: T | null | undefined): T | undefined => value ?? undefined;
+
+async function complete(
+  deps: HostStepDeps,
+  rollout: RolloutItem,
+  host: HostRef,
+  step: StepName,
+  commandId: string,
+  sentAt: string,
+  invocation: GetCommandInvocationCommandOutput,
+  log: Logger,
+): Promise<StepState> {
+  const line = await interpretInvocation({
+    invocation,
+    s3: deps.s3,
+    outputBucket: deps.config.outputBucket,
+    what: step,
+    resultOnFailure: step === "switch" ? ["ROLLED_BACK"] : [],
+  });
+  const stepMs = Math.max(0, deps.clock.now() - Date.parse(sentAt));
+  let fields: StepResultFields;
+  let state: StepState;
+  const base = { step, commandId, done: true, waitSeconds: 0, sentAt } as const;
+
+  if (step === "preflight") {
+    const result = parseResult(PreflightResultSchema, line, step);
+    if (result.targetVersion != null && result.targetVersion !== rollout.targetVersion) {
+      throw new CommandOutputError(
+        `preflight checked version ${result.targetVersion}, not the target ${rollout.targetVersion}`,
+      );
+    }
+    fields = { stepMs, fromVersion: orUndefined(result.currentVersion) };
+    state = {
+      ...base,
+      status: result.status,
+      summary: summary({
+        currentVersion: result.currentVersion,
+        targetVersion: result.targetVersion,
+        freeMb: result.freeMb,
+      }),
+    };
+  } else if (step === "stage") {
+    const result = parseResult(StageResultSchema, line, step);
+    if (result.sha256 != null && result.sha256 !== rollout.input.artifact.sha256) {
+      throw new CommandOutputError(
+        `stage verified sha256 ${result.sha256}, not the artifact's ${rollout.input.artifact.sha256}`,
+      );
+    }
+    fields = { stepMs };
+    state = {
+      ...base,
+      status: result.status,
+      summary: summary({
+        release: result.release,
+        sha256: result.sha256,
+        durationMs: result.durationMs,
+      }),
+    };
+  } else {
+    const result = parseResult(SwitchResultSchema, line, step);
+    if (result.status === "SWITCHED") {
+      await writeSnapshot(deps, rollout, host, result);
+    }
+    fields = {
+      stepMs,
+      fromVersion: orUndefined(result.fromVersion),
+      toVersion: orUndefined(result.currentVersion ?? result.toVersion),
+      suspendMs: orUndefined(result.suspendMs),
+      listenerGapMs: orUndefined(result.listenerGapMs),
+    };
+    state = {
+      ...base,
+      status: result.status,
+      summary: summary({
+        fromVersion: result.fromVersion,
+        toVersion: result.toVersion,
+        currentVersion: result.currentVersion,
+        oldRelease: result.oldRelease,
+        suspendMs: result.suspendMs,
+        listenerGapMs: result.listenerGapMs,
+        healthMs: result.healthMs,
+        configureReport: result.configureReport,
+        jobCount: result.jobs?.count,
+        reason: result.reason,
+      }),
+    };
+  }
+
+  await deps.store.recordStepResult({ key: host, step, commandId, fields, now: deps.clock.now() });
+  log.info("step finished", { commandId, status: state.status, stepMs });
+  return state;
+}
+
+/**
+ * Verifies the switch's job snapshot and writes it to the ledger (chunks, then the
+ * snapshot item with cleanup PENDING and the sparse index keys). Done before the
+ * step returns: the nightly cleanup may delete the old release only on the strength
+ * of this record. Idempotent: a repeat finds the same snapshot and writes nothing new.
+ */
+async function writeSnapshot(
+  deps: HostStepDeps,
+  rollout: RolloutItem,
+  host: HostRef,
+  result: SwitchResult,
+): Promise<void> {
+  const { jobs } = result;
+  if (jobs == null || result.oldRelease == null || result.fromVersion == null) {
+    throw new CommandOutputError("switch SWITCHED without jobs, oldRelease or fromVersion");
+  }
+  if (result.currentVersion != null && result.currentVersion !== rollout.targetVersion) {
+    throw new CommandOutputError(
+      `switch reports SWITCHED but the host runs ${result.currentVersion}, not ${rollout.targetVersion}`,
+    );
+  }
+  verifyJobSnapshot(jobs);
+  const createdAt = isoTime(deps.clock.now());
+  const chunks: SnapshotChunkItem[] = [];
+  for (let n = 0; n * JOBS_PER_CHUNK < jobs.items.length; n++) {
+    chunks.push({
+      pk: snapshotPk(host.hostId),
+      sk: chunkSk(host.rolloutId, n),
+      kind: "snapshot-chunk",
+      schemaVersion: 1,
+      rolloutId: host.rolloutId,
+      index: n,
+      jobs: jobs.items.slice(n * JOBS_PER_CHUNK, (n + 1) * JOBS_PER_CHUNK),
+    });
+  }
+  const snapshot: SnapshotItem = {
+    pk: snapshotPk(host.hostId),
+    sk: snapshotSk(host.rolloutId),
+    kind: "snapshot",
+    schemaVersion: 1,
+    hostId: host.hostId,
+    rolloutId: host.rolloutId,
+    instanceId: host.instanceId,
+    profile: rollout.profile,
+    oldVersion: result.fromVersion,
+    oldRelease: result.oldRelease,
+    jobCount: jobs.count,
+    jobsSha256: jobs.sha256,
+    chunkCount: chunks.length,
+    cleanup: "PENDING",
+    gsi1pk: CLEANUP_PENDING_PK,
+    gsi1sk: `${createdAt}#${host.hostId}`,
+    attempts: 0,
+    createdAt,
+  };
+  await deps.store.putSnapshot(snapshot, chunks);
+}

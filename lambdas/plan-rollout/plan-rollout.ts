@@ -1,0 +1,279 @@
+/**
+ * PlanRollout: validate the execution input, resolve and order the hosts, split them
+ * into waves, take the fleet lock and write the rollout ledger.
+ *
+ * @module
+ */
+import {
+  type DescribeInstanceInformationCommandInput,
+  paginateDescribeInstanceInformation,
+  type SSMClient,
+} from "@aws-sdk/client-ssm";
+import { type Deps, isoTime } from "../common/deps.js";
+import {
+  InvalidInputError,
+  LedgerConflictError,
+  NoHostsError,
+  UnknownProfileError,
+} from "../common/errors.js";
+import { silentLogger } from "../common/logger.js";
+import {
+  type HostSelection,
+  type PlanRolloutEvent,
+  parseOrThrow,
+  type RolloutInput,
+  RolloutInputSchema,
+} from "../common/schemas.js";
+import { type HostItem, hostSk, ROLLOUT_SK, type RolloutItem, rolloutPk } from "../common/store.js";
+
+/** Configuration of {@link planRollout} (from `PROFILE_NAMES`, `TARGET_TAG_KEY`, `TARGET_TAG_VALUE`). */
+export interface PlanRolloutConfig {
+  /** Profiles deployed with the stack. */
+  readonly profileNames: readonly string[];
+  /** Only instances carrying this tag and value can be targeted. */
+  readonly targetTagKey: string;
+  /** See {@link targetTagKey}. */
+  readonly targetTagValue: string;
+}
+
+/** What PlanRollout returns (state `$.plan`): small, whatever the host count. */
+export interface PlanResult {
+  readonly rolloutId: string;
+  readonly hostCount: number;
+  readonly waveCount: number;
+  readonly batchSize: number;
+  readonly bakeSeconds: number;
+  readonly dryRun: boolean;
+  /** Number of hosts in each wave. */
+  readonly waves: number[];
+}
+
+/** Instance ids checked per DescribeInstanceInformation call (the `InstanceIds` filter limit). */
+export const DESCRIBE_BATCH = 50;
+/** Most hosts one rollout may target. */
+export const MAX_HOSTS = 10_000;
+
+/**
+ * Plans a rollout. Invalid input, an unknown profile or unknown hosts are refused
+ * before anything is written; with `dryRun` nothing is written at all.
+ *
+ * @throws InvalidInputError, UnknownProfileError, NoHostsError, FleetLockedError
+ */
+export async function planRollout(
+  deps: Deps<PlanRolloutConfig>,
+  event: PlanRolloutEvent,
+): Promise<PlanResult> {
+  const log = (deps.logger ?? silentLogger).child({ rolloutId: event.rolloutId });
+  if (typeof event.input !== "object" || event.input === null || Array.isArray(event.input)) {
+    throw new InvalidInputError("input: the execution input must be a JSON object");
+  }
+  const input = parseOrThrow(RolloutInputSchema, event.input);
+  if (!deps.config.profileNames.includes(input.profile)) {
+    throw new UnknownProfileError(
+      `profile: "${input.profile}" is not deployed (deployed: ${deps.config.profileNames.join(", ")})`,
+    );
+  }
+  const hosts = await resolveHosts(deps.ssm, deps.config, input.hosts);
+  const waves = splitWaves(hosts, input.canary, input.waveSize);
+  const plan: PlanResult = {
+    rolloutId: event.rolloutId,
+    hostCount: hosts.length,
+    waveCount: waves.length,
+    batchSize: input.batchSize,
+    bakeSeconds: input.bakeSeconds,
+    dryRun: input.dryRun,
+    waves: waves.map((wave) => wave.length),
+  };
+  if (input.dryRun) {
+    log.info("dry run planned", { hostCount: plan.hostCount, waveCount: plan.waveCount });
+    return plan;
+  }
+
+  // An execution name already used by another rollout (another state machine, or a
+  // name reused after 90 days) is refused before anything is written.
+  const existing = await deps.store.getRollout(event.rolloutId);
+  if (existing !== undefined && !isSamePlan(existing, input)) {
+    throw new InvalidInputError(
+      `rolloutId: ${event.rolloutId} already names another rollout (${existing.status}); start the execution under a new name`,
+    );
+  }
+
+  const now = deps.clock.now();
+  const lock = await deps.store.acquireLock({
+    fleet: input.fleet,
+    owner: event.rolloutId,
+    now,
+    ttlSeconds: input.lockTtlSeconds,
+    breakLock: input.breakLock,
+  });
+  log.info("fleet lock taken", { fleet: input.fleet, expiresAt: lock.expiresAt });
+  try {
+    await writeLedger(deps, event.rolloutId, input, waves, now);
+  } catch (error) {
+    // Planning errors end the execution without RecordRolloutFailure, so the lock
+    // would otherwise be held until it expires.
+    await deps.store.releaseLock(input.fleet, event.rolloutId).catch((releaseError: unknown) => {
+      log.error("could not release the fleet lock after a failed plan", { error: releaseError });
+    });
+    throw error;
+  }
+  log.info("rollout planned", { hostCount: plan.hostCount, waveCount: plan.waveCount });
+  return plan;
+}
+
+async function writeLedger(
+  deps: Deps<PlanRolloutConfig>,
+  rolloutId: string,
+  input: RolloutInput,
+  waves: readonly string[][],
+  now: number,
+): Promise<void> {
+  const time = isoTime(now);
+  const hostCount = waves.reduce((sum, wave) => sum + wave.length, 0);
+  const rollout: RolloutItem = {
+    pk: rolloutPk(rolloutId),
+    sk: ROLLOUT_SK,
+    kind: "rollout",
+    schemaVersion: 1,
+    rolloutId,
+    status: "PLANNED",
+    input,
+    fleet: input.fleet,
+    profile: input.profile,
+    targetVersion: input.targetVersion,
+    hostCount,
+    waveCount: waves.length,
+    failureThreshold: input.failureThreshold,
+    failedCount: 0,
+    createdAt: time,
+    updatedAt: time,
+  };
+  if ((await deps.store.createRollout(rollout)) === "exists") {
+    // A Lambda retry of this very plan may find its own item; anything else is a clash.
+    const existing = await deps.store.getRollout(rolloutId);
+    if (existing === undefined || !isSamePlan(existing, input)) {
+      throw new LedgerConflictError(
+        `rollout ${rolloutId} already exists (${existing?.status ?? "unreadable"}) with another plan`,
+      );
+    }
+  }
+  const items: HostItem[] = [];
+  let order = 0;
+  waves.forEach((wave, waveIndex) => {
+    for (const instanceId of wave) {
+      items.push({
+        pk: rolloutPk(rolloutId),
+        sk: hostSk(waveIndex, instanceId),
+        kind: "host",
+        schemaVersion: 1,
+        rolloutId,
+        hostId: instanceId,
+        instanceId,
+        wave: waveIndex,
+        order: order++,
+        status: "PENDING",
+        commands: {},
+        stepMs: {},
+        updatedAt: time,
+      });
+    }
+  });
+  await deps.store.putHosts(items);
+}
+
+/** True when `rollout` is this very plan, written by an earlier attempt (a Lambda retry). */
+function isSamePlan(rollout: RolloutItem, input: RolloutInput): boolean {
+  // Both inputs went through the same schema, so their key order is the same.
+  return rollout.status === "PLANNED" && JSON.stringify(rollout.input) === JSON.stringify(input);
+}
+
+/**
+ * Instance ids to upgrade, in rollout order: the explicit list as given (each one
+ * checked to be a managed instance carrying the target tag), or the instances
+ * matching the tags, sorted by id.
+ */
+export async function resolveHosts(
+  ssm: SSMClient,
+  config: PlanRolloutConfig,
+  selection: HostSelection,
+): Promise<string[]> {
+  const targetFilter = { Key: `tag:${config.targetTagKey}`, Values: [config.targetTagValue] };
+  if (selection.instanceIds !== undefined) {
+    const ids = selection.instanceIds;
+    const found = new Set<string>();
+    for (let start = 0; start < ids.length; start += DESCRIBE_BATCH) {
+      const batch = ids.slice(start, start + DESCRIBE_BATCH);
+      for (const id of await describe(ssm, {
+        Filters: [{ Key: "InstanceIds", Values: batch }, targetFilter],
+      })) {
+        found.add(id);
+      }
+    }
+    const missing = ids.flatMap((id, index) => (found.has(id) ? [] : [{ id, index }]));
+    if (missing.length > 0) {
+      const tag = `${config.targetTagKey}=${config.targetTagValue}`;
+      const shown = missing
+        .slice(0, 10)
+        .map(
+          ({ id, index }) =>
+            `hosts.instanceIds[${index}]: ${id} is not a managed instance carrying tag ${tag}`,
+        );
+      if (missing.length > shown.length) shown.push(`(${missing.length - shown.length} more)`);
+      throw new InvalidInputError(shown.join("; "));
+    }
+    return [...ids];
+  }
+
+  const tags = selection.tags ?? {};
+  const wanted = tags[config.targetTagKey];
+  if (wanted !== undefined && wanted !== config.targetTagValue) {
+    throw new NoHostsError(
+      `hosts.tags: ${config.targetTagKey}=${wanted} excludes every targetable instance (${config.targetTagKey}=${config.targetTagValue})`,
+    );
+  }
+  const filters = Object.entries(tags)
+    .filter(([key]) => key !== config.targetTagKey)
+    .map(([key, value]) => ({ Key: `tag:${key}`, Values: [value] }));
+  const ids = [...new Set(await describe(ssm, { Filters: [...filters, targetFilter] }))].sort();
+  if (ids.length === 0) {
+    throw new NoHostsError(
+      `hosts.tags: no managed instance matches ${Object.entries(tags)
+        .map(([key, value]) => `${key}=${value}`)
+        .join(", ")} with tag ${config.targetTagKey}=${config.targetTagValue}`,
+    );
+  }
+  if (ids.length > MAX_HOSTS) {
+    throw new InvalidInputError(
+      `hosts.tags: selects ${ids.length} instances, more than ${MAX_HOSTS}; narrow the tags`,
+    );
+  }
+  return ids;
+}
+
+async function describe(
+  ssm: SSMClient,
+  input: DescribeInstanceInformationCommandInput,
+): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const page of paginateDescribeInstanceInformation(
+    { client: ssm, pageSize: DESCRIBE_BATCH },
+    input,
+  )) {
+    for (const info of page.InstanceInformationList ?? []) {
+      if (info.InstanceId !== undefined) ids.push(info.InstanceId);
+    }
+  }
+  return ids;
+}
+
+/** First wave = `canary` hosts (when > 0), then waves of `waveSize`. */
+export function splitWaves<T>(hosts: readonly T[], canary: number, waveSize: number): T[][] {
+  const waves: T[][] = [];
+  let start = 0;
+  if (canary > 0 && hosts.length > 0) {
+    waves.push(hosts.slice(0, canary));
+    start = Math.min(canary, hosts.length);
+  }
+  for (; start < hosts.length; start += waveSize) waves.push(hosts.slice(start, start + waveSize));
+  return waves;
+}

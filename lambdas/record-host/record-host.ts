@@ -1,0 +1,84 @@
+/**
+ * RecordHostResult / RecordHostFailure: the final status of one host.
+ *
+ * @module
+ */
+import type { Deps } from "../common/deps.js";
+import { InvalidInputError } from "../common/errors.js";
+import type { RecordHostEvent, StepState } from "../common/schemas.js";
+import { errorFromStates } from "../common/states-error.js";
+import { type ErrorInfo, FAILURE_HOST_STATUSES, type HostStatus } from "../common/store.js";
+
+/** What record-host returns. */
+export interface RecordHostResult {
+  readonly hostId: string;
+  /** The host's final status in the ledger (the one found, when a retry arrives late). */
+  readonly status: HostStatus;
+}
+
+/**
+ * Moves the host to its final status. A host that ends ROLLED_BACK or FAILED adds one
+ * to the rollout's `failedCount`, only on the transition into that status (the
+ * transition is conditional), so a repeated call counts once.
+ */
+export async function recordHost(
+  deps: Deps<unknown>,
+  event: RecordHostEvent,
+): Promise<RecordHostResult> {
+  const { host } = event;
+  const outcome =
+    event.outcome === "result"
+      ? finalStatus(event)
+      : { status: "FAILED" as const, error: errorFromStates(event.error) };
+  const now = deps.clock.now();
+  const result = await deps.store.finalizeHost({
+    key: host,
+    status: outcome.status,
+    error: outcome.error,
+    now,
+  });
+  const log = deps.logger?.child({ rolloutId: host.rolloutId, hostId: host.hostId });
+  if (!result.transitioned) {
+    log?.warn("host already final; nothing recorded", {
+      status: result.status,
+      requested: outcome.status,
+    });
+    return { hostId: host.hostId, status: result.status };
+  }
+  if (FAILURE_HOST_STATUSES.includes(outcome.status)) {
+    await deps.store.incrementFailedCount(host.rolloutId, now);
+  }
+  log?.info("host recorded", { status: outcome.status, error: outcome.error });
+  return { hostId: host.hostId, status: outcome.status };
+}
+
+/** Final status from the step states the item processor collected. */
+export function finalStatus(event: Extract<RecordHostEvent, { outcome: "result" }>): {
+  status: HostStatus;
+  error?: ErrorInfo;
+} {
+  if (event.preflight?.status === "HALTED") return { status: "NOT_STARTED" };
+  if (event.preflight?.done === true && event.preflight.status === "SKIPPED") {
+    return { status: "SKIPPED" };
+  }
+  const step: StepState | undefined = event.switch;
+  if (step?.done === true && (step.status === "SWITCHED" || step.status === "UNCHANGED")) {
+    return { status: "UPGRADED" };
+  }
+  if (step?.done === true && step.status === "ROLLED_BACK") {
+    const reason = step.summary?.reason;
+    return {
+      status: "ROLLED_BACK",
+      error: {
+        name: "RolledBack",
+        message:
+          typeof reason === "string" && reason !== ""
+            ? reason
+            : "the new release failed its health check; the previous release was restored",
+      },
+    };
+  }
+  throw new InvalidInputError(
+    `switch: a result needs a finished switch (SWITCHED, UNCHANGED or ROLLED_BACK) or a preflight SKIPPED/HALTED; got preflight ${event.preflight?.status ?? "none"}, switch ${step?.status ?? "none"}`,
+  );
+}

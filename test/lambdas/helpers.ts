@@ -1,0 +1,184 @@
+/**
+ * Fixtures shared by the Lambda tests: ledger items, a fake clock, and dependencies
+ * wired to SDK clients whose `send` is replaced by aws-sdk-client-mock.
+ */
+import { createHash } from "node:crypto";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SSMClient } from "@aws-sdk/client-ssm";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { Clock } from "../../lambdas/common/clock.js";
+import type { Deps } from "../../lambdas/common/deps.js";
+import type { RolloutInput } from "../../lambdas/common/schemas.js";
+import {
+  DynamoLedgerStore,
+  type HostItem,
+  hostSk,
+  ROLLOUT_SK,
+  type RolloutItem,
+  rolloutPk,
+} from "../../lambdas/common/store.js";
+
+export const TABLE = "ledger";
+export const BUCKET = "rollout-output";
+export const ROLLOUT_ID = "rollout-1";
+export const T0 = Date.parse("2025-03-01T02:00:00.000Z");
+export const SHA = "a".repeat(64);
+export const I1 = "i-0123456789abcdef0";
+export const I2 = "i-0123456789abcdef1";
+export const I3 = "mi-0123456789abcdef2";
+
+/** A clock whose sleep advances time instantly and records each sleep. */
+export interface FakeClock extends Clock {
+  readonly sleeps: number[];
+  advance(ms: number): void;
+}
+
+export function fakeClock(start = T0): FakeClock {
+  let now = start;
+  const sleeps: number[] = [];
+  return {
+    sleeps,
+    now: () => now,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+      now += ms;
+    },
+    advance: (ms) => {
+      now += ms;
+    },
+  };
+}
+
+/** SDK clients whose `send` aws-sdk-client-mock replaces (region and credentials are inert). */
+export function sdkClients() {
+  const credentials = { accessKeyId: "test", secretAccessKey: "test" };
+  return {
+    document: DynamoDBDocumentClient.from(
+      new DynamoDBClient({ region: "us-east-1", credentials }),
+      {
+        marshallOptions: { removeUndefinedValues: true },
+      },
+    ),
+    ssm: new SSMClient({ region: "us-east-1", credentials }),
+    s3: new S3Client({ region: "us-east-1", credentials }),
+  };
+}
+
+/** Domain dependencies on mocked clients, with a store whose batch retries do not wait. */
+export function testDeps<C>(
+  config: C,
+  clock: FakeClock = fakeClock(),
+): Deps<C> & { clock: FakeClock } {
+  const clients = sdkClients();
+  return {
+    store: new DynamoLedgerStore({
+      client: clients.document,
+      tableName: TABLE,
+      sleep: async () => {},
+    }),
+    ssm: clients.ssm,
+    s3: clients.s3,
+    clock,
+    config,
+  };
+}
+
+/** A valid execution input (before defaults). */
+export function validInput(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    targetVersion: "2.0.0",
+    artifact: { url: "https://artifacts.example.com/agent/agent-2.0.0.tar.gz", sha256: SHA },
+    profile: "demo",
+    hosts: { instanceIds: [I1, I2] },
+    batchSize: 5,
+    canary: 1,
+    ...overrides,
+  };
+}
+
+/** The parsed input as stored in the rollout item. */
+export function storedInput(overrides: Partial<RolloutInput> = {}): RolloutInput {
+  return {
+    targetVersion: "2.0.0",
+    artifact: { url: "https://artifacts.example.com/agent/agent-2.0.0.tar.gz", sha256: SHA },
+    profile: "demo",
+    hosts: { instanceIds: [I1, I2] },
+    batchSize: 5,
+    canary: 1,
+    waveSize: 100,
+    failureThreshold: 0,
+    bakeSeconds: 0,
+    dryRun: false,
+    fleet: "default",
+    lockTtlSeconds: 43_200,
+    ...overrides,
+  };
+}
+
+export function rolloutItem(overrides: Partial<RolloutItem> = {}): RolloutItem {
+  const input = overrides.input ?? storedInput();
+  return {
+    pk: rolloutPk(ROLLOUT_ID),
+    sk: ROLLOUT_SK,
+    kind: "rollout",
+    schemaVersion: 1,
+    rolloutId: ROLLOUT_ID,
+    status: "RUNNING",
+    input,
+    fleet: input.fleet,
+    profile: input.profile,
+    targetVersion: input.targetVersion,
+    hostCount: 2,
+    waveCount: 2,
+    failureThreshold: input.failureThreshold,
+    failedCount: 0,
+    createdAt: new Date(T0).toISOString(),
+    updatedAt: new Date(T0).toISOString(),
+    ...overrides,
+  };
+}
+
+export function hostItem(overrides: Partial<HostItem> = {}): HostItem {
+  const hostId = overrides.hostId ?? I1;
+  const wave = overrides.wave ?? 0;
+  return {
+    pk: rolloutPk(overrides.rolloutId ?? ROLLOUT_ID),
+    sk: hostSk(wave, hostId),
+    kind: "host",
+    schemaVersion: 1,
+    rolloutId: ROLLOUT_ID,
+    hostId,
+    instanceId: hostId,
+    wave,
+    order: 0,
+    status: "PENDING",
+    commands: {},
+    stepMs: {},
+    updatedAt: new Date(T0).toISOString(),
+    ...overrides,
+  };
+}
+
+/** `count` jobs `[job-<n>, pid, startTicks]` and the sha256 of their snapshot file, computed here. */
+export function jobs(count: number): {
+  items: [string, number, number][];
+  sha256: string;
+} {
+  const items: [string, number, number][] = [];
+  for (let n = 0; n < count; n++) items.push([`job-${n}`, 1000 + n, 500_000 + n]);
+  const file = items.map(([id, pid, start]) => `${id} ${pid} ${start}\n`).join("");
+  return { items, sha256: createHash("sha256").update(file).digest("hex") };
+}
+
+/** An SDK-style service error with the given name. */
+export function awsError(name: string, message = name): Error {
+  const error = new Error(message);
+  error.name = name;
+  return error;
+}
+
+/** An S3 GetObject body as the SDK returns it (only what the code reads). */
+export function s3Body(text: string) {
+  return { transformToString: async () => text } as never;
+}

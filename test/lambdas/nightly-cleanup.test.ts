@@ -1,0 +1,312 @@
+import { devNull } from "node:os";
+import {
+  GetCommandInvocationCommand,
+  type GetCommandInvocationCommandOutput,
+  SendCommandCommand,
+  SSMClient,
+} from "@aws-sdk/client-ssm";
+import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterAll, beforeEach, describe, expect, it, vi } from "vitest";
+import type { SnapshotItem } from "../../lambdas/common/store.js";
+import {
+  type NightlyCleanupConfig,
+  nightlyCleanup,
+} from "../../lambdas/nightly-cleanup/nightly-cleanup.js";
+import { awsError, BUCKET, fakeClock, I1, I2, I3, T0, TABLE, testDeps } from "./helpers.js";
+
+const ssmMock = mockClient(SSMClient);
+const ddbMock = mockClient(DynamoDBDocumentClient);
+
+const CONFIG: NightlyCleanupConfig = {
+  document: "AR-Cleanup",
+  outputBucket: BUCKET,
+  deliveryTimeoutSeconds: 60,
+  concurrency: 4,
+};
+const context = (remainingMs = 900_000) => ({ getRemainingTimeInMillis: () => remainingMs });
+
+function snapshot(hostId: string, rolloutId: string, sha = "b"): SnapshotItem {
+  return {
+    pk: `HOST#${hostId}`,
+    sk: `SNAPSHOT#${rolloutId}`,
+    kind: "snapshot",
+    schemaVersion: 1,
+    hostId,
+    rolloutId,
+    instanceId: hostId,
+    profile: "demo",
+    oldVersion: "1.0.0",
+    oldRelease: "/opt/agent/releases/1.0.0",
+    jobCount: 2,
+    jobsSha256: sha.repeat(64),
+    chunkCount: 1,
+    cleanup: "PENDING",
+    gsi1pk: "CLEANUP#PENDING",
+    gsi1sk: `2025-02-01T00:00:00.000Z#${hostId}`,
+    attempts: 0,
+    createdAt: "2025-02-01T00:00:00.000Z",
+  };
+}
+
+function done(
+  instanceId: string,
+  result: Record<string, unknown>,
+): GetCommandInvocationCommandOutput {
+  return {
+    $metadata: {},
+    InstanceId: instanceId,
+    Status: "Success",
+    StatusDetails: "Success",
+    ResponseCode: 0,
+    StandardOutputContent: `${JSON.stringify({ step: "cleanup", ...result })}\n`,
+  };
+}
+
+beforeEach(() => {
+  ssmMock.reset();
+  ddbMock.reset();
+});
+
+describe("nightlyCleanup", () => {
+  it("deletes, keeps or retries each pending snapshot and records the outcome", async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({
+      Items: [snapshot(I1, "r-1"), snapshot(I2, "r-1", "c"), snapshot(I3, "r-1", "d")],
+    });
+    ddbMock.on(UpdateCommand).resolves({});
+    ssmMock
+      .on(SendCommandCommand, { InstanceIds: [I1] })
+      .resolves({ Command: { CommandId: "c-1" } });
+    ssmMock
+      .on(SendCommandCommand, { InstanceIds: [I2] })
+      .resolves({ Command: { CommandId: "c-2" } });
+    ssmMock
+      .on(SendCommandCommand, { InstanceIds: [I3] })
+      .resolves({ Command: { CommandId: "c-3" } });
+    ssmMock
+      .on(GetCommandInvocationCommand, { CommandId: "c-1" })
+      .rejectsOnce(awsError("InvocationDoesNotExist"))
+      .resolves(done(I1, { status: "DELETED", release: "/opt/agent/releases/1.0.0", alive: 0 }));
+    ssmMock.on(GetCommandInvocationCommand, { CommandId: "c-2" }).resolves(
+      done(I2, {
+        status: "KEPT",
+        release: "/opt/agent/releases/1.0.0",
+        alive: 2,
+        reason: "2 recorded jobs still running",
+      }),
+    );
+    ssmMock.on(GetCommandInvocationCommand, { CommandId: "c-3" }).resolves({
+      $metadata: {},
+      InstanceId: I3,
+      Status: "TimedOut",
+      StatusDetails: "DeliveryTimedOut",
+      ResponseCode: -1,
+    });
+    const deps = testDeps(CONFIG);
+
+    // Act
+    const result = await nightlyCleanup(deps, {}, context());
+
+    // Assess
+    expect(result).toEqual({
+      checked: 3,
+      deleted: [
+        { hostId: I1, rolloutId: "r-1", release: "/opt/agent/releases/1.0.0", reason: "DELETED" },
+      ],
+      kept: [
+        {
+          hostId: I2,
+          rolloutId: "r-1",
+          release: "/opt/agent/releases/1.0.0",
+          reason: "2 recorded jobs still running",
+        },
+      ],
+      failed: [
+        {
+          hostId: I3,
+          rolloutId: "r-1",
+          release: "/opt/agent/releases/1.0.0",
+          reason: `HostUnreachableError: cleanup: command not run on ${I3} (DeliveryTimedOut)`,
+        },
+      ],
+      deferred: 0,
+    });
+    expect(ddbMock).toHaveReceivedCommandWith(QueryCommand, {
+      TableName: TABLE,
+      IndexName: "gsi1",
+      KeyConditionExpression: "gsi1pk = :pending",
+      ExpressionAttributeValues: { ":pending": "CLEANUP#PENDING" },
+    });
+    expect(ssmMock).toHaveReceivedCommandWith(SendCommandCommand, {
+      DocumentName: "AR-Cleanup",
+      InstanceIds: [I1],
+      Parameters: {
+        profile: ["demo"],
+        releaseVersion: ["1.0.0"],
+        rolloutId: ["r-1"],
+        snapshotSha256: ["b".repeat(64)],
+      },
+      TimeoutSeconds: 60,
+      OutputS3BucketName: BUCKET,
+      OutputS3KeyPrefix: `commands/cleanup/r-1/${I1}`,
+      Comment: "agent-rollout cleanup r-1",
+    });
+    // DELETED: done, out of the index, conditional on PENDING.
+    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
+      Key: { pk: `HOST#${I1}`, sk: "SNAPSHOT#r-1" },
+      UpdateExpression:
+        "SET #cleanup = :done, lastCheckedAt = :now, lastResult = :result ADD attempts :one REMOVE gsi1pk, gsi1sk",
+      ConditionExpression: "#cleanup = :pending",
+      ExpressionAttributeValues: expect.objectContaining({
+        ":result": { status: "DELETED", alive: 0 },
+      }),
+    });
+    // KEPT and unreachable: an attempt, still pending.
+    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
+      Key: { pk: `HOST#${I2}`, sk: "SNAPSHOT#r-1" },
+      UpdateExpression: "SET lastCheckedAt = :now, lastResult = :result ADD attempts :one",
+      ConditionExpression: "#cleanup = :pending",
+      ExpressionAttributeValues: {
+        ":pending": "PENDING",
+        // The shared clock moved while another host was polled.
+        ":now": expect.stringMatching(/^2025-03-01T02:00:00/),
+        ":result": { status: "KEPT", reason: "2 recorded jobs still running", alive: 2 },
+        ":one": 1,
+      },
+    });
+    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
+      Key: { pk: `HOST#${I3}`, sk: "SNAPSHOT#r-1" },
+      UpdateExpression: "SET lastCheckedAt = :now, lastResult = :result ADD attempts :one",
+      ExpressionAttributeValues: expect.objectContaining({
+        ":result": {
+          status: "ERROR",
+          error: {
+            name: "HostUnreachableError",
+            message: `cleanup: command not run on ${I3} (DeliveryTimedOut)`,
+          },
+        },
+      }),
+    });
+    expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 3);
+  });
+
+  it("records an offline host SSM refuses as a failed attempt", async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: [snapshot(I1, "r-1")] });
+    ddbMock.on(UpdateCommand).resolves({});
+    ssmMock
+      .on(SendCommandCommand)
+      .rejects(awsError("InvalidInstanceId", "Instances [i-…] not in a valid state"));
+
+    // Act
+    const result = await nightlyCleanup(testDeps(CONFIG), {}, context());
+
+    // Assess
+    expect(result.failed).toEqual([
+      expect.objectContaining({
+        hostId: I1,
+        reason: expect.stringMatching(/^HostUnreachableError: instance i-/),
+      }),
+    ]);
+    expect(result.deleted).toEqual([]);
+    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
+      UpdateExpression: "SET lastCheckedAt = :now, lastResult = :result ADD attempts :one",
+    });
+  });
+
+  it("runs one command at a time per host", async () => {
+    // Prepare: two snapshots on the same host
+    ddbMock.on(QueryCommand).resolves({ Items: [snapshot(I1, "r-1"), snapshot(I1, "r-2")] });
+    ddbMock.on(UpdateCommand).resolves({});
+    let running = 0;
+    let maxRunning = 0;
+    let counter = 0;
+    ssmMock.on(SendCommandCommand).callsFake(() => {
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      return { Command: { CommandId: `c-${++counter}` } };
+    });
+    ssmMock.on(GetCommandInvocationCommand).callsFake(() => {
+      running--;
+      return done(I1, { status: "ALREADY_DELETED" });
+    });
+
+    // Act
+    const result = await nightlyCleanup(testDeps(CONFIG), {}, context());
+
+    // Assess
+    expect(maxRunning).toBe(1);
+    expect(result.deleted.map((d) => d.rolloutId)).toEqual(["r-1", "r-2"]);
+  });
+
+  it("defers snapshots it has no time left for and gives up waiting before the end", async () => {
+    // Prepare: 20 s left → 15 s of work; each command never finishes
+    ddbMock.on(QueryCommand).resolves({ Items: [snapshot(I1, "r-1"), snapshot(I1, "r-2")] });
+    ddbMock.on(UpdateCommand).resolves({});
+    ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: "c-1" } });
+    ssmMock
+      .on(GetCommandInvocationCommand)
+      .resolves({ $metadata: {}, InstanceId: I1, Status: "InProgress" });
+    const clock = fakeClock();
+
+    // Act
+    const result = await nightlyCleanup(testDeps(CONFIG, clock), {}, context(20_000));
+
+    // Assess
+    expect(result.checked).toBe(1);
+    expect(result.deferred).toBe(1);
+    expect(result.failed).toEqual([
+      expect.objectContaining({
+        rolloutId: "r-1",
+        reason: expect.stringContaining(
+          "CommandTimedOutError: cleanup command c-1 still InProgress",
+        ),
+      }),
+    ]);
+    expect(clock.now() - T0).toBeLessThanOrEqual(15_000);
+    expect(ssmMock).toHaveReceivedCommandTimes(SendCommandCommand, 1);
+  });
+
+  it("counts a malformed cleanup result as a failed attempt", async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: [snapshot(I1, "r-1")] });
+    ddbMock.on(UpdateCommand).resolves({});
+    ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: "c-1" } });
+    ssmMock.on(GetCommandInvocationCommand).resolves(done(I1, { status: "GONE" }));
+
+    // Act
+    const result = await nightlyCleanup(testDeps(CONFIG), {}, context());
+
+    // Assess
+    expect(result.failed).toEqual([
+      expect.objectContaining({
+        reason: expect.stringContaining("CommandOutputError: cleanup result line: status:"),
+      }),
+    ]);
+  });
+});
+
+describe("nightly-cleanup handler", () => {
+  afterAll(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it("fails loudly, naming the variable, when DOCUMENT_CLEANUP is missing", async () => {
+    // Prepare
+    vi.stubEnv("TABLE_NAME", TABLE);
+    vi.stubEnv("OUTPUT_BUCKET", BUCKET);
+    vi.stubEnv("LAMBDA_LOG_FILE", devNull);
+    const { handler } = await import("../../lambdas/nightly-cleanup/index.js");
+
+    // Act
+    const result = handler({}, { getRemainingTimeInMillis: () => 60_000, awsRequestId: "req-1" });
+
+    // Assess
+    await expect(result).rejects.toMatchObject({
+      name: "ConfigurationError",
+      message: "environment: DOCUMENT_CLEANUP is required",
+    });
+    expect(ddbMock.calls()).toHaveLength(0);
+  });
+});

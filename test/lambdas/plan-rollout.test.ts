@@ -1,0 +1,764 @@
+import { devNull } from "node:os";
+import {
+  DescribeInstanceInformationCommand,
+  type DescribeInstanceInformationCommandInput,
+  SendCommandCommand,
+  SSMClient,
+} from "@aws-sdk/client-ssm";
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+} from "@aws-sdk/lib-dynamodb";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { handler } from "../../lambdas/plan-rollout/index.js";
+import {
+  type PlanRolloutConfig,
+  planRollout,
+  splitWaves,
+} from "../../lambdas/plan-rollout/plan-rollout.js";
+import {
+  awsError,
+  I1,
+  I2,
+  I3,
+  rolloutItem,
+  SHA,
+  storedInput,
+  T0,
+  TABLE,
+  testDeps,
+  validInput,
+} from "./helpers.js";
+
+const ssmMock = mockClient(SSMClient);
+const ddbMock = mockClient(DynamoDBDocumentClient);
+
+const CONFIG: PlanRolloutConfig = {
+  profileNames: ["demo", "ctm"],
+  targetTagKey: "agent-rollout",
+  targetTagValue: "enabled",
+};
+const context = { getRemainingTimeInMillis: () => 60_000, awsRequestId: "req-1" };
+
+/** Managed instances SSM knows, with their tags. */
+type Managed = { id: string; tags: Record<string, string> };
+const TARGET = { "agent-rollout": "enabled" };
+
+/** Answers DescribeInstanceInformation like SSM: InstanceIds and tag filters, paginated. */
+function fakeInventory(instances: Managed[]) {
+  ssmMock
+    .on(DescribeInstanceInformationCommand)
+    .callsFake((input: DescribeInstanceInformationCommandInput) => {
+      let matching = instances;
+      for (const filter of input.Filters ?? []) {
+        const values = filter.Values ?? [];
+        if (filter.Key === "InstanceIds") matching = matching.filter((i) => values.includes(i.id));
+        else if (filter.Key?.startsWith("tag:")) {
+          const key = filter.Key.slice(4);
+          matching = matching.filter((i) => values.includes(i.tags[key] ?? "\u0000"));
+        } else throw new Error(`unexpected filter ${filter.Key}`);
+      }
+      const start = Number(input.NextToken ?? 0);
+      const size = input.MaxResults ?? 50;
+      const page = matching.slice(start, start + size);
+      return {
+        InstanceInformationList: page.map((i) => ({ InstanceId: i.id })),
+        NextToken: start + size < matching.length ? String(start + size) : undefined,
+      };
+    });
+}
+
+function hexId(n: number): string {
+  return `i-${n.toString(16).padStart(17, "0")}`;
+}
+
+beforeEach(() => {
+  ssmMock.reset();
+  ddbMock.reset();
+});
+
+describe("splitWaves", () => {
+  it("puts the canary hosts first, then waves of waveSize", () => {
+    // Prepare
+    const hosts = ["a", "b", "c", "d", "e", "f"];
+
+    // Act
+    const waves = splitWaves(hosts, 1, 2);
+
+    // Assess
+    expect(waves).toEqual([["a"], ["b", "c"], ["d", "e"], ["f"]]);
+  });
+
+  it("has no canary wave when canary is 0, and one wave when the canary covers all", () => {
+    // Prepare
+    const hosts = ["a", "b", "c"];
+
+    // Act
+    const noCanary = splitWaves(hosts, 0, 2);
+    const allCanary = splitWaves(hosts, 5, 2);
+
+    // Assess
+    expect(noCanary).toEqual([["a", "b"], ["c"]]);
+    expect(allCanary).toEqual([["a", "b", "c"]]);
+  });
+});
+
+describe("planRollout", () => {
+  beforeEach(() => {
+    // No rollout with this id yet, unless a test says otherwise.
+    ddbMock.on(GetCommand).resolves({});
+  });
+
+  it("verifies explicit hosts in batches of 50 with the target tag, keeps their order and writes the ledger", async () => {
+    // Prepare: 120 ids given in descending order
+    const ids = Array.from({ length: 120 }, (_, n) => hexId(200 - n));
+    fakeInventory(ids.map((id) => ({ id, tags: TARGET })));
+    ddbMock.on(PutCommand).resolves({});
+    ddbMock.on(BatchWriteCommand).resolves({});
+    const deps = testDeps(CONFIG);
+
+    // Act
+    const plan = await planRollout(deps, {
+      rolloutId: "r-1",
+      input: validInput({ hosts: { instanceIds: ids }, canary: 2, waveSize: 50 }),
+    });
+
+    // Assess
+    expect(plan).toEqual({
+      rolloutId: "r-1",
+      hostCount: 120,
+      waveCount: 4,
+      batchSize: 5,
+      bakeSeconds: 0,
+      dryRun: false,
+      waves: [2, 50, 50, 18],
+    });
+    expect(ssmMock).toHaveReceivedCommandTimes(DescribeInstanceInformationCommand, 3);
+    expect(ssmMock).toHaveReceivedNthCommandWith(DescribeInstanceInformationCommand, 1, {
+      Filters: [
+        { Key: "InstanceIds", Values: ids.slice(0, 50) },
+        { Key: "tag:agent-rollout", Values: ["enabled"] },
+      ],
+      MaxResults: 50,
+    });
+    expect(ssmMock).toHaveReceivedNthCommandWith(DescribeInstanceInformationCommand, 3, {
+      Filters: [
+        { Key: "InstanceIds", Values: ids.slice(100) },
+        { Key: "tag:agent-rollout", Values: ["enabled"] },
+      ],
+    });
+    // Lock first, then the rollout item, then hosts in BatchWrite chunks of 25.
+    expect(ddbMock).toHaveReceivedNthCommandWith(PutCommand, 1, {
+      TableName: TABLE,
+      Item: expect.objectContaining({ pk: "LOCK#default", sk: "LOCK", owner: "r-1" }),
+      ConditionExpression: "attribute_not_exists(pk) OR expiresAt <= :now OR #owner = :owner",
+    });
+    expect(ddbMock).toHaveReceivedNthCommandWith(PutCommand, 2, {
+      TableName: TABLE,
+      Item: expect.objectContaining({
+        pk: "ROLLOUT#r-1",
+        sk: "ROLLOUT",
+        kind: "rollout",
+        schemaVersion: 1,
+        status: "PLANNED",
+        hostCount: 120,
+        waveCount: 4,
+        failedCount: 0,
+      }),
+      ConditionExpression: "attribute_not_exists(pk)",
+    });
+    expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 5);
+    const first = ddbMock.commandCalls(BatchWriteCommand)[0]?.args[0].input.RequestItems?.[TABLE];
+    expect(first).toHaveLength(25);
+    expect(first?.[0]).toEqual({
+      PutRequest: {
+        Item: {
+          pk: "ROLLOUT#r-1",
+          sk: `HOST#0000#${ids[0]}`,
+          kind: "host",
+          schemaVersion: 1,
+          rolloutId: "r-1",
+          hostId: ids[0],
+          instanceId: ids[0],
+          wave: 0,
+          order: 0,
+          status: "PENDING",
+          commands: {},
+          stepMs: {},
+          updatedAt: new Date(T0).toISOString(),
+        },
+      },
+    });
+    const last = ddbMock.commandCalls(BatchWriteCommand)[4]?.args[0].input.RequestItems?.[TABLE];
+    expect(last).toHaveLength(20);
+    expect(last?.[19]?.PutRequest?.Item).toMatchObject({
+      sk: `HOST#0003#${ids[119]}`,
+      wave: 3,
+      order: 119,
+    });
+  });
+
+  it("resolves a tag filter with the target tag, paginated, ordered by instance id", async () => {
+    // Prepare
+    const tagged = Array.from({ length: 60 }, (_, n) => hexId(1000 - n));
+    fakeInventory([
+      ...tagged.map((id) => ({ id, tags: { ...TARGET, Env: "prod" } })),
+      { id: hexId(5), tags: { Env: "prod" } },
+      { id: hexId(6), tags: { ...TARGET, Env: "dev" } },
+    ]);
+    const deps = testDeps(CONFIG);
+
+    // Act
+    const plan = await planRollout(deps, {
+      rolloutId: "r-2",
+      input: validInput({
+        hosts: { tags: { Env: "prod" } },
+        dryRun: true,
+        canary: 0,
+        waveSize: 25,
+      }),
+    });
+
+    // Assess
+    expect(plan.waves).toEqual([25, 25, 10]);
+    expect(ssmMock).toHaveReceivedCommandTimes(DescribeInstanceInformationCommand, 2);
+    expect(ssmMock).toHaveReceivedCommandWith(DescribeInstanceInformationCommand, {
+      Filters: [
+        { Key: "tag:Env", Values: ["prod"] },
+        { Key: "tag:agent-rollout", Values: ["enabled"] },
+      ],
+      MaxResults: 50,
+    });
+    // dry run: nothing written, and the ordering is by id (checked through a real plan below)
+    expect(ddbMock.calls()).toHaveLength(0);
+  });
+
+  it("orders tag-selected hosts by instance id in the ledger", async () => {
+    // Prepare
+    fakeInventory([
+      { id: I3, tags: TARGET },
+      { id: I2, tags: TARGET },
+      { id: I1, tags: TARGET },
+    ]);
+    ddbMock.on(PutCommand).resolves({});
+    ddbMock.on(BatchWriteCommand).resolves({});
+    const deps = testDeps(CONFIG);
+
+    // Act
+    await planRollout(deps, {
+      rolloutId: "r-3",
+      input: validInput({ hosts: { tags: { "agent-rollout": "enabled" } }, canary: 0 }),
+    });
+
+    // Assess
+    const items = ddbMock.commandCalls(BatchWriteCommand)[0]?.args[0].input.RequestItems?.[TABLE];
+    expect(items?.map((r) => r.PutRequest?.Item?.hostId)).toEqual([I1, I2, I3]);
+    expect(ssmMock).toHaveReceivedCommandWith(DescribeInstanceInformationCommand, {
+      Filters: [{ Key: "tag:agent-rollout", Values: ["enabled"] }],
+    });
+  });
+
+  it("raises NoHostsError when the tags match nothing, writing nothing", async () => {
+    // Prepare
+    fakeInventory([{ id: I1, tags: { Env: "dev", ...TARGET } }]);
+    const deps = testDeps(CONFIG);
+
+    // Act
+    const result = planRollout(deps, {
+      rolloutId: "r-4",
+      input: validInput({ hosts: { tags: { Env: "prod" } } }),
+    });
+
+    // Assess
+    await expect(result).rejects.toMatchObject({
+      name: "NoHostsError",
+      message: expect.stringContaining("hosts.tags: no managed instance matches Env=prod"),
+    });
+    expect(ddbMock.calls()).toHaveLength(0);
+  });
+
+  it("returns the plan on dryRun and writes nothing", async () => {
+    // Prepare
+    fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
+    const deps = testDeps(CONFIG);
+
+    // Act
+    const plan = await planRollout(deps, { rolloutId: "r-5", input: validInput({ dryRun: true }) });
+
+    // Assess
+    expect(plan).toMatchObject({ dryRun: true, hostCount: 2, waveCount: 2, waves: [1, 1] });
+    expect(ddbMock.calls()).toHaveLength(0);
+    expect(ssmMock).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+  });
+
+  it("raises FleetLockedError naming the owner and expiry when another rollout holds the lock", async () => {
+    // Prepare
+    fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
+    const expiresAt = Math.floor(T0 / 1000) + 3600;
+    ddbMock.on(PutCommand).rejects(awsError("ConditionalCheckFailedException"));
+    ddbMock.on(GetCommand, { Key: { pk: "LOCK#default", sk: "LOCK" } }).resolves({
+      Item: {
+        pk: "LOCK#default",
+        sk: "LOCK",
+        kind: "lock",
+        schemaVersion: 1,
+        fleet: "default",
+        owner: "other-rollout",
+        acquiredAt: new Date(T0 - 60_000).toISOString(),
+        expiresAt,
+      },
+    });
+    const deps = testDeps(CONFIG);
+
+    // Act
+    const result = planRollout(deps, { rolloutId: "r-6", input: validInput() });
+
+    // Assess
+    await expect(result).rejects.toMatchObject({
+      name: "FleetLockedError",
+      owner: "other-rollout",
+      expiresAt,
+      message: expect.stringMatching(
+        /locked by rollout other-rollout until 2025-03-01T03:00:00.000Z.*breakLock: "other-rollout"/,
+      ),
+    });
+    expect(ddbMock).toHaveReceivedCommandTimes(PutCommand, 1);
+    expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
+  });
+
+  it("takes the lock with breakLock: the condition also accepts the named owner", async () => {
+    // Prepare
+    fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
+    ddbMock.on(PutCommand).resolves({});
+    ddbMock.on(BatchWriteCommand).resolves({});
+    const deps = testDeps(CONFIG);
+
+    // Act
+    await planRollout(deps, {
+      rolloutId: "r-7",
+      input: validInput({ breakLock: "dead-rollout", fleet: "eu", lockTtlSeconds: 600 }),
+    });
+
+    // Assess
+    expect(ddbMock).toHaveReceivedNthCommandWith(PutCommand, 1, {
+      TableName: TABLE,
+      Item: {
+        pk: "LOCK#eu",
+        sk: "LOCK",
+        kind: "lock",
+        schemaVersion: 1,
+        fleet: "eu",
+        owner: "r-7",
+        acquiredAt: new Date(T0).toISOString(),
+        expiresAt: Math.floor(T0 / 1000) + 600,
+      },
+      ConditionExpression:
+        "attribute_not_exists(pk) OR expiresAt <= :now OR #owner = :owner OR #owner = :breakLock",
+      ExpressionAttributeNames: { "#owner": "owner" },
+      ExpressionAttributeValues: {
+        ":now": Math.floor(T0 / 1000),
+        ":owner": "r-7",
+        ":breakLock": "dead-rollout",
+      },
+    });
+  });
+
+  it("continues on a Lambda retry that finds its own PLANNED rollout item", async () => {
+    // Prepare
+    fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
+    ddbMock
+      .on(PutCommand, { Item: expect.objectContaining({ kind: "rollout" }) } as never)
+      .rejects(awsError("ConditionalCheckFailedException"));
+    ddbMock
+      .on(PutCommand, { Item: expect.objectContaining({ kind: "lock" }) } as never)
+      .resolves({});
+    ddbMock.on(GetCommand).resolves({
+      Item: {
+        pk: "ROLLOUT#r-8",
+        sk: "ROLLOUT",
+        kind: "rollout",
+        schemaVersion: 1,
+        rolloutId: "r-8",
+        status: "PLANNED",
+        input: storedInput(),
+        fleet: "default",
+        profile: "demo",
+        targetVersion: "2.0.0",
+        hostCount: 2,
+        waveCount: 2,
+        failureThreshold: 0,
+        failedCount: 0,
+        createdAt: new Date(T0).toISOString(),
+        updatedAt: new Date(T0).toISOString(),
+      },
+    });
+    ddbMock.on(BatchWriteCommand).resolves({});
+    const deps = testDeps(CONFIG);
+
+    // Act
+    const plan = await planRollout(deps, { rolloutId: "r-8", input: validInput() });
+
+    // Assess
+    expect(plan.hostCount).toBe(2);
+    expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 1);
+    expect(ddbMock).toHaveReceivedCommandTimes(DeleteCommand, 0);
+  });
+
+  it("refuses an execution name another rollout already uses, writing nothing", async () => {
+    // Prepare
+    fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
+    ddbMock
+      .on(GetCommand)
+      .resolves({ Item: rolloutItem({ rolloutId: "r-old", status: "SUCCEEDED" }) });
+
+    // Act
+    const result = planRollout(testDeps(CONFIG), { rolloutId: "r-old", input: validInput() });
+
+    // Assess
+    await expect(result).rejects.toMatchObject({
+      name: "InvalidInputError",
+      message: expect.stringMatching(
+        /^rolloutId: r-old already names another rollout \(SUCCEEDED\)/,
+      ),
+    });
+    expect(ddbMock).toHaveReceivedCommandWith(GetCommand, {
+      Key: { pk: "ROLLOUT#r-old", sk: "ROLLOUT" },
+      ConsistentRead: true,
+    });
+    expect(ddbMock).toHaveReceivedCommandTimes(PutCommand, 0);
+    expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
+  });
+
+  it("releases its lock when writing the ledger fails, and rethrows", async () => {
+    // Prepare
+    fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
+    ddbMock.on(PutCommand).resolves({});
+    ddbMock.on(BatchWriteCommand).rejects(awsError("InternalServerError", "boom"));
+    ddbMock.on(DeleteCommand).resolves({});
+    const deps = testDeps(CONFIG);
+
+    // Act
+    const result = planRollout(deps, { rolloutId: "r-9", input: validInput() });
+
+    // Assess
+    await expect(result).rejects.toMatchObject({ name: "InternalServerError" });
+    expect(ddbMock).toHaveReceivedCommandWith(DeleteCommand, {
+      TableName: TABLE,
+      Key: { pk: "LOCK#default", sk: "LOCK" },
+      ConditionExpression: "#owner = :owner",
+      ExpressionAttributeValues: { ":owner": "r-9" },
+    });
+  });
+});
+
+describe("plan-rollout handler: invalid input", () => {
+  beforeAll(() => {
+    vi.stubEnv("TABLE_NAME", TABLE);
+    vi.stubEnv("PROFILE_NAMES", "demo, ctm");
+    vi.stubEnv("TARGET_TAG_KEY", "agent-rollout");
+    vi.stubEnv("TARGET_TAG_VALUE", "enabled");
+    vi.stubEnv("AWS_REGION", "us-east-1");
+    vi.stubEnv("AWS_ACCESS_KEY_ID", "test");
+    vi.stubEnv("AWS_SECRET_ACCESS_KEY", "test");
+    vi.stubEnv("LAMBDA_LOG_FILE", devNull);
+  });
+  afterAll(() => {
+    vi.unstubAllEnvs();
+  });
+
+  const tooMany = Array.from({ length: 10_001 }, (_, n) => hexId(n));
+  const input = (overrides: Record<string, unknown>) => validInput(overrides);
+  const artifact = (overrides: Record<string, unknown>) => ({
+    url: "https://artifacts.example.com/a.tar.gz",
+    sha256: SHA,
+    ...overrides,
+  });
+  const withoutKey = (key: string) => {
+    const value = validInput();
+    delete value[key];
+    return value;
+  };
+
+  /** [case, execution input, error name, text the message must contain] */
+  const cases: [string, unknown, string, string][] = [
+    [
+      "missing targetVersion",
+      withoutKey("targetVersion"),
+      "InvalidInputError",
+      "targetVersion: required",
+    ],
+    ["missing artifact", withoutKey("artifact"), "InvalidInputError", "artifact: required"],
+    ["missing profile", withoutKey("profile"), "InvalidInputError", "profile: required"],
+    ["missing hosts", withoutKey("hosts"), "InvalidInputError", "hosts: required"],
+    ["missing batchSize", withoutKey("batchSize"), "InvalidInputError", "batchSize: required"],
+    ["unknown field", input({ force: true }), "InvalidInputError", "force: unknown field"],
+    ["input not an object", "2.0.0", "InvalidInputError", "input:"],
+    [
+      "version with a command",
+      input({ targetVersion: "1.0;rm -rf /" }),
+      "InvalidInputError",
+      'targetVersion: "1.0;rm -rf /" is not a version',
+    ],
+    [
+      "version with $(…)",
+      input({ targetVersion: "$(reboot)" }),
+      "InvalidInputError",
+      "targetVersion:",
+    ],
+    [
+      "version with backticks",
+      input({ targetVersion: "1.0`id`" }),
+      "InvalidInputError",
+      "targetVersion:",
+    ],
+    [
+      "version with a v prefix",
+      input({ targetVersion: "v2.0.0" }),
+      "InvalidInputError",
+      "targetVersion:",
+    ],
+    [
+      "version with five parts",
+      input({ targetVersion: "1.2.3.4.5" }),
+      "InvalidInputError",
+      "targetVersion:",
+    ],
+    ["empty version", input({ targetVersion: "" }), "InvalidInputError", "targetVersion:"],
+    ["version as a number", input({ targetVersion: 2 }), "InvalidInputError", "targetVersion:"],
+    [
+      "version longer than 64",
+      input({ targetVersion: `1.0.0-${"a".repeat(60)}` }),
+      "InvalidInputError",
+      "targetVersion:",
+    ],
+    [
+      "http:// artifact",
+      input({ artifact: artifact({ url: "http://artifacts.example.com/a.tar.gz" }) }),
+      "InvalidInputError",
+      "artifact.url:",
+    ],
+    [
+      "path traversal in the URL",
+      input({ artifact: artifact({ url: "https://a.example.com/x/../../etc/passwd" }) }),
+      "InvalidInputError",
+      "artifact.url: must not contain",
+    ],
+    [
+      "encoded traversal in the URL",
+      input({ artifact: artifact({ url: "https://a.example.com/x/%2e%2e/passwd" }) }),
+      "InvalidInputError",
+      "artifact.url:",
+    ],
+    [
+      "file URL traversal",
+      input({ artifact: artifact({ url: "file:///srv/../etc/passwd" }) }),
+      "InvalidInputError",
+      "artifact.url:",
+    ],
+    [
+      "URL with a query",
+      input({ artifact: artifact({ url: "https://a.example.com/a.tar.gz?x=$(id)" }) }),
+      "InvalidInputError",
+      "artifact.url:",
+    ],
+    [
+      "URL with a space",
+      input({ artifact: artifact({ url: "https://a.example.com/a b.tar.gz" }) }),
+      "InvalidInputError",
+      "artifact.url:",
+    ],
+    [
+      "URL without a path",
+      input({ artifact: artifact({ url: "https://a.example.com" }) }),
+      "InvalidInputError",
+      "artifact.url:",
+    ],
+    [
+      "upper-case sha256",
+      input({ artifact: artifact({ sha256: "A".repeat(64) }) }),
+      "InvalidInputError",
+      "artifact.sha256:",
+    ],
+    [
+      "short sha256",
+      input({ artifact: artifact({ sha256: "abc123" }) }),
+      "InvalidInputError",
+      "artifact.sha256:",
+    ],
+    [
+      "missing sha256",
+      input({ artifact: { url: "https://a.example.com/a.tar.gz" } }),
+      "InvalidInputError",
+      "artifact.sha256: required",
+    ],
+    [
+      "unknown artifact field",
+      input({ artifact: artifact({ signature: "x" }) }),
+      "InvalidInputError",
+      "artifact.signature: unknown field",
+    ],
+    ["profile with capitals", input({ profile: "Demo" }), "InvalidInputError", "profile:"],
+    ["profile path", input({ profile: "../etc/passwd" }), "InvalidInputError", "profile:"],
+    [
+      "unknown profile",
+      input({ profile: "other" }),
+      "UnknownProfileError",
+      'profile: "other" is not deployed',
+    ],
+    ["empty hosts", input({ hosts: {} }), "InvalidInputError", "hosts: give instanceIds or tags"],
+    [
+      "both ids and tags",
+      input({ hosts: { instanceIds: [I1], tags: { Env: "x" } } }),
+      "InvalidInputError",
+      "not both",
+    ],
+    [
+      "unknown hosts field",
+      input({ hosts: { names: ["a"] } }),
+      "InvalidInputError",
+      "hosts.names: unknown field",
+    ],
+    [
+      "empty host list",
+      input({ hosts: { instanceIds: [] } }),
+      "InvalidInputError",
+      "hosts.instanceIds: must list at least one",
+    ],
+    [
+      "duplicate host",
+      input({ hosts: { instanceIds: [I1, I2, I1] } }),
+      "InvalidInputError",
+      `hosts.instanceIds[2]: duplicate host ${I1}`,
+    ],
+    [
+      "malformed instance id",
+      input({ hosts: { instanceIds: [I1, "i-xyz"] } }),
+      "InvalidInputError",
+      "hosts.instanceIds[1]:",
+    ],
+    [
+      "instance id with a command",
+      input({ hosts: { instanceIds: [`${I1};reboot`] } }),
+      "InvalidInputError",
+      "hosts.instanceIds[0]:",
+    ],
+    [
+      "10001 hosts",
+      input({ hosts: { instanceIds: tooMany } }),
+      "InvalidInputError",
+      "hosts.instanceIds: must list at most 10000",
+    ],
+    [
+      "no tags",
+      input({ hosts: { tags: {} } }),
+      "InvalidInputError",
+      "hosts.tags: must hold at least one tag",
+    ],
+    [
+      "six tags",
+      input({ hosts: { tags: { a: "1", b: "1", c: "1", d: "1", e: "1", f: "1" } } }),
+      "InvalidInputError",
+      "hosts.tags: must hold at most 5",
+    ],
+    [
+      "bad tag key",
+      input({ hosts: { tags: { "env$(id)": "x" } } }),
+      "InvalidInputError",
+      "hosts.tags.env$(id):",
+    ],
+    [
+      "bad tag value",
+      input({ hosts: { tags: { Env: "prod;reboot" } } }),
+      "InvalidInputError",
+      "hosts.tags.Env:",
+    ],
+    ["batchSize 0", input({ batchSize: 0 }), "InvalidInputError", "batchSize:"],
+    ["batchSize 100000", input({ batchSize: 100_000 }), "InvalidInputError", "batchSize:"],
+    ["batchSize as a string", input({ batchSize: "5" }), "InvalidInputError", "batchSize:"],
+    ["fractional batchSize", input({ batchSize: 1.5 }), "InvalidInputError", "batchSize:"],
+    ["canary 101", input({ canary: 101 }), "InvalidInputError", "canary:"],
+    ["negative canary", input({ canary: -1 }), "InvalidInputError", "canary:"],
+    ["waveSize 0", input({ waveSize: 0 }), "InvalidInputError", "waveSize:"],
+    [
+      "failureThreshold 10001",
+      input({ failureThreshold: 10_001 }),
+      "InvalidInputError",
+      "failureThreshold:",
+    ],
+    ["bakeSeconds over a day", input({ bakeSeconds: 86_401 }), "InvalidInputError", "bakeSeconds:"],
+    ["dryRun as a string", input({ dryRun: "yes" }), "InvalidInputError", "dryRun:"],
+    ["fleet with a space", input({ fleet: "eu west" }), "InvalidInputError", "fleet:"],
+    ["lockTtlSeconds 60", input({ lockTtlSeconds: 60 }), "InvalidInputError", "lockTtlSeconds:"],
+    [
+      "breakLock with a command",
+      input({ breakLock: "x;reboot" }),
+      "InvalidInputError",
+      "breakLock:",
+    ],
+    [
+      "host not managed",
+      input({ hosts: { instanceIds: [I1, I3] } }),
+      "InvalidInputError",
+      `hosts.instanceIds[1]: ${I3} is not a managed instance carrying tag agent-rollout=enabled`,
+    ],
+  ];
+
+  it.each(cases)(
+    "refuses %s, naming the field, with nothing written or sent",
+    async (_, executionInput, name, text) => {
+      // Prepare: I1 and I2 are managed and tagged; I3 is not tagged
+      fakeInventory([
+        { id: I1, tags: TARGET },
+        { id: I2, tags: TARGET },
+        { id: I3, tags: {} },
+      ]);
+
+      // Act
+      const result = handler({ rolloutId: "r-bad", input: executionInput }, context);
+
+      // Assess
+      await expect(result).rejects.toMatchObject({ name, message: expect.stringContaining(text) });
+      expect(ddbMock.calls()).toHaveLength(0);
+      expect(ssmMock).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+    },
+  );
+
+  it("refuses an event without rolloutId, naming it", async () => {
+    // Act
+    const result = handler({ input: validInput() }, context);
+
+    // Assess
+    await expect(result).rejects.toMatchObject({
+      name: "InvalidInputError",
+      message: "rolloutId: required",
+    });
+    expect(ddbMock.calls()).toHaveLength(0);
+    expect(ssmMock.calls()).toHaveLength(0);
+  });
+
+  it("plans through the handler entry with the environment's profiles and tag", async () => {
+    // Prepare
+    fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
+
+    // Act
+    const plan = await handler(
+      { rolloutId: "r-ok", input: validInput({ profile: "ctm", dryRun: true }) },
+      context,
+    );
+
+    // Assess
+    expect(plan).toEqual({
+      rolloutId: "r-ok",
+      hostCount: 2,
+      waveCount: 2,
+      batchSize: 5,
+      bakeSeconds: 0,
+      dryRun: true,
+      waves: [1, 1],
+    });
+  });
+});
