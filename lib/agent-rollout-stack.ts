@@ -1,0 +1,282 @@
+import { CfnOutput, Duration, Stack, type StackProps, Validations } from "aws-cdk-lib";
+import { Policy, PolicyStatement } from "aws-cdk-lib/aws-iam";
+import { RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { Construct } from "constructs";
+import { CommandOutputBucket } from "./command-output-bucket.js";
+import { CONTEXT_DEFAULTS, projectPath } from "./config.js";
+import { type DocumentStep, HostDocuments } from "./host-command-documents.js";
+import { listProfiles } from "./host-documents/index.js";
+import { type LedgerAction, LedgerTable } from "./ledger-table.js";
+import { acknowledgeWildcardResources } from "./nag.js";
+import { NightlyCleanup } from "./nightly-cleanup.js";
+import { type HandlerName, RolloutFunction } from "./rollout-function.js";
+import { RolloutStateMachine } from "./rollout-state-machine.js";
+
+/** Properties of {@link AgentRolloutStack}. */
+export interface AgentRolloutStackProps extends StackProps {
+  /** EventBridge schedule expression of the nightly cleanup (UTC). @default "cron(0 2 * * ? *)" */
+  readonly cleanupSchedule?: string;
+  /** Tag key a host must carry for the stack to command it. @default "agent-rollout:managed" */
+  readonly targetTagKey?: string;
+  /** Value of that tag. @default "true" */
+  readonly targetTagValue?: string;
+  /** Directory of the profiles deployed with the stack. @default `<project>/profiles` */
+  readonly profilesDir?: string;
+  /** Retention of every log group. @default RetentionDays.THREE_MONTHS */
+  readonly logRetention?: RetentionDays;
+  /** host-step's inline polling budget (`INLINE_POLL_SECONDS`), seconds. @default 20 */
+  readonly inlinePollSeconds?: number;
+}
+
+/** Memory and timeout per function; the rest is the same for all (see RolloutFunction). */
+const SIZING: Record<HandlerName, { memorySize: number; timeout: Duration; description: string }> =
+  {
+    // Resolves up to 10,000 hosts and writes one ledger item each.
+    "plan-rollout": {
+      memorySize: 1024,
+      timeout: Duration.minutes(5),
+      description: "Validates a rollout, resolves and orders its hosts, takes the fleet lock",
+    },
+    "load-wave": {
+      memorySize: 256,
+      timeout: Duration.minutes(1),
+      description: "Lists the hosts of one wave from the ledger",
+    },
+    // Polls inline, reads full command output from S3, writes job snapshots.
+    "host-step": {
+      memorySize: 512,
+      timeout: Duration.minutes(5),
+      description: "Sends and polls one step's SSM command on one host",
+    },
+    "record-host": {
+      memorySize: 256,
+      timeout: Duration.seconds(30),
+      description: "Records a host's outcome in the ledger",
+    },
+    "evaluate-wave": {
+      memorySize: 256,
+      timeout: Duration.minutes(1),
+      description: "Weighs a wave's failures against the threshold and picks the next wave",
+    },
+    // May mark every host of the remaining waves NOT_STARTED.
+    "finish-rollout": {
+      memorySize: 512,
+      timeout: Duration.minutes(5),
+      description: "Sets the final rollout status and releases the fleet lock",
+    },
+    "nightly-cleanup": {
+      memorySize: 512,
+      timeout: Duration.minutes(15),
+      description: "Deletes old releases whose recorded jobs have all finished",
+    },
+  };
+
+/**
+ * DynamoDB actions per function: only what its handler calls
+ * (docs/contracts.md, "Permissions").
+ */
+const LEDGER_ACTIONS: Record<HandlerName, LedgerAction[]> = {
+  // Lock (conditional put, read on conflict, delete on a failed plan), rollout, hosts.
+  "plan-rollout": [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+  ],
+  // Marks the rollout RUNNING on wave 0, lists a wave's hosts.
+  "load-wave": ["dynamodb:UpdateItem", "dynamodb:Query"],
+  // Host status and commands; snapshot item and its chunks.
+  "host-step": [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:BatchWriteItem",
+  ],
+  "record-host": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+  // Counts hosts, raises failedCount, extends the lock.
+  "evaluate-wave": ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+  // Final status, lock release.
+  "finish-rollout": [
+    "dynamodb:GetItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+  ],
+  // Marks snapshots checked or done; finds pending ones through the index (granted apart).
+  "nightly-cleanup": ["dynamodb:UpdateItem"],
+};
+
+/**
+ * agent-rollout: the rollout state machine and its functions, the ledger, the SSM
+ * documents the hosts run, the command output bucket and the nightly cleanup.
+ * This class only composes the constructs and grants each function what it uses.
+ */
+export class AgentRolloutStack extends Stack {
+  /** The ledger. */
+  public readonly ledger: LedgerTable;
+  /** The command output bucket and the hosts' policy. */
+  public readonly commandOutput: CommandOutputBucket;
+  /** The hosts' SSM documents. */
+  public readonly hostDocuments: HostDocuments;
+  /** Functions by handler name. */
+  public readonly functions: Readonly<Record<HandlerName, RolloutFunction>>;
+  /** The rollout state machine. */
+  public readonly rollout: RolloutStateMachine;
+  /** The nightly cleanup schedule. */
+  public readonly nightlyCleanup: NightlyCleanup;
+
+  constructor(scope: Construct, id: string, props: AgentRolloutStackProps = {}) {
+    super(scope, id, props);
+    const profilesDir = projectPath(props.profilesDir ?? CONTEXT_DEFAULTS.profilesDir);
+    const targetTagKey = props.targetTagKey ?? CONTEXT_DEFAULTS.targetTagKey;
+    const targetTagValue = props.targetTagValue ?? CONTEXT_DEFAULTS.targetTagValue;
+    const logRetention = props.logRetention ?? RetentionDays.THREE_MONTHS;
+
+    this.ledger = new LedgerTable(this, "Ledger");
+    this.commandOutput = new CommandOutputBucket(this, "CommandOutput");
+    this.hostDocuments = new HostDocuments(this, "HostDocuments", { profilesDir });
+    const documents = this.hostDocuments.names;
+    const outputBucket = this.commandOutput.bucket.bucketName;
+
+    const environments: Record<HandlerName, Record<string, string>> = {
+      "plan-rollout": {
+        PROFILE_NAMES: listProfiles(profilesDir).join(","),
+        TARGET_TAG_KEY: targetTagKey,
+        TARGET_TAG_VALUE: targetTagValue,
+      },
+      "load-wave": {},
+      "host-step": {
+        DOCUMENT_PREFLIGHT: documents.preflight,
+        DOCUMENT_STAGE: documents.stage,
+        DOCUMENT_SWITCH: documents.switch,
+        OUTPUT_BUCKET: outputBucket,
+        INLINE_POLL_SECONDS: String(props.inlinePollSeconds ?? CONTEXT_DEFAULTS.inlinePollSeconds),
+      },
+      "record-host": {},
+      "evaluate-wave": {},
+      "finish-rollout": {},
+      "nightly-cleanup": {
+        DOCUMENT_CLEANUP: documents.cleanup,
+        OUTPUT_BUCKET: outputBucket,
+      },
+    };
+
+    const functions = {} as Record<HandlerName, RolloutFunction>;
+    for (const handlerName of Object.keys(SIZING) as HandlerName[]) {
+      const fn = new RolloutFunction(this, pascal(handlerName), {
+        handlerName,
+        ...SIZING[handlerName],
+        logRetention,
+        environment: { TABLE_NAME: this.ledger.table.tableName, ...environments[handlerName] },
+      });
+      this.ledger.grant(fn.role, ...LEDGER_ACTIONS[handlerName]);
+      functions[handlerName] = fn;
+    }
+    this.functions = functions;
+
+    this.ledger.grantQueryCleanupIndex(functions["nightly-cleanup"].role);
+    for (const name of ["host-step", "nightly-cleanup"] as const) {
+      this.commandOutput.grantReadOutput(functions[name].role);
+    }
+    this.grantSendCommand(functions["host-step"], ["preflight", "stage", "switch"], {
+      targetTagKey,
+      targetTagValue,
+    });
+    this.grantSendCommand(functions["nightly-cleanup"], ["cleanup"], {
+      targetTagKey,
+      targetTagValue,
+    });
+    this.grantSsmRead(functions["plan-rollout"], ["ssm:DescribeInstanceInformation"]);
+    this.grantSsmRead(functions["host-step"], ["ssm:GetCommandInvocation"]);
+    this.grantSsmRead(functions["nightly-cleanup"], ["ssm:GetCommandInvocation"]);
+
+    this.rollout = new RolloutStateMachine(this, "Rollout", {
+      stateMachineName: `${this.stackName}-Rollout`,
+      logRetention,
+      functions: {
+        planRollout: functions["plan-rollout"].function,
+        loadWave: functions["load-wave"].function,
+        hostStep: functions["host-step"].function,
+        recordHost: functions["record-host"].function,
+        evaluateWave: functions["evaluate-wave"].function,
+        finishRollout: functions["finish-rollout"].function,
+      },
+    });
+
+    this.nightlyCleanup = new NightlyCleanup(this, "CleanupSchedule", {
+      function: functions["nightly-cleanup"].function,
+      schedule: props.cleanupSchedule ?? CONTEXT_DEFAULTS.cleanupSchedule,
+    });
+
+    new CfnOutput(this, "StateMachineArn", {
+      description: "Start a rollout: aws stepfunctions start-execution --state-machine-arn <this>",
+      value: this.rollout.stateMachine.stateMachineArn,
+    });
+    new CfnOutput(this, "LedgerTableName", { value: this.ledger.table.tableName });
+    new CfnOutput(this, "CommandOutputBucketName", { value: outputBucket });
+    new CfnOutput(this, "HostPolicyArn", {
+      description: "Attach to the instance role of the managed hosts (SSM command output upload)",
+      value: this.commandOutput.hostPolicy.managedPolicyArn,
+    });
+    for (const [step, name] of Object.entries(documents)) {
+      new CfnOutput(this, `${pascal(step)}DocumentName`, { value: name });
+    }
+  }
+
+  /**
+   * `ssm:SendCommand` needs both the document and the instance: the documents are
+   * named, the instances are only allowed when they carry the target tag (the
+   * condition applies to instances, so documents get a statement of their own).
+   */
+  private grantSendCommand(
+    fn: RolloutFunction,
+    steps: readonly DocumentStep[],
+    tag: { targetTagKey: string; targetTagValue: string },
+  ): void {
+    const instances = [
+      this.formatArn({ service: "ec2", resource: "instance", resourceName: "*" }),
+      this.formatArn({ service: "ssm", resource: "managed-instance", resourceName: "*" }),
+    ];
+    const policy = new Policy(this, `${pascal(fn.handlerName)}SendCommand`, {
+      roles: [fn.role],
+      statements: [
+        new PolicyStatement({
+          actions: ["ssm:SendCommand"],
+          resources: steps.map((step) => this.hostDocuments.documentArn(step)),
+        }),
+        new PolicyStatement({
+          actions: ["ssm:SendCommand"],
+          resources: instances,
+          conditions: {
+            StringEquals: { [`ssm:resourceTag/${tag.targetTagKey}`]: tag.targetTagValue },
+          },
+        }),
+      ],
+    });
+    acknowledgeWildcardResources(
+      policy,
+      instances,
+      `Hosts are chosen per rollout; the statement allows only instances tagged ${tag.targetTagKey}=${tag.targetTagValue} (ssm:resourceTag condition).`,
+    );
+  }
+
+  /** Read-only SSM actions that AWS authorises on `*` only. */
+  private grantSsmRead(fn: RolloutFunction, actions: readonly string[]): void {
+    const policy = new Policy(this, `${pascal(fn.handlerName)}SsmRead`, {
+      roles: [fn.role],
+      statements: [new PolicyStatement({ actions: [...actions], resources: ["*"] })],
+    });
+    Validations.of(policy).acknowledge({
+      id: "AwsSolutions-IAM5[Resource::*]",
+      reason: `${actions.join(" and ")} support no resource-level permissions: AWS offers no narrower resource than *.`,
+    });
+  }
+}
+
+/** `host-step` → `HostStep`. */
+function pascal(name: string): string {
+  return name
+    .split("-")
+    .map((part) => `${part.charAt(0).toUpperCase()}${part.slice(1)}`)
+    .join("");
+}

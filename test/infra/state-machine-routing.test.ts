@@ -1,0 +1,262 @@
+/**
+ * Runs the synthesized definition in aws-local-stepfunctions with scripted handlers, to
+ * check the paths an execution takes: what each task receives, where errors go.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { type SynthesizedRollout, synthesizeRollout } from "../../lib/synthesize.js";
+
+type Handler = (event: Record<string, unknown>) => unknown;
+type Scripted = Partial<Record<string, Handler>>;
+type StateMachineClass = typeof import("aws-local-stepfunctions").StateMachine;
+type RunOptions = import("aws-local-stepfunctions").RunOptions;
+type LocalHandlers = NonNullable<NonNullable<RunOptions["overrides"]>["taskResourceLocalHandlers"]>;
+
+let synth: SynthesizedRollout;
+let StateMachine: StateMachineClass;
+
+beforeAll(async () => {
+  // aws-local-stepfunctions needs Promise.withResolvers, which Node 20 lacks, before it loads.
+  const promise = Promise as unknown as { withResolvers?: () => unknown };
+  promise.withResolvers ??= () => {
+    let resolve: unknown;
+    let reject: unknown;
+    const p = new Promise((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    return { promise: p, resolve, reject };
+  };
+  ({ StateMachine } = await import("aws-local-stepfunctions"));
+  synth = synthesizeRollout();
+});
+
+const failure = (name: string, message: string) => Object.assign(new Error(message), { name });
+
+/** Default handlers: two waves of two hosts, every step done at the first poll. */
+function handlers(overrides: Scripted = {}): Record<string, Handler> {
+  return {
+    "plan-rollout": (e) => ({
+      rolloutId: e.rolloutId,
+      hostCount: 4,
+      waveCount: 2,
+      batchSize: 2,
+      bakeSeconds: 0,
+      dryRun: (e.input as { dryRun?: boolean }).dryRun === true,
+      waves: [2, 2],
+    }),
+    "load-wave": (e) => ({
+      wave: e.wave,
+      hosts: ["a", "b"].map((suffix) => ({
+        hostId: `i-${e.wave}${suffix}`,
+        instanceId: `i-${e.wave}${suffix}`,
+      })),
+    }),
+    "host-step": (e) => {
+      const step = e.step as string;
+      const host = e.host as { hostId: string };
+      if (e.action === "send")
+        return { step, commandId: `${host.hostId}-${step}`, done: false, waitSeconds: 1 };
+      return {
+        step,
+        commandId: `${host.hostId}-${step}`,
+        done: true,
+        waitSeconds: 0,
+        status: step === "preflight" ? "READY" : "OK",
+      };
+    },
+    "record-host": () => ({ recorded: true }),
+    "evaluate-wave": (e) => ({
+      decision: (e.wave as number) + 1 >= 2 ? "DONE" : "CONTINUE",
+      wave: e.wave,
+      nextWave: (e.wave as number) + 1,
+      bakeSeconds: 0,
+    }),
+    "finish-rollout": (e) => ({ status: e.outcome }),
+    ...overrides,
+  } as Record<string, Handler>;
+}
+
+/** Runs one execution; returns the calls made (state, input) and the result or error. */
+async function run(input: Record<string, unknown>, overrides: Scripted = {}) {
+  const scripted = handlers(overrides);
+  const calls: { state: string; input: Record<string, unknown> }[] = [];
+  const taskResourceLocalHandlers: LocalHandlers = {};
+  for (const [stateName, handlerName] of Object.entries(synth.taskHandlers)) {
+    taskResourceLocalHandlers[stateName] = async (input) => {
+      const event = input as Record<string, unknown>;
+      calls.push({ state: stateName, input: event });
+      return (await scripted[handlerName]?.(event)) as never;
+    };
+  }
+  const waits = Object.fromEntries(
+    [
+      "BakeBetweenWaves",
+      "WaitBeforePreflightPoll",
+      "WaitBeforeStagePoll",
+      "WaitBeforeSwitchPoll",
+    ].map((name) => [name, 0]),
+  );
+  const execution = new StateMachine(synth.definition as never).run(input as never, {
+    overrides: { taskResourceLocalHandlers, waitTimeOverrides: waits },
+    context: { Execution: { Name: "rollout-1" } } as never,
+  });
+  try {
+    return { calls, output: (await execution.result) as Record<string, unknown>, error: undefined };
+  } catch (error) {
+    return { calls, output: undefined, error: error as Error };
+  }
+}
+
+const statesCalled = (calls: { state: string }[]) => calls.map((c) => c.state);
+
+describe("rollout execution paths", () => {
+  it("runs every wave, every host through preflight, stage and switch, then finishes DONE", async () => {
+    // Act
+    const { calls, output, error } = await run({});
+
+    // Assess
+    expect(error).toBeUndefined();
+    expect(output?.result).toEqual({ status: "DONE" });
+    expect(calls.filter((c) => c.state === "LoadWaveHosts").map((c) => c.input)).toEqual([
+      { rolloutId: "rollout-1", wave: 0 },
+      { rolloutId: "rollout-1", wave: 1 },
+    ]);
+    const results = calls.filter((c) => c.state === "RecordHostResult").map((c) => c.input);
+    expect(results).toHaveLength(4);
+    expect(results).toContainEqual({
+      outcome: "result",
+      host: { rolloutId: "rollout-1", wave: 1, hostId: "i-1b", instanceId: "i-1b" },
+      preflight: expect.objectContaining({ step: "preflight", status: "READY", done: true }),
+      stage: expect.objectContaining({ step: "stage", done: true }),
+      switch: expect.objectContaining({ step: "switch", done: true }),
+    });
+    expect(calls.find((c) => c.state === "PollSwitchCommand")?.input).toEqual({
+      action: "poll",
+      step: "switch",
+      host: expect.objectContaining({ hostId: expect.any(String) }),
+      command: expect.objectContaining({ step: "switch", done: false }),
+    });
+    expect(calls.at(-1)).toEqual({
+      state: "FinishRollout",
+      input: { rolloutId: "rollout-1", outcome: "DONE" },
+    });
+  });
+
+  it("records a skipped host right after preflight, without stage or switch fields", async () => {
+    // Act
+    const { calls } = await run(
+      {},
+      {
+        "host-step": (e) => ({
+          step: e.step,
+          commandId: "c",
+          done: true,
+          waitSeconds: 0,
+          status: e.step === "preflight" ? "SKIPPED" : "OK",
+        }),
+      },
+    );
+
+    // Assess
+    expect(statesCalled(calls)).not.toContain("SendStageCommand");
+    expect(calls.filter((c) => c.state === "RecordHostResult")[0]?.input).toEqual({
+      outcome: "result",
+      host: expect.objectContaining({ wave: 0 }),
+      preflight: expect.objectContaining({ status: "SKIPPED" }),
+    });
+  });
+
+  it("records a failing host and carries on with the others", async () => {
+    // Act
+    const { calls, error } = await run(
+      {},
+      {
+        "host-step": (e) => {
+          if ((e.host as { hostId: string }).hostId === "i-0a" && e.step === "stage") {
+            throw failure("HostStepFailedError", "stage: sha256 mismatch");
+          }
+          return handlers()["host-step"]?.(e);
+        },
+      },
+    );
+
+    // Assess
+    expect(error).toBeUndefined();
+    expect(calls.filter((c) => c.state === "RecordHostFailure").map((c) => c.input)).toEqual([
+      {
+        outcome: "failure",
+        host: { rolloutId: "rollout-1", wave: 0, hostId: "i-0a", instanceId: "i-0a" },
+        error: { Error: "HostStepFailedError", Cause: "stage: sha256 mismatch" },
+      },
+    ]);
+    expect(calls.filter((c) => c.state === "RecordHostResult")).toHaveLength(3);
+    expect(statesCalled(calls)).toContain("FinishRollout");
+  });
+
+  it("rejects a refused plan without calling anything else", async () => {
+    // Act
+    const { calls, error } = await run(
+      {},
+      {
+        "plan-rollout": () => {
+          throw failure("FleetLockedError", "fleet default is locked by rollout-0");
+        },
+      },
+    );
+
+    // Assess
+    expect(statesCalled(calls)).toEqual(["PlanRollout"]);
+    expect(error?.message).toContain("fleet default is locked by rollout-0");
+  });
+
+  it("ends a dry run after planning", async () => {
+    // Act
+    const { calls, output, error } = await run({ dryRun: true });
+
+    // Assess
+    expect(error).toBeUndefined();
+    expect(statesCalled(calls)).toEqual(["PlanRollout"]);
+    expect(output?.plan).toMatchObject({ dryRun: true });
+  });
+
+  it("finishes HALTED when EvaluateWave halts, and fails the execution", async () => {
+    // Act
+    const { calls, error } = await run(
+      {},
+      {
+        "evaluate-wave": (e) => ({ decision: "HALT", wave: e.wave, nextWave: 1, bakeSeconds: 0 }),
+      },
+    );
+
+    // Assess
+    expect(calls.filter((c) => c.state === "LoadWaveHosts")).toHaveLength(1);
+    expect(calls.at(-1)).toEqual({
+      state: "FinishHaltedRollout",
+      input: { rolloutId: "rollout-1", outcome: "HALTED" },
+    });
+    expect(error?.message).toContain("failureThreshold");
+  });
+
+  it("records an unexpected error after planning as a FAILED rollout", async () => {
+    // Act
+    const { calls, error } = await run(
+      {},
+      {
+        "load-wave": () => {
+          throw failure("LedgerConflictError", "rollout rollout-1 is not in the ledger");
+        },
+      },
+    );
+
+    // Assess
+    expect(calls.at(-1)).toEqual({
+      state: "RecordRolloutFailure",
+      input: {
+        rolloutId: "rollout-1",
+        outcome: "FAILED",
+        error: { Error: "LedgerConflictError", Cause: "rollout rollout-1 is not in the ledger" },
+      },
+    });
+    expect(error?.message).toContain("rollout rollout-1 is not in the ledger");
+  });
+});
