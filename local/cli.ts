@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { type CleanupReport, runCleanup } from "./cleanup.js";
+import { startEnvironment } from "./environment.js";
+import { createFleet, type Fault, fleetExists, parseFault } from "./fleet.js";
+import { formatCleanup, formatProgress, formatSummary } from "./format.js";
+import { stopFleetProcesses } from "./processes.js";
+import { type RolloutReport, runRollout, writeReport } from "./runner.js";
+
+// Local mode runs on Node 20 while the deployed functions run on Lambda's Node 22:
+// the SDK's notice about its future Node 20 support is not this tool's to print.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+const HELP = `agent-rollout local mode: a real rolling upgrade of a local fleet, offline.
+
+Usage:
+  npm start -- [run] [options]          roll the local fleet to a new version
+  npm start -- cleanup --work-dir DIR   run the nightly cleanup against a kept fleet
+
+Options (run):
+  --hosts N              hosts in the fleet (default 5, max 50)
+  --batch-size N         hosts upgraded at once within a wave (default 1)
+  --canary N             hosts in the first wave (default 1; 0 = no canary wave)
+  --failure-threshold N  host failures tolerated before the rollout halts (default 0)
+  --wave-size N          hosts per wave after the canary (default 100)
+  --bake-seconds N       pause between waves (default 0)
+  --profile FILE         deploy this agent profile with the stack and roll out with it
+  --from VERSION         version installed on the fleet first (default 1.0.0)
+  --to VERSION           version to roll out (default 2.0.0)
+  --jobs-per-host N      jobs kept running on every host during the rollout (default 3)
+  --fault KIND[:HOSTS]   inject a fault; repeatable. HOSTS: comma list of host numbers (1-based)
+                           bad-release          the new release fails its health check everywhere
+                           bad-release:HOSTS    ...only on these hosts
+                           host-offline:HOSTS   these hosts' SSM agent is unreachable
+                           undeliverable:HOSTS  SSM cannot deliver commands to these hosts
+  --work-dir DIR         keep fleet, ledger and logs in DIR (default: a temporary directory,
+                         removed at the end); a DIR that already holds a fleet is reused
+  --report FILE          write the JSON report to FILE
+  --quiet                print only the summary
+  --help                 show this help
+
+Exit status: 0 if the rollout succeeded, 1 if it did not, 2 for bad options.
+`;
+
+class UsageError extends Error {
+  override name = "UsageError";
+}
+
+function positiveInt(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+) {
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new UsageError(`--${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max)
+    throw new UsageError(`--${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function version(name: string, raw: string | undefined, fallback: string) {
+  const value = raw ?? fallback;
+  if (!/^[0-9]+(\.[0-9]+){0,3}([-+][0-9A-Za-z.]{1,32})?$/.test(value)) {
+    throw new UsageError(`--${name} must be a version like 2.0.0, got "${value}"`);
+  }
+  return value;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      hosts: { type: "string" },
+      "batch-size": { type: "string" },
+      canary: { type: "string" },
+      "failure-threshold": { type: "string" },
+      "wave-size": { type: "string" },
+      "bake-seconds": { type: "string" },
+      profile: { type: "string" },
+      from: { type: "string" },
+      to: { type: "string" },
+      "jobs-per-host": { type: "string" },
+      fault: { type: "string", multiple: true },
+      "work-dir": { type: "string" },
+      report: { type: "string" },
+      quiet: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const command = positionals[0] ?? "run";
+  if (positionals.length > 1 || !["run", "cleanup"].includes(command)) {
+    throw new UsageError(`unknown command "${positionals.join(" ")}" (expected run or cleanup)`);
+  }
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+
+  if (command === "cleanup") {
+    const workDir = values["work-dir"];
+    if (!workDir) throw new UsageError("cleanup needs --work-dir DIR (the directory a run kept)");
+    if (!fleetExists(workDir))
+      throw new UsageError(`no local fleet in ${workDir} (run with --work-dir first)`);
+    const env = await startEnvironment({ workDir });
+    let report: CleanupReport;
+    try {
+      report = await runCleanup(env);
+    } finally {
+      await env.close();
+    }
+    say(formatCleanup(report));
+    if (values.report) await writeReport(resolve(values.report), report);
+    return report.failed.length === 0 ? 0 : 1;
+  }
+
+  const hosts = positiveInt("hosts", values.hosts, 5, 1, 50);
+  const batchSize = positiveInt("batch-size", values["batch-size"], 1, 1, 1000);
+  const canary = positiveInt("canary", values.canary, 1, 0, 100);
+  const failureThreshold = positiveInt(
+    "failure-threshold",
+    values["failure-threshold"],
+    0,
+    0,
+    10_000,
+  );
+  const waveSize = values["wave-size"]
+    ? positiveInt("wave-size", values["wave-size"], 100, 1, 1000)
+    : undefined;
+  const bakeSeconds = positiveInt("bake-seconds", values["bake-seconds"], 0, 0, 3600);
+  const jobsPerHost = positiveInt("jobs-per-host", values["jobs-per-host"], 3, 0, 200);
+  const from = version("from", values.from, "1.0.0");
+  const to = version("to", values.to, "2.0.0");
+  if (from === to) throw new UsageError(`--from and --to are both ${from}: nothing to roll out`);
+  const faults: Fault[] = (values.fault ?? []).map((raw) => parseFault(raw, hosts));
+  const profileFile = values.profile ? resolve(values.profile) : undefined;
+  if (profileFile && !existsSync(profileFile))
+    throw new UsageError(`--profile ${values.profile}: no such file`);
+
+  const keep = values["work-dir"] !== undefined;
+  const workDir = keep
+    ? resolve(values["work-dir"] as string)
+    : await mkdtemp(join(tmpdir(), "agent-rollout-"));
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    say("\ninterrupted: aborting the execution and stopping the fleet (Ctrl-C again to force)");
+    abort.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  let report: RolloutReport | undefined;
+  try {
+    if (!fleetExists(workDir)) {
+      say(`Creating a fleet of ${hosts} demo-agent hosts on ${from} in ${workDir}`);
+      await createFleet(workDir, { hosts, fromVersion: from, versions: [from, to], faults });
+    } else {
+      say(`Reusing the fleet in ${workDir}`);
+    }
+    const env = await startEnvironment({ workDir, profileFile });
+    try {
+      say(
+        `Rolling out ${to} (profile ${env.profile}, batch ${batchSize}, canary ${canary}, threshold ${failureThreshold}, ${jobsPerHost} jobs per host)`,
+      );
+      report = await runRollout(env, {
+        targetVersion: to,
+        batchSize,
+        canary,
+        failureThreshold,
+        waveSize,
+        bakeSeconds,
+        jobsPerHost,
+        signal: abort.signal,
+        onHostChange: values.quiet
+          ? undefined
+          : (host, ms) => say(formatProgress(host, ms, env.fleet)),
+      });
+    } finally {
+      await env.close();
+    }
+    say("");
+    say(formatSummary(report));
+    if (values.report) await writeReport(resolve(values.report), report);
+  } finally {
+    await stopFleetProcesses(join(workDir, "fleet"));
+    if (!keep) await rm(workDir, { recursive: true, force: true });
+    else say(`Fleet, ledger and logs kept in ${workDir}`);
+  }
+  return report?.status === "SUCCEEDED" && !abort.signal.aborted ? 0 : 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (
+      error instanceof UsageError ||
+      (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+    ) {
+      process.stderr.write(
+        `agent-rollout: ${(error as Error).message}\nTry: npm start -- --help\n`,
+      );
+      process.exit(2);
+    }
+    process.stderr.write(
+      `agent-rollout: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);

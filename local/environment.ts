@@ -1,0 +1,160 @@
+import { appendFileSync, mkdirSync } from "node:fs";
+import { copyFile, readdir } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { synthesizeRollout } from "../lib/synthesize.js";
+import { createTableFromTemplate, type LocalDynamo, startLocalDynamo } from "./dynamo.js";
+import { type Fleet, openFleet } from "./fleet.js";
+import { lambdaContext } from "./lambda-context.js";
+import type { LedgerLocation } from "./ledger-view.js";
+import { type LocalSsm, startLocalSsm } from "./ssm/index.js";
+
+const repoRoot = resolve(fileURLToPath(new URL("..", import.meta.url)));
+
+/** Names local mode gives the resources the stack would create. */
+const LOCAL_TABLE = "agent-rollout-ledger";
+const LOCAL_BUCKET = "agent-rollout-command-output";
+
+type LambdaHandler = (event: unknown, context: unknown) => Promise<unknown>;
+
+/** Every function of the stack, by the handler name its CDK metadata carries. */
+const HANDLER_MODULES: Record<string, () => Promise<{ handler: unknown }>> = {
+  "plan-rollout": () => import("../lambdas/plan-rollout/index.js"),
+  "load-wave": () => import("../lambdas/load-wave/index.js"),
+  "host-step": () => import("../lambdas/host-step/index.js"),
+  "record-host": () => import("../lambdas/record-host/index.js"),
+  "evaluate-wave": () => import("../lambdas/evaluate-wave/index.js"),
+  "finish-rollout": () => import("../lambdas/finish-rollout/index.js"),
+  "nightly-cleanup": () => import("../lambdas/nightly-cleanup/index.js"),
+};
+
+/** A running local stand-in for the AWS side, plus the fleet it manages. */
+export interface LocalEnvironment {
+  readonly workDir: string;
+  /** Plain ASL of the rollout state machine, as synthesized from the CDK app. */
+  readonly definition: object;
+  readonly stateMachineName: string;
+  /** Task state name -> the real handler, invoked in process. */
+  readonly taskHandlers: Record<string, (input: unknown) => Promise<unknown>>;
+  /** Profile name the rollout input names. */
+  readonly profile: string;
+  readonly ledger: LedgerLocation;
+  readonly ssm: LocalSsm;
+  readonly fleet: Fleet;
+  /** Invokes one handler by name (the nightly cleanup, for instance). */
+  invoke(handlerName: string, event: unknown): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link startEnvironment}. */
+export interface EnvironmentOptions {
+  readonly workDir: string;
+  /** An extra profile file to deploy beside the shipped ones; the rollout then names it. */
+  readonly profileFile?: string;
+  /** How long an offline host keeps a command pending before SSM gives up. @default 3000 */
+  readonly deliveryTimeoutMs?: number;
+  /** Extra log sink for progress lines of the SSM endpoint. */
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Starts the local stand-ins for DynamoDB and SSM, opens the fleet found in the
+ * work directory, and maps every Lambda task of the synthesized state machine to
+ * its real handler with AWS clients pointed at 127.0.0.1.
+ */
+export async function startEnvironment(options: EnvironmentOptions): Promise<LocalEnvironment> {
+  const workDir = resolve(options.workDir);
+  const logsDir = join(workDir, "logs");
+  mkdirSync(logsDir, { recursive: true });
+  const profilesDir = join(workDir, "profiles");
+  mkdirSync(profilesDir, { recursive: true });
+  for (const file of await readdir(join(repoRoot, "profiles"))) {
+    if (file.endsWith(".profile"))
+      await copyFile(join(repoRoot, "profiles", file), join(profilesDir, file));
+  }
+  let profile = "demo";
+  if (options.profileFile) {
+    const name = basename(options.profileFile).replace(/\.profile$/, "");
+    await copyFile(options.profileFile, join(profilesDir, `${name}.profile`));
+    profile = name;
+  }
+
+  const synth = synthesizeRollout({ profilesDir });
+  const fleet = await openFleet(workDir);
+
+  const cleanups: Array<() => Promise<void>> = [];
+  const close = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+  };
+  try {
+    const dynamo: LocalDynamo = await startLocalDynamo(join(workDir, "ledger"));
+    cleanups.push(() => dynamo.close());
+    await createTableFromTemplate(dynamo.endpoint, LOCAL_TABLE, synth.tableProperties);
+
+    const ssmLog = join(logsDir, "ssm.log");
+    const ssm = await startLocalSsm({
+      documents: synth.documents,
+      hosts: fleet.hosts.map((h) => ({
+        instanceId: h.instanceId,
+        hostRoot: h.hostRoot,
+        computerName: h.computerName,
+        tags: h.tags,
+        state: h.state,
+      })),
+      outputDir: join(workDir, "ssm-output"),
+      deliveryTimeoutMs: options.deliveryTimeoutMs ?? 3_000,
+      log: (line) => {
+        appendFileSync(ssmLog, `${new Date().toISOString()} ${line}\n`);
+        options.log?.(line);
+      },
+    });
+    cleanups.push(() => ssm.close());
+
+    // The handlers read their configuration from the environment, as on Lambda.
+    for (const vars of Object.values(synth.functionEnvironments)) Object.assign(process.env, vars);
+    Object.assign(process.env, {
+      TABLE_NAME: LOCAL_TABLE,
+      OUTPUT_BUCKET: LOCAL_BUCKET,
+      ENDPOINT_DYNAMODB: dynamo.endpoint,
+      ENDPOINT_SSM: ssm.endpoint,
+      ENDPOINT_S3: ssm.endpoint,
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "local",
+      AWS_SECRET_ACCESS_KEY: "local",
+      LAMBDA_LOG_FILE: join(logsDir, "lambdas.log"),
+    });
+
+    const handlers = new Map<string, LambdaHandler>();
+    for (const name of new Set(Object.values(synth.taskHandlers)).add("nightly-cleanup")) {
+      const load = HANDLER_MODULES[name];
+      if (!load)
+        throw new Error(`the state machine names a handler local mode does not know: ${name}`);
+      handlers.set(name, (await load()).handler as LambdaHandler);
+    }
+    const invoke = (name: string, event: unknown) => {
+      const handler = handlers.get(name);
+      if (!handler) throw new Error(`no handler named ${name}`);
+      return handler(event, lambdaContext(name, synth.functionTimeoutsMs[name] ?? 60_000));
+    };
+
+    const taskHandlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+    for (const [state, name] of Object.entries(synth.taskHandlers)) {
+      taskHandlers[state] = (input) => invoke(name, input);
+    }
+    return {
+      workDir,
+      definition: synth.definition,
+      stateMachineName: synth.stateMachineName,
+      taskHandlers,
+      profile,
+      ledger: { endpoint: dynamo.endpoint, tableName: LOCAL_TABLE },
+      ssm,
+      fleet,
+      invoke,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

@@ -1,0 +1,77 @@
+import type { CleanupReport } from "./cleanup.js";
+import type { Fleet } from "./fleet.js";
+import type { LedgerHost } from "./ledger-view.js";
+import type { RolloutReport } from "./runner.js";
+
+/** How the ledger's host statuses read on the console. */
+const STATUS_WORDS: Record<string, string> = {
+  PENDING: "waiting",
+  PREFLIGHT: "checking",
+  STAGING: "staging",
+  SWITCHING: "switching",
+  UPGRADED: "done",
+  SKIPPED: "already on target",
+  ROLLED_BACK: "rolled back",
+  FAILED: "failed",
+  NOT_STARTED: "not started (rollout halted)",
+};
+
+/** One progress line: elapsed time, host, what it is doing now. */
+export function formatProgress(host: LedgerHost, elapsedMs: number, fleet: Fleet): string {
+  const name = fleet.hosts.find((h) => h.instanceId === host.hostId)?.computerName ?? host.hostId;
+  const word = STATUS_WORDS[host.status] ?? host.status.toLowerCase();
+  const timing =
+    host.status === "UPGRADED" && host.suspendMs !== undefined
+      ? ` (suspended ${host.suspendMs} ms, listener gap ${host.listenerGapMs ?? "?"} ms)`
+      : "";
+  const error =
+    host.error && ["FAILED", "ROLLED_BACK"].includes(host.status) ? `: ${host.error}` : "";
+  return `${(elapsedMs / 1000).toFixed(1).padStart(7)}s  ${name.padEnd(8)} wave ${host.wave}  ${word}${timing}${error}`;
+}
+
+/** Renders rows as an aligned text table. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+/** The end-of-run summary: one row per host, then the jobs. */
+export function formatSummary(report: RolloutReport): string {
+  const rows = report.hosts.map((h) => [
+    h.computerName,
+    h.hostId,
+    h.fromVersion ?? "-",
+    h.runningVersion ?? "-",
+    STATUS_WORDS[h.status] ?? h.status,
+    h.suspendMs === null ? "-" : String(h.suspendMs),
+    h.listenerGapMs === null ? "-" : String(h.listenerGapMs),
+    h.error ?? "",
+  ]);
+  const j = report.jobs;
+  return [
+    table(["host", "instance", "from", "running", "status", "suspend ms", "gap ms", "error"], rows),
+    "",
+    `Jobs: ${j.submitted} submitted, ${j.completed} completed, ${j.lost} lost, ${j.failed} failed, ` +
+      `${j.failedDispatches} failed dispatches, ${j.runningAtSwitch} running at switch time`,
+    `Rollout ${report.rolloutId}: ${report.status} in ${(report.durationMs / 1000).toFixed(1)} s` +
+      (report.error ? ` — ${report.error}` : ""),
+  ].join("\n");
+}
+
+/** The cleanup result: what was deleted, what was kept and why. */
+export function formatCleanup(report: CleanupReport): string {
+  const rows = [
+    ...report.deleted.map((e) => ["deleted", e.hostId, e.release ?? "-", e.reason ?? ""]),
+    ...report.kept.map((e) => ["kept", e.hostId, e.release ?? "-", e.reason ?? ""]),
+    ...report.failed.map((e) => ["failed", e.hostId, e.release ?? "-", e.reason ?? ""]),
+  ];
+  return [
+    `Nightly cleanup: ${report.checked} pending snapshot(s) checked`,
+    rows.length > 0 ? table(["result", "host", "old release", "why"], rows) : "nothing to clean up",
+  ].join("\n");
+}

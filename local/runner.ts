@@ -1,0 +1,201 @@
+import "./polyfills.js";
+import { randomUUID } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ExecutionAbortedError, StateMachine } from "aws-local-stepfunctions";
+import type { LocalEnvironment } from "./environment.js";
+import { type LedgerHost, readLedger } from "./ledger-view.js";
+import { SchedulerSimulation } from "./scheduler.js";
+
+/** Options of one local rollout. */
+export interface RolloutOptions {
+  readonly rolloutId?: string;
+  readonly targetVersion: string;
+  readonly batchSize: number;
+  readonly canary: number;
+  readonly failureThreshold: number;
+  readonly waveSize?: number;
+  readonly bakeSeconds?: number;
+  /** Jobs kept running on every host during the rollout. */
+  readonly jobsPerHost: number;
+  /** Job duration range in seconds. */
+  readonly jobSeconds?: readonly [number, number];
+  /** Host ids in rollout order; default every host of the fleet. */
+  readonly hostIds?: readonly string[];
+  /** Called whenever a host's status in the ledger changes. */
+  readonly onHostChange?: (host: LedgerHost, elapsedMs: number) => void;
+  /** Aborts the execution (Ctrl-C). */
+  readonly signal?: AbortSignal;
+}
+
+/** One host in the report. */
+export interface HostReport {
+  hostId: string;
+  computerName: string;
+  fromVersion: string | null;
+  toVersion: string | null;
+  /** Version the host's link points to after the rollout, read on the host. */
+  runningVersion: string | null;
+  status: string;
+  suspendMs: number | null;
+  listenerGapMs: number | null;
+  error: string | null;
+}
+
+/** What `--report FILE` writes; every figure measured. */
+export interface RolloutReport {
+  status: string;
+  rolloutId: string;
+  durationMs: number;
+  error: string | null;
+  hosts: HostReport[];
+  jobs: {
+    submitted: number;
+    completed: number;
+    lost: number;
+    failed: number;
+    failedDispatches: number;
+    runningAtSwitch: number;
+  };
+}
+
+/**
+ * Runs one rollout through the synthesized state machine, with the scheduler
+ * simulation submitting jobs to every agent for the whole time, then waits for
+ * every job to finish and reports what was measured.
+ */
+export async function runRollout(
+  env: LocalEnvironment,
+  options: RolloutOptions,
+): Promise<RolloutReport> {
+  const rolloutId =
+    options.rolloutId ??
+    `local-${new Date().toISOString().replace(/[:.]/g, "-")}-${randomUUID().slice(0, 8)}`;
+  const hosts = options.hostIds ? options.hostIds.map((id) => env.fleet.host(id)) : env.fleet.hosts;
+  const scheduler = new SchedulerSimulation({
+    agents: env.fleet.hosts.map((h) => ({
+      hostId: h.instanceId,
+      port: h.agentPort,
+      jobsDir: h.jobsDir,
+    })),
+    jobsPerHost: options.jobsPerHost,
+    jobSeconds: options.jobSeconds,
+  });
+  const schedulerUrl = await scheduler.listen();
+  await env.fleet.connectScheduler((hostId) => scheduler.agentUrl(schedulerUrl, hostId));
+
+  const input = {
+    targetVersion: options.targetVersion,
+    artifact: await env.fleet.artifact(options.targetVersion),
+    profile: env.profile,
+    hosts: { instanceIds: hosts.map((h) => h.instanceId) },
+    batchSize: options.batchSize,
+    canary: options.canary,
+    ...(options.waveSize ? { waveSize: options.waveSize } : {}),
+    failureThreshold: options.failureThreshold,
+    bakeSeconds: options.bakeSeconds ?? 0,
+    dryRun: false,
+    fleet: "local",
+  };
+
+  const started = Date.now();
+  let stopWatching = false;
+  const watcher = (async () => {
+    const seen = new Map<string, string>();
+    while (!stopWatching) {
+      const ledger = await readLedger(env.ledger, rolloutId).catch(() => undefined);
+      for (const host of ledger?.hosts ?? []) {
+        if (seen.get(host.hostId) !== host.status) {
+          seen.set(host.hostId, host.status);
+          options.onHostChange?.(host, Date.now() - started);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+
+  scheduler.startSubmitting();
+  // Let every agent reach its running-jobs level before the first host is touched.
+  await new Promise((r) => setTimeout(r, 500));
+
+  let error: string | null = null;
+  const machine = new StateMachine(env.definition as never);
+  const execution = machine.run(input as never, {
+    overrides: {
+      taskResourceLocalHandlers: env.taskHandlers as never,
+    },
+    context: {
+      Execution: {
+        Id: `arn:aws:states:us-east-1:000000000000:execution:${env.stateMachineName}:${rolloutId}`,
+        Name: rolloutId,
+        StartTime: new Date().toISOString(),
+        Input: input,
+        RoleArn: "arn:aws:iam::000000000000:role/local",
+      },
+      StateMachine: {
+        Id: `arn:aws:states:us-east-1:000000000000:stateMachine:${env.stateMachineName}`,
+        Name: env.stateMachineName,
+      },
+    } as never,
+  });
+  const onAbort = () => execution.abort();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    await execution.result;
+  } catch (caught) {
+    error = caught instanceof ExecutionAbortedError ? "execution aborted" : describe(caught);
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+  const durationMs = Date.now() - started;
+
+  const jobSecondsMax = options.jobSeconds?.[1] ?? 6;
+  const jobs = await scheduler.drain(options.signal?.aborted ? 0 : (jobSecondsMax + 15) * 1_000);
+  await scheduler.close();
+  stopWatching = true;
+  await watcher;
+
+  const ledger = await readLedger(env.ledger, rolloutId);
+  const hostReports: HostReport[] = [];
+  for (const host of hosts) {
+    const record = ledger.hosts.find((h) => h.hostId === host.instanceId);
+    hostReports.push({
+      hostId: host.instanceId,
+      computerName: host.computerName,
+      fromVersion: record?.fromVersion ?? null,
+      toVersion: record?.toVersion ?? null,
+      runningVersion: await env.fleet.runningVersion(host.instanceId),
+      status: record?.status ?? "NOT_PLANNED",
+      suspendMs: record?.suspendMs ?? null,
+      listenerGapMs: record?.listenerGapMs ?? null,
+      error: record?.error ?? null,
+    });
+  }
+  const status = ledger.rollout?.status ?? (error ? "REJECTED" : "UNKNOWN");
+  return {
+    status,
+    rolloutId,
+    durationMs,
+    error: error ?? ledger.rollout?.error ?? null,
+    hosts: hostReports,
+    jobs: {
+      submitted: jobs.submitted,
+      completed: jobs.completed,
+      lost: jobs.lost,
+      failed: jobs.failed,
+      failedDispatches: jobs.failedDispatches,
+      runningAtSwitch: ledger.snapshots.reduce((sum, s) => sum + s.jobCount, 0),
+    },
+  };
+}
+
+/** Writes the report as JSON, creating the directory if needed. */
+export async function writeReport(file: string, report: unknown): Promise<void> {
+  await mkdir(join(file, ".."), { recursive: true });
+  await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}
