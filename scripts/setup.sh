@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Makes a fresh clone ready for `npm start` and `npm test` (run by their pre-scripts).
+#
+# Inputs:  $1 = what for: "start" (Node dependencies) or "test" (also shellcheck).
+# Effect:  runs `npm ci` when node_modules is missing or older than package-lock.json;
+#          for "test", installs shellcheck from Debian's packages when it is missing
+#          and this user may (root with apt-get), else says how to get it.
+# Output:  one line per action taken on stderr; nothing when all is in place.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+purpose=${1:-start}
+
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "setup: installing Node dependencies (npm ci)" >&2
+  npm ci --no-audit --no-fund >&2
+fi
+
+if [[ $purpose == test ]] && ! command -v shellcheck >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing shellcheck (apt-get)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq shellcheck >/dev/null
+  else
+    echo "setup: shellcheck is required by npm test; install it (Debian/Ubuntu: apt-get install shellcheck)" >&2
+    exit 1
+  fi
+fi
