@@ -10,6 +10,7 @@ import { createFleet, type Fault, fleetExists, parseFault } from "./fleet.js";
 import { formatCleanup, formatProgress, formatSummary } from "./format.js";
 import { stopFleetProcesses } from "./processes.js";
 import { type RolloutReport, runRollout, writeReport } from "./runner.js";
+import { waitForRunningCommands } from "./shutdown.js";
 
 // Local mode runs on Node 20 while the deployed functions run on Lambda's Node 22:
 // the SDK's notice about its future Node 20 support is not this tool's to print.
@@ -154,8 +155,14 @@ async function main(argv: string[]): Promise<number> {
   let interrupts = 0;
   const onSignal = () => {
     interrupts++;
-    if (interrupts > 1) process.exit(130);
-    say("\ninterrupted: aborting the execution and stopping the fleet (Ctrl-C again to force)");
+    if (interrupts > 1) {
+      say("\nforced: stopping every process of the fleet now");
+      void stopFleetProcesses(join(workDir, "fleet"), 200).finally(() => process.exit(130));
+      return;
+    }
+    say(
+      "\ninterrupted: no new host will start; waiting for running commands and jobs (Ctrl-C again to force)",
+    );
     abort.abort();
   };
   process.on("SIGINT", onSignal);
@@ -188,6 +195,10 @@ async function main(argv: string[]): Promise<number> {
           : (host, ms) => say(formatProgress(host, ms, env.fleet)),
       });
     } finally {
+      if (abort.signal.aborted) {
+        const left = await waitForRunningCommands(env.ssm, 60_000);
+        if (left > 0) say(`${left} host command(s) still running were stopped`);
+      }
       await env.close();
     }
     say("");
@@ -198,7 +209,8 @@ async function main(argv: string[]): Promise<number> {
     if (!keep) await rm(workDir, { recursive: true, force: true });
     else say(`Fleet, ledger and logs kept in ${workDir}`);
   }
-  return report?.status === "SUCCEEDED" && !abort.signal.aborted ? 0 : 1;
+  if (abort.signal.aborted) return 130;
+  return report?.status === "SUCCEEDED" ? 0 : 1;
 }
 
 main(process.argv.slice(2)).then(

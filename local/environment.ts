@@ -3,7 +3,12 @@ import { copyFile, readdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { synthesizeRollout } from "../lib/synthesize.js";
-import { createTableFromTemplate, type LocalDynamo, startLocalDynamo } from "./dynamo.js";
+import {
+  createTableFromTemplate,
+  type DynamoMeter,
+  type LocalDynamo,
+  startLocalDynamo,
+} from "./dynamo.js";
 import { type Fleet, openFleet } from "./fleet.js";
 import { lambdaContext } from "./lambda-context.js";
 import type { LedgerLocation } from "./ledger-view.js";
@@ -43,7 +48,34 @@ export interface LocalEnvironment {
   readonly fleet: Fleet;
   /** Invokes one handler by name (the nightly cleanup, for instance). */
   invoke(handlerName: string, event: unknown): Promise<unknown>;
+  /** DynamoDB request and capacity counters, when `instrumentation.meterDynamo` was set. */
+  readonly dynamoMeter?: DynamoMeter;
   close(): Promise<void>;
+}
+
+/** One handler invocation, as {@link Instrumentation.onInvoke} reports it. */
+export interface HandlerCall {
+  /** Handler (function) name, e.g. `host-step`. */
+  readonly handler: string;
+  /** Task state that invoked it; absent for a direct {@link LocalEnvironment.invoke}. */
+  readonly state?: string;
+  /** Epoch ms when the handler was called. */
+  readonly startedAt: number;
+  /** Wall time of the handler, ms (what Lambda would bill, init excluded). */
+  readonly durationMs: number;
+  readonly event: unknown;
+  /** The handler's result; absent when it threw. */
+  readonly result?: unknown;
+  /** What the handler threw, if it did. */
+  readonly error?: unknown;
+}
+
+/** Opt-in measurement hooks for benchmarks; nothing is measured without them. */
+export interface Instrumentation {
+  /** Called after every handler invocation, successful or not. */
+  readonly onInvoke?: (call: HandlerCall) => void;
+  /** Count DynamoDB requests and capacity units ({@link LocalEnvironment.dynamoMeter}). */
+  readonly meterDynamo?: boolean;
 }
 
 /** Options of {@link startEnvironment}. */
@@ -55,6 +87,10 @@ export interface EnvironmentOptions {
   readonly deliveryTimeoutMs?: number;
   /** Extra log sink for progress lines of the SSM endpoint. */
   readonly log?: (line: string) => void;
+  /** Extra CDK context for the synthesized app (a knob such as `inlinePollSeconds`). */
+  readonly context?: Record<string, unknown>;
+  /** Measurement hooks (benchmarks). */
+  readonly instrumentation?: Instrumentation;
 }
 
 /**
@@ -79,7 +115,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
     profile = name;
   }
 
-  const synth = synthesizeRollout({ profilesDir });
+  const synth = synthesizeRollout({ profilesDir, context: options.context });
   const fleet = await openFleet(workDir);
 
   const cleanups: Array<() => Promise<void>> = [];
@@ -87,7 +123,10 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
     for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
   };
   try {
-    const dynamo: LocalDynamo = await startLocalDynamo(join(workDir, "ledger"));
+    const dynamo: LocalDynamo = await startLocalDynamo(join(workDir, "ledger"), {
+      meter: options.instrumentation?.meterDynamo,
+      indexKeyAttributes: indexPartitionKeys(synth.tableProperties),
+    });
     cleanups.push(() => dynamo.close());
     await createTableFromTemplate(dynamo.endpoint, LOCAL_TABLE, synth.tableProperties);
 
@@ -131,15 +170,19 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
         throw new Error(`the state machine names a handler local mode does not know: ${name}`);
       handlers.set(name, (await load()).handler as LambdaHandler);
     }
-    const invoke = (name: string, event: unknown) => {
+    const call = (name: string, event: unknown, state?: string) => {
       const handler = handlers.get(name);
       if (!handler) throw new Error(`no handler named ${name}`);
-      return handler(event, lambdaContext(name, synth.functionTimeoutsMs[name] ?? 60_000));
+      const context = lambdaContext(name, synth.functionTimeoutsMs[name] ?? 60_000);
+      const onInvoke = options.instrumentation?.onInvoke;
+      if (onInvoke === undefined) return handler(event, context);
+      return timed(name, state, event, () => handler(event, context), onInvoke);
     };
+    const invoke = (name: string, event: unknown) => call(name, event);
 
     const taskHandlers: Record<string, (input: unknown) => Promise<unknown>> = {};
     for (const [state, name] of Object.entries(synth.taskHandlers)) {
-      taskHandlers[state] = (input) => invoke(name, input);
+      taskHandlers[state] = (input) => call(name, input, state);
     }
     return {
       workDir,
@@ -151,10 +194,44 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
       ssm,
       fleet,
       invoke,
+      ...(dynamo.meter === undefined ? {} : { dynamoMeter: dynamo.meter }),
       close,
     };
   } catch (error) {
     await close();
     throw error;
   }
+}
+
+/** Runs one handler invocation and reports it, result or error, to `onInvoke`. */
+async function timed(
+  handler: string,
+  state: string | undefined,
+  event: unknown,
+  run: () => Promise<unknown>,
+  onInvoke: (call: HandlerCall) => void,
+): Promise<unknown> {
+  const startedAt = Date.now();
+  const begin = performance.now();
+  const base = { handler, ...(state === undefined ? {} : { state }), startedAt, event };
+  try {
+    const result = await run();
+    onInvoke({ ...base, durationMs: performance.now() - begin, result });
+    return result;
+  } catch (error) {
+    onInvoke({ ...base, durationMs: performance.now() - begin, error });
+    throw error;
+  }
+}
+
+/** Partition key attributes of the table's global secondary indexes. */
+function indexPartitionKeys(tableProperties: Record<string, unknown>): string[] {
+  const indexes = (tableProperties.GlobalSecondaryIndexes ?? []) as Array<{
+    KeySchema?: Array<{ AttributeName?: string; KeyType?: string }>;
+  }>;
+  return indexes.flatMap((index) =>
+    (index.KeySchema ?? [])
+      .filter((key) => key.KeyType === "HASH" && key.AttributeName !== undefined)
+      .map((key) => key.AttributeName as string),
+  );
 }

@@ -148,9 +148,20 @@ export async function runRollout(
     options.signal?.removeEventListener("abort", onAbort);
   }
   const durationMs = Date.now() - started;
+  const aborted = options.signal?.aborted === true;
+  if (aborted) {
+    // Step Functions runs no Catch on a stopped execution: record it as the operator
+    // would, so the ledger says why and the fleet lock does not outlive the run.
+    await env.invoke("finish-rollout", {
+      rolloutId,
+      outcome: "FAILED",
+      error: { Error: "ExecutionAborted", Cause: "the execution was stopped from the local CLI" },
+    });
+  }
 
+  // Jobs already dispatched run to their end even after Ctrl-C: none is lost.
   const jobSecondsMax = options.jobSeconds?.[1] ?? 6;
-  const jobs = await scheduler.drain(options.signal?.aborted ? 0 : (jobSecondsMax + 15) * 1_000);
+  const jobs = await scheduler.drain((jobSecondsMax + 15) * 1_000);
   await scheduler.close();
   stopWatching = true;
   await watcher;
@@ -171,7 +182,7 @@ export async function runRollout(
       error: record?.error ?? null,
     });
   }
-  const status = ledger.rollout?.status ?? (error ? "REJECTED" : "UNKNOWN");
+  const status = aborted ? "ABORTED" : (ledger.rollout?.status ?? (error ? "REJECTED" : "UNKNOWN"));
   return {
     status,
     rolloutId,
