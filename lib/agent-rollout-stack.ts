@@ -11,6 +11,7 @@ import { acknowledgeWildcardResources } from "./nag.js";
 import { NightlyCleanup } from "./nightly-cleanup.js";
 import { type HandlerName, RolloutFunction } from "./rollout-function.js";
 import { RolloutStateMachine } from "./rollout-state-machine.js";
+import { StoppedExecutionRecorder } from "./stopped-execution-recorder.js";
 
 /** Properties of {@link AgentRolloutStack}. */
 export interface AgentRolloutStackProps extends StackProps {
@@ -124,6 +125,8 @@ export class AgentRolloutStack extends Stack {
   public readonly rollout: RolloutStateMachine;
   /** The nightly cleanup schedule. */
   public readonly nightlyCleanup: NightlyCleanup;
+  /** Records executions stopped or timed out (no Catch runs for those). */
+  public readonly stoppedExecutions: StoppedExecutionRecorder;
 
   constructor(scope: Construct, id: string, props: AgentRolloutStackProps = {}) {
     super(scope, id, props);
@@ -206,6 +209,12 @@ export class AgentRolloutStack extends Stack {
     this.nightlyCleanup = new NightlyCleanup(this, "CleanupSchedule", {
       function: functions["nightly-cleanup"].function,
       schedule: props.cleanupSchedule ?? CONTEXT_DEFAULTS.cleanupSchedule,
+    });
+
+    this.stoppedExecutions = new StoppedExecutionRecorder(this, "StoppedExecutions", {
+      stateMachine: this.rollout.stateMachine,
+      finishRollout: functions["finish-rollout"].function,
+      deadLetterQueue: this.nightlyCleanup.deadLetterQueue,
     });
 
     new CfnOutput(this, "StateMachineArn", {

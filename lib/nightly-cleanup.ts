@@ -25,7 +25,7 @@ export interface NightlyCleanupProps {
 export class NightlyCleanup extends Construct {
   /** The schedule rule. */
   public readonly rule: Rule;
-  /** Failed deliveries and failed invocations of the scheduled cleanup. */
+  /** Failed deliveries and failed invocations of the scheduled cleanup (and of other asynchronous ledger bookkeeping the stack routes here). */
   public readonly deadLetterQueue: Queue;
 
   constructor(scope: Construct, id: string, props: NightlyCleanupProps) {

@@ -290,6 +290,37 @@ describe("nightly cleanup", () => {
   });
 });
 
+describe("stopped executions", () => {
+  it("hands stopped or timed-out rollouts to finish-rollout as FAILED", () => {
+    template.hasResourceProperties("AWS::Events::Rule", {
+      EventPattern: {
+        source: ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        detail: {
+          stateMachineArn: [{ Ref: Match.stringLikeRegexp("^RolloutStateMachine") }],
+          status: ["ABORTED", "TIMED_OUT"],
+        },
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: { "Fn::GetAtt": [Match.stringLikeRegexp("^FinishRolloutFunction"), "Arn"] },
+          InputTransformer: {
+            InputPathsMap: { "detail-name": "$.detail.name", "detail-status": "$.detail.status" },
+            InputTemplate:
+              '{"rolloutId":<detail-name>,"outcome":"FAILED","error":{"Error":"ExecutionStopped","Cause":<detail-status>}}',
+          },
+          DeadLetterConfig: { Arn: { "Fn::GetAtt": [Match.anyValue(), "Arn"] } },
+        }),
+      ],
+    });
+    template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+      FunctionName: { Ref: Match.stringLikeRegexp("^FinishRolloutFunction") },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+    });
+  });
+});
+
 describe("state machine resource", () => {
   it("is a Standard state machine with X-Ray and ALL-level logs without execution data", () => {
     template.hasResourceProperties("AWS::StepFunctions::StateMachine", {
