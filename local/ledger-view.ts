@@ -1,9 +1,7 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import {
-  DynamoDBDocumentClient,
-  QueryCommand,
-  type QueryCommandInput,
-} from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { ErrorInfo } from "../lambdas/common/store.js";
+import { DynamoLedgerStore } from "../lambdas/common/store.js";
 
 /** Where the local ledger is. */
 export interface LedgerLocation {
@@ -11,7 +9,7 @@ export interface LedgerLocation {
   readonly tableName: string;
 }
 
-/** A host record as the report needs it. */
+/** A host record as progress lines and the report need it. */
 export interface LedgerHost {
   hostId: string;
   wave: number;
@@ -34,101 +32,71 @@ export interface LedgerSnapshot {
 
 /** Read-only view of one rollout in the ledger, for progress and the report. */
 export interface LedgerView {
-  rollout?: { status: string; error?: string; failedCount?: number };
+  rollout?: { status: string; error?: string; failedCount: number };
   hosts: LedgerHost[];
   snapshots: LedgerSnapshot[];
 }
 
-const clients = new Map<string, DynamoDBDocumentClient>();
+const stores = new Map<string, DynamoLedgerStore>();
 
-function documentClient(endpoint: string): DynamoDBDocumentClient {
-  let client = clients.get(endpoint);
-  if (!client) {
-    client = DynamoDBDocumentClient.from(
+/** The functions' own ledger store, pointed at the local table. */
+function storeFor(where: LedgerLocation): DynamoLedgerStore {
+  const key = `${where.endpoint} ${where.tableName}`;
+  let store = stores.get(key);
+  if (!store) {
+    const client = DynamoDBDocumentClient.from(
       new DynamoDBClient({
-        endpoint,
+        endpoint: where.endpoint,
         region: "us-east-1",
         credentials: { accessKeyId: "local", secretAccessKey: "local" },
       }),
+      { marshallOptions: { removeUndefinedValues: true } },
     );
-    clients.set(endpoint, client);
+    store = new DynamoLedgerStore({ client, tableName: where.tableName });
+    stores.set(key, store);
   }
-  return client;
+  return store;
 }
 
-async function queryAll(client: DynamoDBDocumentClient, input: QueryCommandInput) {
-  const items: Record<string, unknown>[] = [];
-  let ExclusiveStartKey: QueryCommandInput["ExclusiveStartKey"];
-  do {
-    const page = await client.send(new QueryCommand({ ...input, ExclusiveStartKey }));
-    items.push(...((page.Items ?? []) as Record<string, unknown>[]));
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey);
-  return items;
-}
+const describeError = (error: ErrorInfo | undefined) =>
+  error === undefined ? undefined : `${error.name}: ${error.message}`;
 
-/** Reads the rollout item, its host items and the snapshots it recorded. */
+/** Reads the rollout item, its host items and the snapshots its switches recorded. */
 export async function readLedger(where: LedgerLocation, rolloutId: string): Promise<LedgerView> {
-  const client = documentClient(where.endpoint);
-  const items = await queryAll(client, {
-    TableName: where.tableName,
-    KeyConditionExpression: "pk = :pk",
-    ExpressionAttributeValues: { ":pk": `ROLLOUT#${rolloutId}` },
-  });
-  const view: LedgerView = { hosts: [], snapshots: [] };
-  for (const item of items) {
-    if (item.kind === "rollout") {
-      view.rollout = {
-        status: String(item.status),
-        error: typeof item.error === "string" ? item.error : errorText(item.error),
-        failedCount: typeof item.failedCount === "number" ? item.failedCount : undefined,
-      };
-    } else if (item.kind === "host") {
-      view.hosts.push({
-        hostId: String(item.hostId),
-        wave: Number(item.wave),
-        status: String(item.status),
-        fromVersion: optionalString(item.fromVersion),
-        toVersion: optionalString(item.toVersion),
-        suspendMs: optionalNumber(item.suspendMs),
-        listenerGapMs: optionalNumber(item.listenerGapMs),
-        error: typeof item.error === "string" ? item.error : errorText(item.error),
-      });
-    }
-  }
-  for (const host of view.hosts) {
-    const snapshots = await queryAll(client, {
-      TableName: where.tableName,
-      KeyConditionExpression: "pk = :pk AND sk = :sk",
-      ExpressionAttributeValues: { ":pk": `HOST#${host.hostId}`, ":sk": `SNAPSHOT#${rolloutId}` },
-    });
-    for (const s of snapshots) {
-      view.snapshots.push({
-        hostId: host.hostId,
-        rolloutId,
-        oldVersion: String(s.oldVersion),
-        jobCount: Number(s.jobCount ?? 0),
-        cleanup: String(s.cleanup),
-      });
-    }
-  }
-  return view;
-}
-
-function optionalString(value: unknown): string | undefined {
-  return typeof value === "string" ? value : undefined;
-}
-
-function optionalNumber(value: unknown): number | undefined {
-  return typeof value === "number" ? value : undefined;
-}
-
-function errorText(value: unknown): string | undefined {
-  if (value && typeof value === "object") {
-    const { name, message } = value as { name?: unknown; message?: unknown };
-    if (typeof message === "string")
-      return typeof name === "string" ? `${name}: ${message}` : message;
-    return JSON.stringify(value);
-  }
-  return undefined;
+  const store = storeFor(where);
+  const [rollout, hosts] = await Promise.all([
+    store.getRollout(rolloutId),
+    store.listHosts(rolloutId),
+  ]);
+  const snapshots = await Promise.all(hosts.map((h) => store.getSnapshot(h.hostId, rolloutId)));
+  return {
+    rollout: rollout && {
+      status: rollout.status,
+      error: describeError(rollout.error),
+      failedCount: rollout.failedCount,
+    },
+    hosts: hosts.map((h) => ({
+      hostId: h.hostId,
+      wave: h.wave,
+      status: h.status,
+      fromVersion: h.fromVersion,
+      toVersion: h.toVersion,
+      suspendMs: h.suspendMs,
+      listenerGapMs: h.listenerGapMs,
+      error: describeError(h.error),
+    })),
+    snapshots: snapshots.flatMap((s) =>
+      s === undefined
+        ? []
+        : [
+            {
+              hostId: s.hostId,
+              rolloutId,
+              oldVersion: s.oldVersion,
+              jobCount: s.jobCount,
+              cleanup: s.cleanup,
+            },
+          ],
+    ),
+  };
 }

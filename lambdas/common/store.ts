@@ -352,6 +352,8 @@ export interface LedgerStore {
     snapshot: SnapshotItem,
     chunks: readonly SnapshotChunkItem[],
   ): Promise<"created" | "exists">;
+  /** The snapshot a rollout's switch recorded for a host (without its job chunks). */
+  getSnapshot(hostId: string, rolloutId: string): Promise<SnapshotItem | undefined>;
   /** Snapshots whose cleanup is pending (sparse GSI), oldest first. */
   listPendingCleanups(): Promise<SnapshotItem[]>;
   /** Marks a cleanup done and drops the GSI keys; false when it was no longer pending. */
@@ -805,6 +807,19 @@ export class DynamoLedgerStore implements LedgerStore {
     throw new LedgerConflictError(
       `snapshot of host ${item.hostId} for rollout ${item.rolloutId} already exists with other jobs`,
     );
+  }
+
+  async getSnapshot(hostId: string, rolloutId: string): Promise<SnapshotItem | undefined> {
+    const out = await this.client.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: snapshotPk(hostId), sk: snapshotSk(rolloutId) },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item === undefined
+      ? undefined
+      : parseItem(SnapshotItemSchema, out.Item, `snapshot ${hostId}/${rolloutId}`);
   }
 
   async listPendingCleanups(): Promise<SnapshotItem[]> {

@@ -373,4 +373,28 @@ describe("snapshots on DynamoDB", () => {
       lastResult: { status: "KEPT", alive: 1 },
     });
   });
+
+  it("reads one snapshot back, done or pending, and nothing for an unknown rollout", async () => {
+    // Prepare
+    for (const hostId of [I1, I2]) {
+      await ledger.putSnapshot(snapshot(hostId, "2025-03-01T01:00:00.000Z"), []);
+    }
+    await ledger.completeCleanup({
+      hostId: I2,
+      rolloutId: "rollout-1",
+      result: { status: "DELETED" },
+      now: T0,
+    });
+
+    // Act
+    const done = await ledger.getSnapshot(I2, "rollout-1");
+    const pending = await ledger.getSnapshot(I1, "rollout-1");
+    const unknown = await ledger.getSnapshot(I1, "rollout-2");
+
+    // Assess
+    expect(done).toMatchObject({ hostId: I2, cleanup: "DONE", oldVersion: "1.0.0", jobCount: 1 });
+    expect(done?.gsi1pk).toBeUndefined();
+    expect(pending).toMatchObject({ hostId: I1, cleanup: "PENDING", gsi1pk: "CLEANUP#PENDING" });
+    expect(unknown).toBeUndefined();
+  });
 });
