@@ -142,6 +142,15 @@ export const RolloutItemSchema = z.strictObject({
 /** See {@link RolloutItemSchema}. */
 export type RolloutItem = z.infer<typeof RolloutItemSchema>;
 
+/** The live fields of a rollout that decide whether another host may start. */
+export const RolloutGateSchema = RolloutItemSchema.pick({
+  status: true,
+  failedCount: true,
+  failureThreshold: true,
+});
+/** See {@link RolloutGateSchema}. */
+export type RolloutGate = z.infer<typeof RolloutGateSchema>;
+
 /** Host item (one per host per rollout). */
 export const HostItemSchema = z.strictObject({
   pk: z.string(),
@@ -284,6 +293,11 @@ export interface LedgerStore {
   createRollout(item: RolloutItem): Promise<"created" | "exists">;
   /** The rollout item (strongly consistent read). */
   getRollout(rolloutId: string): Promise<RolloutItem | undefined>;
+  /**
+   * Only what the preflight gate needs, read fresh. The rollout item carries the whole
+   * input (up to 10,000 host ids): the gate must not read that once per host.
+   */
+  getRolloutGate(rolloutId: string): Promise<RolloutGate | undefined>;
   /** PLANNED → RUNNING; no-op when already past PLANNED. */
   markRolloutRunning(rolloutId: string, now: number): Promise<void>;
   /** Adds one to `failedCount`. */
@@ -532,6 +546,21 @@ export class DynamoLedgerStore implements LedgerStore {
     return out.Item === undefined
       ? undefined
       : parseItem(RolloutItemSchema, out.Item, `rollout ${rolloutId}`);
+  }
+
+  async getRolloutGate(rolloutId: string): Promise<RolloutGate | undefined> {
+    const out = await this.client.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: rolloutPk(rolloutId), sk: ROLLOUT_SK },
+        ProjectionExpression: "#status, failedCount, failureThreshold",
+        ExpressionAttributeNames: { "#status": "status" },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item === undefined
+      ? undefined
+      : parseItem(RolloutGateSchema.strip(), out.Item, `rollout ${rolloutId} gate`);
   }
 
   async markRolloutRunning(rolloutId: string, now: number): Promise<void> {

@@ -32,6 +32,7 @@ import {
   chunkSk,
   type HostStatus,
   JOBS_PER_CHUNK,
+  type RolloutGate,
   type RolloutItem,
   type SnapshotChunkItem,
   type SnapshotItem,
@@ -98,12 +99,7 @@ export async function runHostStep(
     hostId: host.hostId,
     step,
   });
-  // The gate needs the live status and failedCount; other reads can use the cache.
-  const rollout = await loadRollout(
-    deps,
-    host.rolloutId,
-    event.action === "send" && step === "preflight",
-  );
+  const rollout = await loadRollout(deps, host.rolloutId);
 
   let commandId: string;
   let sentAt: string;
@@ -113,7 +109,12 @@ export async function runHostStep(
     sentAt = event.command?.sentAt ?? isoTime(start);
   } else {
     if (step === "preflight") {
-      const halt = gateReason(rollout);
+      // The gate needs the live status and failedCount, not the cached plan.
+      const gate = await deps.store.getRolloutGate(host.rolloutId);
+      if (gate === undefined) {
+        throw new LedgerConflictError(`rollout ${host.rolloutId} is not in the ledger`);
+      }
+      const halt = gateReason(gate);
       if (halt !== undefined) {
         log.info("host not started", { reason: halt });
         return { step, done: true, waitSeconds: 0, status: "HALTED", summary: { reason: halt } };
@@ -179,7 +180,7 @@ export async function runHostStep(
 }
 
 /** Why the preflight gate stops a host, if it does. */
-export function gateReason(rollout: RolloutItem): string | undefined {
+export function gateReason(rollout: RolloutGate): string | undefined {
   if (rollout.status === "HALTED" || rollout.status === "FAILED") {
     return `rollout is ${rollout.status}`;
   }
@@ -189,12 +190,8 @@ export function gateReason(rollout: RolloutItem): string | undefined {
   return undefined;
 }
 
-async function loadRollout(
-  deps: HostStepDeps,
-  rolloutId: string,
-  fresh: boolean,
-): Promise<RolloutItem> {
-  const cached = fresh ? undefined : deps.rolloutCache?.get(rolloutId);
+async function loadRollout(deps: HostStepDeps, rolloutId: string): Promise<RolloutItem> {
+  const cached = deps.rolloutCache?.get(rolloutId);
   if (cached !== undefined) return cached;
   const rollout = await deps.store.getRollout(rolloutId);
   if (rollout === undefined)

@@ -190,9 +190,11 @@ describe("runHostStep: send", () => {
         ":commandId": "cmd-1",
       }),
     });
-    // The gate needs a fresh read of the rollout.
+    // The gate reads only its live fields, fresh, not the whole rollout item.
     expect(ddbMock).toHaveReceivedCommandWith(GetCommand, {
       Key: ROLLOUT_KEY,
+      ProjectionExpression: "#status, failedCount, failureThreshold",
+      ExpressionAttributeNames: { "#status": "status" },
       ConsistentRead: true,
     });
   });

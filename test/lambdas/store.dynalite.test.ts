@@ -272,6 +272,19 @@ describe("host items on DynamoDB", () => {
     expect((await ledger.getRollout("rollout-1"))?.failedCount).toBe(5);
   });
 
+  it("reads the preflight gate's live fields only", async () => {
+    // Prepare
+    await ledger.createRollout(rolloutItem({ status: "RUNNING", failedCount: 2 }));
+
+    // Act
+    const gate = await ledger.getRolloutGate("rollout-1");
+    const missing = await ledger.getRolloutGate("rollout-2");
+
+    // Assess
+    expect(gate).toEqual({ status: "RUNNING", failedCount: 2, failureThreshold: 0 });
+    expect(missing).toBeUndefined();
+  });
+
   it("finishes a rollout from RUNNING, and again with the same status, but not with another", async () => {
     // Prepare
     await ledger.createRollout(rolloutItem({ status: "RUNNING" }));
