@@ -60,6 +60,8 @@ interface AgentState {
   readonly running: Map<string, Job>;
   readonly drainWaiters: Array<() => void>;
   nextSeq: number;
+  /** No dispatch before this time (epoch ms), after a failed one. */
+  retryAfter: number;
 }
 
 /**
@@ -104,6 +106,7 @@ export class SchedulerSimulation {
         running: new Map(),
         drainWaiters: [],
         nextSeq: 1,
+        retryAfter: 0,
       });
     }
   }
@@ -219,7 +222,7 @@ export class SchedulerSimulation {
   }
 
   private async dispatch(state: AgentState): Promise<void> {
-    while (!state.suspended && state.queue.length > 0) {
+    while (!state.suspended && state.queue.length > 0 && Date.now() >= state.retryAfter) {
       const job = state.queue.shift() as Job;
       state.inFlight++;
       let accepted = false;
@@ -232,17 +235,16 @@ export class SchedulerSimulation {
       } finally {
         state.inFlight--;
       }
-      if (accepted) {
-        state.running.set(job.id, job);
-        this.totals.dispatched++;
-      } else {
+      if (!accepted) {
+        // Back in the queue, tried again on a later tick: an agent that stays down
+        // must not hold this loop (and drain, and close) forever.
         this.totals.failedDispatches++;
         state.queue.unshift(job);
-        if (state.inFlight === 0) this.releaseDrainWaiters(state);
-        await sleep(this.retryDelayMs);
-        continue;
+        state.retryAfter = Date.now() + this.retryDelayMs;
+        break;
       }
-      if (state.inFlight === 0) this.releaseDrainWaiters(state);
+      state.running.set(job.id, job);
+      this.totals.dispatched++;
     }
     if (state.inFlight === 0) this.releaseDrainWaiters(state);
   }
