@@ -211,9 +211,14 @@ export class RolloutStateMachine extends Construct {
       comment: "Dry run: the plan is in $.plan and in the ledger; no host was touched.",
     });
     // Without JSONPath Assign, the wave cursor lives in $.evaluation: seed it for wave 0.
+    // The state keeps nothing but the plan from here on: the execution input (up to
+    // 10,000 instance ids, ~230 KB) would otherwise ride along through every wave, and
+    // with a wave's host list beside it go past the 256 KiB payload limit.
     const startFirstWave = new Pass(this, "StartFirstWave", {
-      parameters: { decision: "CONTINUE", nextWave: 0, bakeSeconds: 0 },
-      resultPath: "$.evaluation",
+      parameters: {
+        plan: JsonPath.objectAt("$.plan"),
+        evaluation: { decision: "CONTINUE", nextWave: 0, bakeSeconds: 0 },
+      },
     });
     const loadWaveHosts = this.invoke("LoadWaveHosts", fns.loadWave, {
       payload: {

@@ -7,6 +7,10 @@ import type { LocalEnvironment } from "./environment.js";
 import { type LedgerHost, readLedger } from "./ledger-view.js";
 import { SchedulerSimulation } from "./scheduler.js";
 
+/** One event of the local execution's event log (state entered/exited, Map iteration, ...). */
+export type ExecutionEvent =
+  ReturnType<StateMachine["run"]>["eventLogs"] extends AsyncGenerator<infer E> ? E : never;
+
 /** Options of one local rollout. */
 export interface RolloutOptions {
   readonly rolloutId?: string;
@@ -22,8 +26,18 @@ export interface RolloutOptions {
   readonly jobSeconds?: readonly [number, number];
   /** Host ids in rollout order; default every host of the fleet. */
   readonly hostIds?: readonly string[];
-  /** Called whenever a host's status in the ledger changes. */
+  /**
+   * Called whenever a host's status in the ledger changes. Without it the ledger is
+   * not watched during the rollout (no extra reads that a benchmark would count).
+   */
   readonly onHostChange?: (host: LedgerHost, elapsedMs: number) => void;
+  /** Receives every event of the execution's log, Map iterations included (benchmarks). */
+  readonly onEvent?: (event: ExecutionEvent) => void;
+  /**
+   * Wait state name -> milliseconds to wait instead of what the state says: models
+   * another wait policy on the same definition (e.g. a fixed 5 s poll interval).
+   */
+  readonly waitTimeOverrides?: Readonly<Record<string, number>>;
   /** Aborts the execution (Ctrl-C). */
   readonly signal?: AbortSignal;
 }
@@ -100,14 +114,16 @@ export async function runRollout(
 
   const started = Date.now();
   let stopWatching = false;
+  const onHostChange = options.onHostChange;
   const watcher = (async () => {
+    if (onHostChange === undefined) return;
     const seen = new Map<string, string>();
     while (!stopWatching) {
       const ledger = await readLedger(env.ledger, rolloutId).catch(() => undefined);
       for (const host of ledger?.hosts ?? []) {
         if (seen.get(host.hostId) !== host.status) {
           seen.set(host.hostId, host.status);
-          options.onHostChange?.(host, Date.now() - started);
+          onHostChange(host, Date.now() - started);
         }
       }
       await new Promise((r) => setTimeout(r, 200));
@@ -123,6 +139,7 @@ export async function runRollout(
   const execution = machine.run(input as never, {
     overrides: {
       taskResourceLocalHandlers: env.taskHandlers as never,
+      ...(options.waitTimeOverrides ? { waitTimeOverrides: { ...options.waitTimeOverrides } } : {}),
     },
     context: {
       Execution: {
@@ -138,6 +155,12 @@ export async function runRollout(
       },
     } as never,
   });
+  const onEvent = options.onEvent;
+  const events = onEvent
+    ? (async () => {
+        for await (const event of execution.eventLogs) onEvent(event);
+      })()
+    : undefined;
   const onAbort = () => execution.abort();
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
@@ -147,6 +170,8 @@ export async function runRollout(
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
   }
+  // The log closes with the execution; the last events are delivered before this settles.
+  await events;
   const durationMs = Date.now() - started;
   const aborted = options.signal?.aborted === true;
   if (aborted) {

@@ -354,7 +354,8 @@ export const SwitchResultSchema = z.object({
   jobs: z
     .object({
       count: z.int().nonnegative(),
-      sha256: Sha256Schema,
+      /** null when no snapshot was taken (UNCHANGED on a host this rollout did not switch). */
+      sha256: Sha256Schema.nullable(),
       items: z.array(JobEntrySchema),
     })
     .nullish(),

@@ -27,10 +27,31 @@ const TERMINAL_STATUSES = new Set(["Success", "Failed", "Cancelled", "TimedOut"]
 /** StatusDetails meaning the command never ran on the host. */
 const UNREACHABLE_DETAILS = new Set(["Undeliverable", "DeliveryTimedOut", "Terminated"]);
 
-/** First and longest interval of the inline polling loop. */
-export const POLL_INTERVAL_FIRST_MS = 100;
-/** See {@link POLL_INTERVAL_FIRST_MS}. */
+/**
+ * Shortest interval of the inline polling loop; also how long after sending the first
+ * check waits when the send time is known: no command is done (or even delivered)
+ * sooner.
+ */
+export const POLL_INTERVAL_MIN_MS = 100;
+/** Longest interval of the inline polling loop. */
 export const POLL_INTERVAL_MAX_MS = 1000;
+/**
+ * Interval between two checks as a fraction of the command's age. A command that
+ * ends between two checks waits on average half an interval to be noticed, so the
+ * detection lag stays near a tenth of the step's duration whatever that duration is
+ * (a doubling schedule lets it reach the whole duration: a 0.75 s step noticed at
+ * 1.5 s). The number of checks grows only with the logarithm of the duration: about
+ * 18 for a 5 s step, then one a second.
+ */
+export const POLL_INTERVAL_AGE_FRACTION = 0.2;
+
+/** Wait before the next check of a command sent `ageMs` ago. */
+export function pollIntervalMs(ageMs: number): number {
+  return Math.min(
+    POLL_INTERVAL_MAX_MS,
+    Math.max(POLL_INTERVAL_MIN_MS, Math.round(ageMs * POLL_INTERVAL_AGE_FRACTION)),
+  );
+}
 
 /** A command to send to one instance. */
 export interface CommandRequest {
@@ -122,9 +143,16 @@ export interface PollOutcome {
 }
 
 /**
- * Polls until the invocation finishes or `deadline` (epoch ms) would be passed, at
- * 100 ms doubling to 1 s: a command that finishes within a few seconds is noticed
- * within about a second, without a Wait state round trip. Always checks at least once.
+ * Polls until the invocation finishes or `deadline` (epoch ms) would be passed, the
+ * checks {@link pollIntervalMs} of the command's age apart (100 ms, growing with the
+ * age up to 1 s): a command that finishes within a few seconds is noticed within a
+ * tenth of its duration on average, without a Wait state round trip. Always checks
+ * at least once.
+ *
+ * @param args.sentAt - when the command was sent (epoch ms). Given, the first check
+ *   waits until {@link POLL_INTERVAL_MIN_MS} after it (a command just sent is never
+ *   done yet) and the intervals follow the command's real age. Absent, the first check
+ *   is immediate and the age counts from this call.
  */
 export async function pollInvocation(args: {
   ssm: SSMClient;
@@ -132,12 +160,24 @@ export async function pollInvocation(args: {
   commandId: string;
   instanceId: string;
   deadline: number;
+  sentAt?: number;
 }): Promise<PollOutcome> {
-  let interval = POLL_INTERVAL_FIRST_MS;
+  const since = args.sentAt ?? args.clock.now();
+  let wait =
+    args.sentAt === undefined
+      ? 0
+      : Math.max(0, args.sentAt + POLL_INTERVAL_MIN_MS - args.clock.now());
   let exists = false;
+  let checked = false;
   let lastStatus: string | undefined;
   for (;;) {
+    if (args.clock.now() + wait > args.deadline) {
+      if (checked) return { exists, lastStatus };
+    } else if (wait > 0) {
+      await args.clock.sleep(wait);
+    }
     const invocation = await getInvocation(args.ssm, args.commandId, args.instanceId);
+    checked = true;
     if (invocation !== undefined) {
       exists = true;
       lastStatus = invocation.Status;
@@ -145,9 +185,7 @@ export async function pollInvocation(args: {
         return { invocation, exists, lastStatus };
       }
     }
-    if (args.clock.now() + interval > args.deadline) return { exists, lastStatus };
-    await args.clock.sleep(interval);
-    interval = Math.min(interval * 2, POLL_INTERVAL_MAX_MS);
+    wait = pollIntervalMs(args.clock.now() - since);
   }
 }
 

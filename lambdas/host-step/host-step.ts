@@ -363,15 +363,22 @@ async function writeSnapshot(
   result: SwitchResult,
 ): Promise<void> {
   const { jobs } = result;
-  if (jobs == null || result.oldRelease == null || result.fromVersion == null) {
-    throw new CommandOutputError("switch SWITCHED without jobs, oldRelease or fromVersion");
+  if (
+    jobs == null ||
+    jobs.sha256 === null ||
+    result.oldRelease == null ||
+    result.fromVersion == null
+  ) {
+    throw new CommandOutputError(
+      "switch SWITCHED without a job snapshot (jobs, jobs.sha256), oldRelease or fromVersion",
+    );
   }
   if (result.currentVersion != null && result.currentVersion !== rollout.targetVersion) {
     throw new CommandOutputError(
       `switch reports SWITCHED but the host runs ${result.currentVersion}, not ${rollout.targetVersion}`,
     );
   }
-  verifyJobSnapshot(jobs);
+  verifyJobSnapshot({ ...jobs, sha256: jobs.sha256 });
   const createdAt = isoTime(deps.clock.now());
   const chunks: SnapshotChunkItem[] = [];
   for (let n = 0; n * JOBS_PER_CHUNK < jobs.items.length; n++) {

@@ -142,6 +142,20 @@ describe("rollout execution paths", () => {
     });
   });
 
+  it("leaves the execution input behind once planned: only the plan goes through the waves", async () => {
+    // Prepare: an explicit host list, which can be most of the 256 KiB payload limit
+    const instanceIds = Array.from({ length: 500 }, (_, i) => `mi-${String(i).padStart(17, "0")}`);
+
+    // Act
+    const { calls, output, error } = await run({ hosts: { instanceIds }, batchSize: 2 });
+
+    // Assess
+    expect(error).toBeUndefined();
+    expect(calls[0]?.input).toMatchObject({ input: { hosts: { instanceIds } } });
+    expect(Object.keys(output ?? {}).sort()).toEqual(["evaluation", "plan", "result", "wave"]);
+    expect(output?.plan).toMatchObject({ rolloutId: "rollout-1", batchSize: 2 });
+  });
+
   it("records a skipped host right after preflight, without stage or switch fields", async () => {
     // Act
     const { calls } = await run(

@@ -107,10 +107,12 @@ describe("parent state machine", () => {
   });
 
   it("loops over waves through the ledger, with the bake time from EvaluateWave", () => {
-    expect(state(parent, "StartFirstWave")).toMatchObject({
+    expect(state(parent, "StartFirstWave")).toEqual({
       Type: "Pass",
-      Parameters: { decision: "CONTINUE", nextWave: 0, bakeSeconds: 0 },
-      ResultPath: "$.evaluation",
+      Parameters: {
+        "plan.$": "$.plan",
+        evaluation: { decision: "CONTINUE", nextWave: 0, bakeSeconds: 0 },
+      },
       Next: "LoadWaveHosts",
     });
     expect(state(parent, "LoadWaveHosts")).toMatchObject({

@@ -164,7 +164,7 @@ describe("runHostStep: send", () => {
       CommandId: "cmd-1",
       InstanceId: I1,
     });
-    expect(d.clock.sleeps).toEqual([100, 200]);
+    expect(d.clock.sleeps).toEqual([100, 100]);
     expect(ddbMock).toHaveReceivedNthCommandWith(UpdateCommand, 1, {
       Key: HOST_KEY,
       UpdateExpression: "SET #commands.#step = :commandId, #status = :status, updatedAt = :now",
@@ -185,7 +185,7 @@ describe("runHostStep: send", () => {
       Key: HOST_KEY,
       ConditionExpression: "#commands.#step = :commandId",
       ExpressionAttributeValues: expect.objectContaining({
-        ":stepMs": 300,
+        ":stepMs": 200,
         ":fromVersion": "1.0.0",
         ":commandId": "cmd-1",
       }),
@@ -382,7 +382,7 @@ describe("runHostStep: send", () => {
 });
 
 describe("runHostStep: inline polling", () => {
-  it("polls at 100 ms doubling to 1 s and stops 5 s before the invocation ends", async () => {
+  it("polls 100 ms apart, then a fifth of the command's age, and stops 5 s before the invocation ends", async () => {
     // Prepare
     ledger();
     ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: "cmd-1" } });
@@ -399,8 +399,10 @@ describe("runHostStep: inline polling", () => {
     );
 
     // Assess
-    expect(d.clock.sleeps).toEqual([100, 200, 400, 800, 1000]);
-    expect(ssmMock).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 6);
+    expect(d.clock.sleeps).toEqual([
+      100, 100, 100, 100, 100, 100, 120, 144, 173, 207, 249, 299, 358, 430,
+    ]);
+    expect(ssmMock).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 15);
     expect(state).toEqual({
       step: "preflight",
       commandId: "cmd-1",
@@ -794,6 +796,11 @@ describe("runHostStep: finished commands", () => {
       "reported 11 jobs but listed 10",
     ],
     ["a SWITCHED host on another version", { currentVersion: "1.9.0" }, "runs 1.9.0"],
+    [
+      "SWITCHED without a snapshot",
+      { jobs: { count: 0, sha256: null, items: [] } },
+      "without a job snapshot",
+    ],
   ])("refuses a switch result with %s, writing no snapshot", async (_, overrides, text) => {
     // Prepare
     ledger(
@@ -814,6 +821,47 @@ describe("runHostStep: finished commands", () => {
     });
     expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
     expect(ddbMock).toHaveReceivedCommandTimes(PutCommand, 0);
+  });
+
+  it("accepts UNCHANGED with no snapshot (a host this rollout did not switch), writing none", async () => {
+    // Prepare: the contract's UNCHANGED line on a host another rollout switched, after
+    // the switch restarted a listener that was not serving.
+    ledger(
+      {},
+      { status: "SWITCHING", commands: { preflight: "c0", stage: "c1", switch: "cmd-1" } },
+    );
+    const unchanged = {
+      step: "switch",
+      status: "UNCHANGED",
+      fromVersion: "2.0.0",
+      toVersion: "2.0.0",
+      currentVersion: "2.0.0",
+      oldRelease: null,
+      suspendMs: null,
+      listenerGapMs: null,
+      healthMs: null,
+      configureReport: null,
+      jobs: { count: 0, sha256: null, items: [] },
+      reason: "on 2.0.0 but not serving (hook.health exited 1): restarted its listener",
+    };
+    ssmMock
+      .on(GetCommandInvocationCommand)
+      .resolves(invocation({ StandardOutputContent: line(unchanged) }));
+
+    // Act
+    const state = await runHostStep(deps(), poll("switch"), context());
+
+    // Assess
+    expect(state).toMatchObject({
+      done: true,
+      status: "UNCHANGED",
+      summary: { jobCount: 0, reason: unchanged.reason, currentVersion: "2.0.0" },
+    });
+    expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
+    expect(ddbMock).toHaveReceivedCommandTimes(PutCommand, 0);
+    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
+      ExpressionAttributeValues: expect.objectContaining({ ":toVersion": "2.0.0" }),
+    });
   });
 
   it("accepts a snapshot already written by an earlier attempt", async () => {
