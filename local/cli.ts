@@ -38,6 +38,12 @@ Options (run):
                            bad-release:HOSTS    ...only on these hosts
                            host-offline:HOSTS   these hosts' SSM agent is unreachable
                            undeliverable:HOSTS  SSM cannot deliver commands to these hosts
+                           hang:HOSTS           starting the new release's listener hangs on these
+                                                hosts: the switch stalls after flipping the link
+  --step-timeout SECONDS cap every SSM step's execution timeout at SECONDS (the documents say
+                         600-1800 s); a hung switch is then killed mid-cutover as SSM would, the
+                         host fails and the next run repairs it. Without it, the profile's hook
+                         timeout ends a hung hook and the switch rolls back by itself
   --work-dir DIR         keep fleet, ledger and logs in DIR (default: a temporary directory,
                          removed at the end); a DIR that already holds a fleet is reused
   --report FILE          write the JSON report to FILE
@@ -91,6 +97,7 @@ async function main(argv: string[]): Promise<number> {
       to: { type: "string" },
       "jobs-per-host": { type: "string" },
       fault: { type: "string", multiple: true },
+      "step-timeout": { type: "string" },
       "work-dir": { type: "string" },
       report: { type: "string" },
       quiet: { type: "boolean" },
@@ -143,6 +150,9 @@ async function main(argv: string[]): Promise<number> {
   const to = version("to", values.to, "2.0.0");
   if (from === to) throw new UsageError(`--from and --to are both ${from}: nothing to roll out`);
   const faults: Fault[] = (values.fault ?? []).map((raw) => parseFault(raw, hosts));
+  const stepTimeoutCapSeconds = values["step-timeout"]
+    ? positiveInt("step-timeout", values["step-timeout"], 0, 1, 3600)
+    : undefined;
   const profileFile = values.profile ? resolve(values.profile) : undefined;
   if (profileFile && !existsSync(profileFile))
     throw new UsageError(`--profile ${values.profile}: no such file`);
@@ -176,7 +186,7 @@ async function main(argv: string[]): Promise<number> {
     } else {
       say(`Reusing the fleet in ${workDir}`);
     }
-    const env = await startEnvironment({ workDir, profileFile });
+    const env = await startEnvironment({ workDir, profileFile, stepTimeoutCapSeconds });
     try {
       say(
         `Rolling out ${to} (profile ${env.profile}, batch ${batchSize}, canary ${canary}, threshold ${failureThreshold}, ${jobsPerHost} jobs per host)`,
@@ -217,7 +227,8 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     if (
-      error instanceof UsageError ||
+      // parseFault (local/fleet.ts) names its errors UsageError too.
+      (error instanceof Error && error.name === "UsageError") ||
       (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
     ) {
       process.stderr.write(

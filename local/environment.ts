@@ -85,6 +85,8 @@ export interface EnvironmentOptions {
   readonly profileFile?: string;
   /** How long an offline host keeps a command pending before SSM gives up. @default 3000 */
   readonly deliveryTimeoutMs?: number;
+  /** Caps every SSM step's execution timeout (see `LocalSsmOptions.stepTimeoutCapSeconds`). */
+  readonly stepTimeoutCapSeconds?: number;
   /** Extra log sink for progress lines of the SSM endpoint. */
   readonly log?: (line: string) => void;
   /** Extra CDK context for the synthesized app (a knob such as `inlinePollSeconds`). */
@@ -142,6 +144,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
       })),
       outputDir: join(workDir, "ssm-output"),
       deliveryTimeoutMs: options.deliveryTimeoutMs ?? 3_000,
+      stepTimeoutCapSeconds: options.stepTimeoutCapSeconds,
       log: (line) => {
         appendFileSync(ssmLog, `${new Date().toISOString()} ${line}\n`);
         options.log?.(line);

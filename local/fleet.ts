@@ -13,9 +13,20 @@ const buildScript = join(repoRoot, "demo-agent", "build-release.sh");
 /** Where the demo agent lives inside a host root (its profile's `install_root`). */
 export const DEMO_INSTALL_ROOT = "opt/demo-agent";
 
+/** Kinds of fault the local fleet can be given (see `--fault` in local/cli.ts). */
+export const FAULT_KINDS = ["bad-release", "host-offline", "undeliverable", "hang"] as const;
+
 /** A fault the local fleet can be given. */
 export interface Fault {
-  readonly kind: "bad-release" | "host-offline" | "undeliverable";
+  /**
+   * - `bad-release`: the new release fails its health check (everywhere, or on `hosts`);
+   * - `host-offline`: the hosts' SSM agent is not connected (commands time out undelivered);
+   * - `undeliverable`: SSM cannot deliver commands to the hosts at all;
+   * - `hang`: on the hosts, starting the new release's listener never returns, so the
+   *   switch hangs after flipping the link (until its SSM execution timeout kills it,
+   *   or the profile's hook timeout ends the hook and the switch rolls back).
+   */
+  readonly kind: (typeof FAULT_KINDS)[number];
   /** 1-based host numbers; absent = the fault is in the release itself (bad-release only). */
   readonly hosts?: readonly number[];
 }
@@ -35,6 +46,8 @@ export interface FleetHost {
   readonly state: "online" | "offline" | "undeliverable";
   /** Versions whose health check fails on this host only (host-specific fault). */
   readonly failHealthVersions: readonly string[];
+  /** Versions whose listener start hangs on this host (`hang` fault; absent in older fleets). */
+  readonly hangStartVersions?: readonly string[];
 }
 
 /** A built, checksummed release artifact. */
@@ -54,10 +67,8 @@ interface FleetFile {
 export function parseFault(raw: string, hostCount: number): Fault {
   const [kind, list, extra] = raw.split(":");
   if (extra !== undefined) throw usage(`--fault ${raw}: expected KIND[:HOSTS]`);
-  if (kind !== "bad-release" && kind !== "host-offline" && kind !== "undeliverable") {
-    throw usage(
-      `--fault ${raw}: unknown kind "${kind}" (bad-release, host-offline, undeliverable)`,
-    );
+  if (!isFaultKind(kind)) {
+    throw usage(`--fault ${raw}: unknown kind "${kind}" (${FAULT_KINDS.join(", ")})`);
   }
   if (list === undefined) {
     if (kind !== "bad-release")
@@ -71,6 +82,10 @@ export function parseFault(raw: string, hostCount: number): Fault {
     return Number(n);
   });
   return { kind, hosts };
+}
+
+function isFaultKind(kind: string | undefined): kind is Fault["kind"] {
+  return (FAULT_KINDS as readonly (string | undefined)[]).includes(kind);
 }
 
 function usage(message: string): Error {
@@ -103,6 +118,7 @@ export async function createFleet(workDir: string, options: CreateFleetOptions):
   const offline = hostsWith("host-offline");
   const undeliverable = hostsWith("undeliverable");
   const badOn = hostsWith("bad-release");
+  const hangOn = hostsWith("hang");
   const targetVersions = options.versions.filter((v) => v !== options.fromVersion);
   const badEverywhere = options.faults.some((f) => f.kind === "bad-release" && !f.hosts);
 
@@ -121,6 +137,7 @@ export async function createFleet(workDir: string, options: CreateFleetOptions):
       tags: { "agent-rollout:managed": "true", Name: computerName },
       state: offline.has(i) ? "offline" : undeliverable.has(i) ? "undeliverable" : "online",
       failHealthVersions: badOn.has(i) ? targetVersions : [],
+      hangStartVersions: hangOn.has(i) ? targetVersions : [],
     });
   }
   const file: FleetFile = {
@@ -146,6 +163,8 @@ export async function openFleet(workDir: string): Promise<Fleet> {
 export class Fleet {
   readonly hosts: readonly FleetHost[];
   private readonly artifactsDir: string;
+  /** Scheduler URL each agent was last pointed at, kept when its config is rewritten. */
+  private readonly schedulerUrls = new Map<string, string>();
 
   constructor(
     readonly workDir: string,
@@ -186,8 +205,33 @@ export class Fleet {
   /** Points every agent's suspend/resume hooks at the scheduler simulation. */
   async connectScheduler(urlOf: (hostId: string) => string): Promise<void> {
     await Promise.all(
-      this.hosts.map((host) => this.writeAgentConfig(host, urlOf(host.instanceId))),
+      this.hosts.map((host) => {
+        const url = urlOf(host.instanceId);
+        this.schedulerUrls.set(host.instanceId, url);
+        return this.writeAgentConfig(host, url);
+      }),
     );
+  }
+
+  /**
+   * Takes every fault off a host, as an operator who fixed it would: the agent faults
+   * (`bad-release` on that host, `hang`) leave its config at once, and `fleet.json` no
+   * longer marks it offline or undeliverable. A running local SSM endpoint keeps its own
+   * view of the host's reachability: change it there with `LocalSsm.setHostState`.
+   */
+  async clearFaults(instanceId: string): Promise<void> {
+    const index = this.file.hosts.findIndex((h) => h.instanceId === instanceId);
+    const host = this.file.hosts[index];
+    if (host === undefined) throw new Error(`no host ${instanceId} in the local fleet`);
+    const fixed: FleetHost = {
+      ...host,
+      state: "online",
+      failHealthVersions: [],
+      hangStartVersions: [],
+    };
+    this.file.hosts[index] = fixed;
+    await writeFile(join(this.workDir, "fleet.json"), `${JSON.stringify(this.file, null, 2)}\n`);
+    await this.writeAgentConfig(fixed, this.schedulerUrls.get(instanceId));
   }
 
   /** Version the host's `current` link points to, read on the host. */
@@ -241,6 +285,8 @@ export class Fleet {
     if (schedulerUrl) lines.push(`SCHEDULER_URL=${schedulerUrl}`);
     if (host.failHealthVersions.length > 0)
       lines.push(`FAIL_HEALTH_VERSIONS=${host.failHealthVersions.join(",")}`);
+    if ((host.hangStartVersions ?? []).length > 0)
+      lines.push(`HANG_START_VERSIONS=${host.hangStartVersions?.join(",")}`);
     await writeFile(join(host.agentRoot, "conf", "agent.env"), `${lines.join("\n")}\n`);
   }
 }

@@ -4,9 +4,11 @@
 #
 # The snapshot $AR_STATE/snapshots/<rolloutId>.jobs must have the sha256 the
 # orchestrator recorded (it is the list the ledger holds). A job is alive while its
-# pid exists AND has the recorded start ticks (pids are reused). Never deletes the
-# release the link points at. A deleted release also loses its staged marker and
-# the previous link when that pointed at it; the snapshot files of the rollout go too.
+# pid exists AND has the recorded start ticks (pids are reused). The jobs of any other
+# switch away from the same release (another rollout's snapshot, after a rollback to
+# it) keep it too. Never deletes the release the link points at. A deleted release
+# also loses its staged marker and the previous link when that pointed at it; the
+# snapshot files of the rollout go too (also when the release was already gone).
 # Inputs: SSM_profile, SSM_releaseVersion, SSM_rolloutId, SSM_snapshotSha256;
 #   AR_PROFILE_DIR, AR_HOST_ROOT.
 # Output: one JSON line, status DELETED | KEPT | ALREADY_DELETED (exit 0) or FAILED
@@ -40,6 +42,8 @@ kept() {
 }
 
 if [[ ! -e $release && ! -L $release ]]; then
+  # Deleted by another rollout's cleanup (or by hand): this snapshot has no purpose left.
+  rm -f -- "$snapshot" "${snapshot%.jobs}.switch"
   ar_out_num alive 0
   ar_emit ALREADY_DELETED
   exit 0
@@ -51,14 +55,36 @@ read -r sum _ < <(sha256sum -- "$snapshot") || ar_fail 1 "cannot hash $snapshot"
 [[ $sum == "${PARAM[snapshotSha256]}" ]] ||
   kept 0 "snapshot $snapshot has sha256 $sum, expected ${PARAM[snapshotSha256]}"
 
-alive=0 first=''
-while read -r id pid ticks; do
-  if ar_pid_is "$pid" "$ticks"; then
-    alive=$((alive + 1))
-    [[ -n $first ]] || first="$id (pid $pid)"
-  fi
-done <"$snapshot"
+# count_alive FILE: alive = jobs of snapshot FILE still running, first = one of them.
+count_alive() {
+  local id pid ticks
+  alive=0 first=''
+  while read -r id pid ticks; do
+    if ar_pid_is "$pid" "$ticks"; then
+      alive=$((alive + 1))
+      [[ -n $first ]] || first="$id (pid $pid)"
+    fi
+  done <"$1"
+}
+
+count_alive "$snapshot"
 ((alive == 0)) || kept "$alive" "$alive job(s) of the snapshot still running, e.g. $first"
+
+# Other switches away from this same release protect it too: after a rollback to it and
+# a new switch away, the new switch's jobs may run from it while this older snapshot's
+# jobs are long gone. Its completed switches are those with a .switch record.
+for other in "$AR_STATE"/snapshots/*.switch; do
+  [[ -f $other && $other != "${snapshot%.jobs}.switch" && -f ${other%.switch}.jobs ]] || continue
+  old_release=''
+  while IFS='=' read -r key value; do
+    [[ $key != oldRelease ]] || old_release=$value
+  done <"$other"
+  [[ $old_release == "$release" ]] || continue
+  count_alive "${other%.switch}.jobs"
+  other_id=${other##*/}
+  ((alive == 0)) ||
+    kept "$alive" "$alive job(s) of rollout ${other_id%.switch}'s snapshot still running on it, e.g. $first"
+done
 
 # Renamed first so that it disappears at once, then removed.
 gone="${release%/*}/.ar-gone.${release##*/}.$$"

@@ -3,10 +3,12 @@
 #
 # Reads the running version (hook.version), the free space under install_root and
 # asks the profile's compatibility check (hook.preflight). A host already on the
-# target is SKIPPED; the rest of the rollout leaves it alone.
+# target and serving it (hook.health), with no interrupted run to finish, is SKIPPED;
+# the rest of the rollout leaves it alone. On the target but not serving, suspended
+# or half switched by a killed run, it is READY (with a reason) so the switch repairs it.
 # Inputs: SSM_profile, SSM_targetVersion, SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
 # Output: one JSON line, status READY | SKIPPED (exit 0) or FAILED (exit 1, 2 for bad
-#   parameters), with currentVersion, targetVersion, freeMb.
+#   parameters), with currentVersion, targetVersion, freeMb, reason (READY on target).
 set -Eeuo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -37,7 +39,25 @@ ar_out_str targetVersion "$target"
 ar_out_num freeMb "$free_mb"
 
 if [[ $current == "$target" ]]; then
-  ar_emit SKIPPED
+  # The link alone does not make a host upgraded: a switch killed after the flip
+  # leaves the link on the target with nothing serving it, and a killed run leaves the
+  # agent suspended. Such a host is READY, so that the switch repairs it; nothing is
+  # installed, so neither free space nor compatibility matters.
+  repair=''
+  if [[ -f $AR_STATE/cutover ]]; then
+    repair="an interrupted switch or rollback left a cutover half done"
+  elif [[ -f $AR_STATE/suspended ]]; then
+    repair="an interrupted run left the agent suspended"
+  elif ! ar_run_hook health "$current_rel" "$current"; then
+    repair="on $target but not serving ($AR_HOOK_ERROR)"
+  fi
+  if [[ -z $repair ]]; then
+    ar_emit SKIPPED
+    exit 0
+  fi
+  ar_log "$repair: READY so that the switch repairs it"
+  ar_out_str reason "$repair"
+  ar_emit READY
   exit 0
 fi
 if ((free_mb < AR_P[min_free_mb])); then

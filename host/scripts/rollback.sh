@@ -6,11 +6,13 @@
 # link is removed afterwards, so a duplicated rollback finds nothing to do
 # (UNCHANGED) instead of flipping forward again. If the previous release does not
 # come up healthy, the agent goes back to where it was and the step FAILS. Config is
-# not touched: backups from stage stay in $AR_STATE/backups/<rolloutId>/.
+# not touched: backups from stage stay in $AR_STATE/backups/<rolloutId>/. A switch or
+# rollback killed mid-cutover is finished or undone first (ar_recover_cutover); an
+# interrupted rollback completed that way is reported ROLLED_BACK.
 # Inputs: SSM_profile, SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
 # Output: one JSON line, status ROLLED_BACK | UNCHANGED (exit 0) or FAILED (exit 1,
 #   2 for bad parameters), with fromVersion, toVersion, currentVersion, suspendMs,
-#   listenerGapMs, reason (UNCHANGED).
+#   listenerGapMs, reason (UNCHANGED, and ROLLED_BACK by recovery).
 set -Eeuo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -24,6 +26,8 @@ ar_param rolloutId
 ar_load_profile "${PARAM[profile]}"
 ar_lock
 
+# A switch or rollback killed mid-cutover is finished or undone first (see switch.sh).
+ar_recover_cutover
 ar_link_target cur_t "${AR_P[link_name]}"
 ar_link_target prev_t "${AR_P[previous_link_name]}"
 AR_LIVE_REL=${cur_t:+$AR_ROOT/$cur_t}
@@ -33,6 +37,18 @@ ar_hook_line cur_v version "$AR_LIVE_REL" "" ||
 ar__matches "$cur_v" "$AR_RE_VERSION" ||
   ar_fail 1 "hook.version printed '${cur_v:0:100}', not a version"
 AR_LIVE_VER=$cur_v
+
+# The recovery completed an interrupted rollback: that is what was asked for.
+if [[ $AR_RECOVERED == forward && $AR_RECOVERED_STEP == rollback ]]; then
+  ar_out_str fromVersion "$AR_RECOVERED_FROM_V"
+  ar_out_str toVersion "$AR_RECOVERED_TO_V"
+  ar_out_str currentVersion "$cur_v"
+  ar_out_num suspendMs
+  ar_out_num listenerGapMs
+  ar_out_str reason "completed the rollback that an interrupted run left half done"
+  ar_emit ROLLED_BACK
+  exit 0
+fi
 ar_out_str fromVersion "$cur_v"
 
 if [[ -z $prev_t || $prev_t == "$cur_t" ]]; then

@@ -9,9 +9,15 @@
 # new listener -> health, every 10 ms, up to health_timeout_s -> resume. If the new
 # release does not come up healthy: flip back, restart the old listener, check it,
 # resume: ROLLED_BACK. The agent is resumed on every way out once suspended. A host
-# already on the target is UNCHANGED and nothing is touched (no suspend); if this
-# rollout did the switch, the result repeats its snapshot and old release, so a
-# duplicated command reports what the first one did.
+# already on the target and serving it is UNCHANGED and nothing is touched (no
+# suspend); if this rollout did the switch, the result repeats its snapshot and old
+# release, so a duplicated command reports what the first one did.
+# A run killed mid-switch (SSM execution timeout) leaves a cutover record and the
+# suspended marker: the next switch first finishes or undoes that cutover
+# (ar_recover_cutover) and resumes the agent; if that completed a switch to this very
+# target it reports SWITCHED from the release it left, with a snapshot taken now. A
+# host on the target whose listener does not serve gets it restarted (UNCHANGED, with
+# a reason) instead of being reported upgraded while down.
 # Inputs: SSM_profile, SSM_targetVersion, SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
 # Output: one JSON line, status SWITCHED | UNCHANGED (exit 0), ROLLED_BACK (exit 3) or
 #   FAILED (exit 1, 2 for bad parameters), with fromVersion, toVersion,
@@ -38,9 +44,11 @@ ar_release_target to_t "$to_v"
 to_rel=$AR_ROOT/$to_t
 snapshot=$AR_STATE/snapshots/$rid.jobs
 record=$AR_STATE/snapshots/$rid.switch
+# A run killed mid-cutover (SSM execution timeout) is finished or undone first, so
+# that what follows starts from an agent that serves.
+ar_recover_cutover
 ar_link_target from_t "${AR_P[link_name]}"
 AR_LIVE_REL=${from_t:+$AR_ROOT/$from_t}
-ar_heal_interrupted_suspend
 
 # jobs_json_of FILE: jobs_json = the result's "jobs" object for snapshot FILE.
 jobs_json_of() {
@@ -77,13 +85,53 @@ snapshot_jobs() {
   } >"$snapshot.tmp" && mv -f -- "$snapshot.tmp" "$snapshot"
 }
 
+# The recovery completed an interrupted switch to this very target: this run reports
+# that switch (SWITCHED from the release it left), with a job snapshot of its own taken
+# now, still suspended, so that the nightly cleanup can later delete the old release.
+completed=''
+if [[ $AR_RECOVERED == forward && $AR_RECOVERED_STEP == switch && $from_t == "$to_t" &&
+  -n $AR_RECOVERED_FROM_T ]]; then
+  AR_LIVE_VER=$to_v
+  mkdir -p -- "$AR_STATE/snapshots"
+  snapshot_jobs || ar_fail 1 "cannot snapshot the running jobs: $AR_HOOK_ERROR"
+  completed=1
+fi
+ar_heal_interrupted_suspend
+
 if [[ $from_t == "$to_t" ]]; then
   ar_hook_line running version "$to_rel" "$to_v" ||
     ar_fail 1 "cannot read the running version: $AR_HOOK_ERROR"
   [[ $running == "$to_v" ]] ||
     ar_fail 1 "${AR_P[link_name]} points at $to_t but hook.version reports '${running:0:100}'"
-  ar_run_hook health "$to_rel" "$to_v" ||
-    ar_fail 1 "already on $to_v but not healthy: $AR_HOOK_ERROR"
+  repaired=''
+  if ! ar_run_hook health "$to_rel" "$to_v"; then
+    # On the target but nothing serves it (a listener that died, a host rebooted): bring
+    # the linked release's listener up rather than report a dead agent as upgraded.
+    repaired="on $to_v but not serving ($AR_HOOK_ERROR): restarted its listener"
+    ar_log "$repaired"
+    ar_hook startListener "$to_rel" "$to_v" ||
+      ar_fail 1 "already on $to_v but not serving, and restarting it failed: $AR_HOOK_ERROR"
+    ar_wait_healthy "$to_rel" "$to_v" ||
+      ar_fail 1 "already on $to_v but not serving, and restarting it did not help: $AR_HEALTH_ERROR"
+  fi
+  if [[ -n $completed ]]; then
+    old_release=$AR_ROOT/$AR_RECOVERED_FROM_T
+    printf 'toVersion=%s\nfromVersion=%s\noldRelease=%s\n' "$to_v" "$AR_RECOVERED_FROM_V" "$old_release" \
+      >"$record.tmp" && mv -f -- "$record.tmp" "$record"
+    jobs_json_of "$snapshot"
+    ar_out_str fromVersion "$AR_RECOVERED_FROM_V"
+    ar_out_str toVersion "$to_v"
+    ar_out_str currentVersion "$to_v"
+    ar_out_str oldRelease "$old_release"
+    ar_out_num suspendMs
+    ar_out_num listenerGapMs
+    ar_out_num healthMs
+    ar_out_str configureReport "$AR_CONFIGURE_REPORT"
+    ar_out_raw jobs "$jobs_json"
+    ar_out_str reason "completed the switch ${AR_RECOVERED_FROM_V} -> $to_v that an interrupted run of rollout $AR_RECOVERED_ROLLOUT left half done"
+    ar_emit SWITCHED
+    exit 0
+  fi
   from_v=$to_v old_release=''
   if [[ -f $record ]]; then
     declare -A done_switch=()
@@ -102,6 +150,7 @@ if [[ $from_t == "$to_t" ]]; then
   ar_out_num healthMs
   ar_out_str configureReport
   ar_out_raw jobs "$jobs_json"
+  [[ -z $repaired ]] || ar_out_str reason "$repaired"
   ar_emit UNCHANGED
   exit 0
 fi

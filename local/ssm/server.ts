@@ -472,7 +472,7 @@ class LocalSsmServer implements LocalSsm {
     const requestedAt = Date.now();
     const deliveryTimeoutMs = this.options.deliveryTimeoutMs ?? timeoutSeconds * 1000;
     const longestStepMs =
-      Math.max(...doc.mainSteps.map((s) => stepTimeoutSeconds(s, doc, values))) * 1000;
+      Math.max(...doc.mainSteps.map((s) => this.executionTimeoutSeconds(s, doc, values))) * 1000;
     const command: CommandRecord = {
       commandId: randomUUID(),
       documentName,
@@ -690,6 +690,17 @@ class LocalSsmServer implements LocalSsm {
     return ["Success", "Success"];
   }
 
+  /** A step's execution timeout as the agent computes it, capped by `stepTimeoutCapSeconds`. */
+  private executionTimeoutSeconds(
+    step: SsmDocumentContent["mainSteps"][number],
+    doc: SsmDocumentContent,
+    values: ParameterValues,
+  ): number {
+    const seconds = stepTimeoutSeconds(step, doc, values);
+    const cap = this.options.stepTimeoutCapSeconds;
+    return cap === undefined ? seconds : Math.min(seconds, cap);
+  }
+
   /** Runs one step as the agent would: `_script.sh` in the step's orchestration directory. */
   private async runStep(inv: InvocationRecord, index: number): Promise<StepProcessResult> {
     const { command, host } = inv;
@@ -753,7 +764,7 @@ class LocalSsmServer implements LocalSsm {
       scriptPath,
       cwd,
       env,
-      timeoutMs: stepTimeoutSeconds(step, doc, values) * 1000,
+      timeoutMs: this.executionTimeoutSeconds(step, doc, values) * 1000,
     });
     inv.running = proc;
     // A cancel may have arrived while the script was being written.
@@ -1248,6 +1259,10 @@ export async function startLocalSsm(options: LocalSsmOptions): Promise<LocalSsm>
   }
   if (options.deliveryTimeoutMs !== undefined && !(options.deliveryTimeoutMs >= 0)) {
     throw new Error("deliveryTimeoutMs must be a non-negative number");
+  }
+  const cap = options.stepTimeoutCapSeconds;
+  if (cap !== undefined && !(Number.isInteger(cap) && cap > 0)) {
+    throw new Error(`stepTimeoutCapSeconds must be a positive integer, got ${cap}`);
   }
   await mkdir(resolve(options.outputDir), { recursive: true });
   // The agent's orchestration directories (one _script.sh per step) live outside the host roots.

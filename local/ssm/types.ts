@@ -74,6 +74,15 @@ export interface LocalSsmOptions {
    * wait an hour for a host that never comes back.
    */
   readonly deliveryTimeoutMs?: number;
+  /**
+   * Caps every step's execution timeout (the document's `timeoutSeconds`, after the
+   * agent's own defaulting) at this many seconds. A step that runs longer is killed as
+   * on a real host (SIGKILL to its process group, status `TimedOut` /
+   * `ExecutionTimedOut`), only sooner: agent-rollout's documents allow 600 to 1800 s,
+   * which is too long to wait for in a test of a hung step. Positive integer;
+   * absent = the document's timeout.
+   */
+  readonly stepTimeoutCapSeconds?: number;
   /** Extra environment for every command (for example `PATH`). */
   readonly env?: Readonly<Record<string, string>>;
   /** Receives one line per command start and end. */

@@ -149,4 +149,48 @@ describe("cleanup", () => {
     expect(host.jobDone("reused")).toBeUndefined();
     expect(existsSync(`/proc/${pid}`)).toBe(true);
   });
+
+  it("keeps a release another rollout switched away from while that rollout's jobs run", async () => {
+    // Prepare: r-c moved 1.0.0 -> 2.0.0; a rollout back to 1.0.0 (r-back) and forward
+    // again (r-again) followed, and r-again's switch left a job running on 1.0.0.
+    const { host, snapshot } = await switchedHost([]);
+    const switchTo = async (version: string, rolloutId: string) => {
+      const { result } = await host.runStep("switch", {
+        profile: "demo",
+        targetVersion: version,
+        rolloutId,
+      });
+      expect(result).toMatchObject({ status: "SWITCHED", toVersion: version });
+    };
+    await switchTo("1.0.0", "r-back");
+    expect((await host.submitJob("late", 3)).status).toBe(202);
+    await switchTo("2.0.0", "r-again");
+    const sha = sha256File(snapshot);
+
+    // Act: r-c's cleanup of 1.0.0 (its own snapshot has no job left), before and after.
+    const kept = await host.runStep("cleanup", cleanupParams("1.0.0", sha));
+    await host.waitForJobs(["late"]);
+    const deleted = await host.runStep("cleanup", cleanupParams("1.0.0", sha));
+    const laterOne = await host.runStep("cleanup", {
+      profile: "demo",
+      releaseVersion: "1.0.0",
+      rolloutId: "r-again",
+      snapshotSha256: sha256File(host.path(".agent-rollout", "snapshots", "r-again.jobs")),
+    });
+
+    // Assess
+    expect(kept.result).toEqual({
+      step: "cleanup",
+      status: "KEPT",
+      release: host.path("releases", "1.0.0"),
+      alive: 1,
+      reason: `1 job(s) of rollout r-again's snapshot still running on it, e.g. late (pid ${host.jobPid("late")})`,
+    });
+    expect(deleted.result).toMatchObject({ status: "DELETED" });
+    expect(existsSync(host.path("releases", "1.0.0"))).toBe(false);
+    // The other rollout's cleanup then finds it gone, and its snapshot goes too.
+    expect(laterOne.result).toMatchObject({ status: "ALREADY_DELETED" });
+    expect(existsSync(host.path(".agent-rollout", "snapshots", "r-again.jobs"))).toBe(false);
+    expect(await host.health()).toEqual({ status: 200, version: "2.0.0" });
+  });
 });

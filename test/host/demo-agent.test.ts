@@ -1,15 +1,17 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildArtifacts, run, TestHost } from "./harness.js";
+import { type Artifact, buildArtifacts, REPO_ROOT, run, TestHost } from "./harness.js";
 
 let work: string;
 let host: TestHost;
+let artifact: Artifact;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "ar-demo-agent-test-"));
   const artifacts = await buildArtifacts(join(work, "artifacts"), [{ version: "1.0.0" }]);
+  artifact = artifacts["1.0.0"] as Artifact;
   host = await TestHost.create({ artifacts, parentDir: work });
 });
 
@@ -75,5 +77,50 @@ describe("demo agent", () => {
 
     expect(health).toContain("agentctl: /health answered 500");
     expect(served).toEqual({ status: 500, version: "1.0.0" });
+  });
+
+  it("hangs on start of a version this host lists in HANG_START_VERSIONS, starting nothing", async () => {
+    const conf = host.path("conf", "agent.env");
+    writeFileSync(conf, `AGENT_PORT=${host.port}\nHANG_START_VERSIONS=1.0.0\n`);
+    await agentctl("stop");
+
+    const started = await run("timeout", [
+      "1",
+      "bash",
+      host.path("current", "bin", "agentctl"),
+      "start",
+    ]).catch((e: Error) => e.message);
+
+    expect(started).toContain("exited 124");
+    expect(started).toContain("agentctl: start of 1.0.0 hangs (HANG_START_VERSIONS)");
+    expect(existsSync(host.path("run", "listener.pid"))).toBe(false);
+  });
+});
+
+describe("install-first.sh", () => {
+  const installFirst = (root: string) =>
+    run("bash", [join(REPO_ROOT, "demo-agent", "install-first.sh"), root, "1.0.0", artifact.path], {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+    });
+
+  it("records the release it extracts as staged from the artifact's sha256", async () => {
+    const root = join(work, "first-install");
+
+    await installFirst(root);
+
+    expect(readFileSync(join(root, ".agent-rollout", "staged", "1.0.0"), "utf8")).toBe(
+      `staged ${artifact.sha256}\n`,
+    );
+    expect(readFileSync(join(root, "releases", "1.0.0", "VERSION"), "utf8")).toBe("1.0.0\n");
+  });
+
+  it("records nothing for a release directory it found in place", async () => {
+    const root = join(work, "found-in-place");
+    mkdirSync(join(root, "releases", "1.0.0"), { recursive: true });
+
+    await installFirst(root);
+
+    expect(existsSync(join(root, ".agent-rollout", "staged", "1.0.0"))).toBe(false);
+    expect(existsSync(join(root, "current"))).toBe(true);
   });
 });

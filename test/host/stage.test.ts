@@ -169,6 +169,66 @@ describe("stage", () => {
     expect(existsSync(host.path(".agent-rollout", "staged", "2.0.0"))).toBe(false);
     expect(readdirSync(host.path("releases"))).toEqual(["1.0.0"]);
   });
+
+  it("refuses a release directory it did not stage, never overwriting it", async () => {
+    // Prepare: a 2.0.0 directory put there by something else.
+    const host = await newHost();
+    const a = artifact("2.0.0");
+    mkdirSync(host.path("releases", "2.0.0"));
+    writeFileSync(host.path("releases", "2.0.0", "VERSION"), "something else\n");
+    const tree = host.tree();
+
+    // Act
+    const { code, result } = await host.runStep("stage", {
+      profile: "demo",
+      targetVersion: "2.0.0",
+      artifactUrl: a.url,
+      artifactSha256: a.sha256,
+      rolloutId: "r-foreign",
+    });
+
+    // Assess
+    expect(code).toBe(1);
+    expect(result.error).toBe(
+      `${host.path("releases", "2.0.0")} exists and was not staged by agent-rollout; remove it or pick another version`,
+    );
+    expect(host.tree()).toEqual(tree);
+  });
+
+  it("refuses without the profile's min_free_mb free, touching nothing", async () => {
+    // Prepare: a disk "full" for a profile that needs 999,999 MB.
+    const host = await newHost();
+    const a = artifact("2.0.0");
+    const profiles = mkdtempSync(join(work, "profiles-full-"));
+    deriveProfile(profiles, "demo", { min_free_mb: "999999" });
+    const tree = host.tree();
+
+    // Act
+    const { code, result } = await host.runStep(
+      "stage",
+      {
+        profile: "demo",
+        targetVersion: "2.0.0",
+        artifactUrl: a.url,
+        artifactSha256: a.sha256,
+        rolloutId: "r-full",
+      },
+      { profileDir: profiles },
+    );
+
+    // Assess
+    expect(code).toBe(1);
+    expect(result).toEqual({
+      step: "stage",
+      status: "FAILED",
+      error: expect.stringMatching(
+        new RegExp(
+          `^only \\d+ MB free under ${host.path("releases")}, profile demo needs 999999 MB$`,
+        ),
+      ),
+    });
+    expect(host.tree()).toEqual(tree);
+  });
 });
 
 describe("bad parameters are refused before anything is touched", () => {
