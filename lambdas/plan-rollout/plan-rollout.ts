@@ -75,6 +75,15 @@ export async function planRollout(
   }
   const hosts = await resolveHosts(deps.ssm, deps.config, input.hosts);
   const waves = splitWaves(hosts, input.canary, input.waveSize);
+  if (waves.length > MAX_WAVES) {
+    const perWave = Math.ceil(
+      (hosts.length - Math.min(input.canary, hosts.length)) / (MAX_WAVES - 1),
+    );
+    throw new InvalidInputError(
+      `waveSize: ${hosts.length} hosts in waves of ${input.waveSize} make ${waves.length} waves; ` +
+        `one execution's history holds at most ${MAX_WAVES} (use a waveSize of at least ${perWave})`,
+    );
+  }
   const plan: PlanResult = {
     rolloutId: event.rolloutId,
     hostCount: hosts.length,
@@ -265,6 +274,13 @@ async function describe(
   }
   return ids;
 }
+
+/**
+ * Most waves one rollout may have. The parent execution spends about 22 history
+ * events per wave (docs/benchmarks.md): 1,000 waves stay well under Step Functions'
+ * 25,000-event limit, whatever the fleet size.
+ */
+export const MAX_WAVES = 1000;
 
 /** First wave = `canary` hosts (when > 0), then waves of `waveSize`. */
 export function splitWaves<T>(hosts: readonly T[], canary: number, waveSize: number): T[][] {

@@ -113,6 +113,25 @@ describe("planRollout", () => {
     ddbMock.on(GetCommand).resolves({});
   });
 
+  it("refuses more waves than one execution's history holds, before writing anything", async () => {
+    // Prepare: 1,002 hosts in waves of 1 after a canary of 1 = 1,002 waves
+    const ids = Array.from({ length: 1002 }, (_, n) => hexId(5000 + n));
+    fakeInventory(ids.map((id) => ({ id, tags: TARGET })));
+
+    // Act
+    const planning = planRollout(testDeps(CONFIG), {
+      rolloutId: "r-waves",
+      input: validInput({ hosts: { instanceIds: ids }, canary: 1, waveSize: 1 }),
+    });
+
+    // Assess
+    await expect(planning).rejects.toThrow(
+      "waveSize: 1002 hosts in waves of 1 make 1002 waves; one execution's history holds at most 1000 (use a waveSize of at least 2)",
+    );
+    expect(ddbMock).toHaveReceivedCommandTimes(PutCommand, 0);
+    expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
+  });
+
   it("verifies explicit hosts in batches of 50 with the target tag, keeps their order and writes the ledger", async () => {
     // Prepare: 120 ids given in descending order
     const ids = Array.from({ length: 120 }, (_, n) => hexId(200 - n));
