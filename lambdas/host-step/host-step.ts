@@ -159,14 +159,18 @@ export async function runHostStep(
     deps.config.inlinePollSeconds * 1000,
     (context?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY) - INVOCATION_RESERVE_MS,
   );
+  const sentAtMs = Date.parse(sentAt);
+  // The command's age sets the poll spacing: after a Wait state a long step is checked
+  // once a second, not again from 100 ms; right after sending, the first check waits
+  // the 100 ms no command could finish in.
   const poll = await pollInvocation({
     ssm: deps.ssm,
     clock: deps.clock,
     commandId,
     instanceId: host.instanceId,
     deadline: start + Math.max(0, budgetMs),
+    sentAt: sentAtMs,
   });
-  const sentAtMs = Date.parse(sentAt);
   const ageMs = deps.clock.now() - sentAtMs;
   if (poll.invocation === undefined) {
     if (!poll.exists && ageMs > MISSING_INVOCATION_LIMIT_MS) {

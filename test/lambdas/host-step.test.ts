@@ -164,7 +164,8 @@ describe("runHostStep: send", () => {
       CommandId: "cmd-1",
       InstanceId: I1,
     });
-    expect(d.clock.sleeps).toEqual([100, 100]);
+    // The first check waits the 100 ms no command could finish in.
+    expect(d.clock.sleeps).toEqual([100, 100, 100]);
     expect(ddbMock).toHaveReceivedNthCommandWith(UpdateCommand, 1, {
       Key: HOST_KEY,
       UpdateExpression: "SET #commands.#step = :commandId, #status = :status, updatedAt = :now",
@@ -185,7 +186,7 @@ describe("runHostStep: send", () => {
       Key: HOST_KEY,
       ConditionExpression: "#commands.#step = :commandId",
       ExpressionAttributeValues: expect.objectContaining({
-        ":stepMs": 200,
+        ":stepMs": 300,
         ":fromVersion": "1.0.0",
         ":commandId": "cmd-1",
       }),
@@ -402,7 +403,8 @@ describe("runHostStep: inline polling", () => {
     expect(d.clock.sleeps).toEqual([
       100, 100, 100, 100, 100, 100, 120, 144, 173, 207, 249, 299, 358, 430,
     ]);
-    expect(ssmMock).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 15);
+    // One check after each wait: none at the instant of sending.
+    expect(ssmMock).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 14);
     expect(state).toEqual({
       step: "preflight",
       commandId: "cmd-1",
