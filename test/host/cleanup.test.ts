@@ -1,36 +1,15 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type Artifact, buildArtifacts, sha256File, TestHost } from "./harness.js";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { hostSuite, sha256File, type TestHost } from "./harness.js";
 
-let work: string;
-let artifacts: Record<string, Artifact>;
-const hosts: TestHost[] = [];
-
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "ar-cleanup-test-"));
-  artifacts = await buildArtifacts(join(work, "artifacts"), [
-    { version: "1.0.0" },
-    { version: "2.0.0" },
-  ]);
-});
-
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.destroy()));
-});
-
-afterAll(() => {
-  rmSync(work, { recursive: true, force: true });
-});
+const suite = hostSuite("ar-cleanup-test-");
 
 /** A host switched from 1.0.0 to 2.0.0 (rollout r-c) while the given jobs ran. */
 async function switchedHost(
   jobs: readonly [string, number][],
 ): Promise<{ host: TestHost; snapshot: string }> {
-  const host = await TestHost.create({ artifacts, parentDir: work });
-  hosts.push(host);
-  const a = artifacts["2.0.0"];
+  const host = await suite.newHost();
+  const a = suite.artifacts["2.0.0"];
   if (!a) throw new Error("no 2.0.0");
   await host.runStep("stage", {
     profile: "demo",

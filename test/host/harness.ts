@@ -31,6 +31,7 @@ import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import {
   assembleHostDocuments,
   type HostStep,
@@ -134,6 +135,55 @@ export async function buildArtifacts(
     built[version] = { version, path, url: `file://${path}`, sha256: out.trim() };
   }
   return built;
+}
+
+/** What {@link hostSuite} gives a test file; filled in by its `beforeAll`. */
+export interface HostSuite {
+  /** The file's work directory (artifacts, profiles, host roots). */
+  work: string;
+  /** The releases built for the file. */
+  artifacts: Record<string, Artifact>;
+  /** A new host on `version` (default 1.0.0), destroyed after the test. */
+  newHost(options?: Omit<TestHostOptions, "artifacts" | "parentDir">): Promise<TestHost>;
+}
+
+/**
+ * Registers the hooks every host test file needs: a work directory with `releases`
+ * built once, every host a test created destroyed after it, the directory removed
+ * at the end. Register file-specific `beforeAll` hooks after calling it.
+ */
+export function hostSuite(
+  prefix: string,
+  releases: readonly { version: string; badHealth?: boolean }[] = [
+    { version: "1.0.0" },
+    { version: "2.0.0" },
+  ],
+): HostSuite {
+  const hosts: TestHost[] = [];
+  const suite: HostSuite = {
+    work: "",
+    artifacts: {},
+    async newHost(options) {
+      const host = await TestHost.create({
+        ...options,
+        artifacts: suite.artifacts,
+        parentDir: suite.work,
+      });
+      hosts.push(host);
+      return host;
+    },
+  };
+  beforeAll(async () => {
+    suite.work = mkdtempSync(join(tmpdir(), prefix));
+    suite.artifacts = await buildArtifacts(join(suite.work, "artifacts"), releases);
+  });
+  afterEach(async () => {
+    await Promise.all(hosts.splice(0).map((h) => h.destroy()));
+  });
+  afterAll(() => {
+    rmSync(suite.work, { recursive: true, force: true });
+  });
+  return suite;
 }
 
 /** A free TCP port on 127.0.0.1 (bound by the agent later). */

@@ -11,60 +11,42 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
-  rmSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { assembleHostDocuments } from "../../lib/host-documents/index.js";
 import {
   type Artifact,
-  buildArtifacts,
   deriveProfile,
+  hostSuite,
   PROFILES_DIR,
   SCRIPTS_DIR,
   sha256File,
-  TestHost,
+  type TestHost,
 } from "./harness.js";
 
-let work: string;
-let artifacts: Record<string, Artifact>;
+const suite = hostSuite("ar-interrupted-test-");
 /** demo with a 2 s health timeout: a failed recovery need not wait 10 s. */
 let fastProfiles: string;
 /** demo whose stopListener hook stalls once the listener is stopped (and says so). */
 let stallAfterStopProfiles: string;
-const hosts: TestHost[] = [];
 
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "ar-interrupted-test-"));
-  artifacts = await buildArtifacts(join(work, "artifacts"), [
-    { version: "1.0.0" },
-    { version: "2.0.0" },
-  ]);
-  fastProfiles = join(work, "profiles-fast");
+beforeAll(() => {
+  fastProfiles = join(suite.work, "profiles-fast");
   mkdirSync(fastProfiles);
   deriveProfile(fastProfiles, "demo", { health_timeout_s: "2" });
-  stallAfterStopProfiles = join(work, "profiles-stall");
+  stallAfterStopProfiles = join(suite.work, "profiles-stall");
   mkdirSync(stallAfterStopProfiles);
   deriveProfile(stallAfterStopProfiles, "demo", {
     "hook.stopListener": '"$AR_RELEASE/bin/agentctl" stop && : >"$AR_STATE/stopped" && sleep 30',
   });
 });
 
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.destroy()));
-});
-
-afterAll(() => {
-  rmSync(work, { recursive: true, force: true });
-});
-
 /** A host on 1.0.0 with 2.0.0 staged (rollout r-1). */
 async function stagedHost(): Promise<TestHost> {
-  const host = await TestHost.create({ artifacts, parentDir: work });
-  hosts.push(host);
-  const a = artifacts["2.0.0"] as Artifact;
+  const host = await suite.newHost();
+  const a = suite.artifacts["2.0.0"] as Artifact;
   const { result } = await host.runStep("stage", {
     profile: "demo",
     targetVersion: "2.0.0",
@@ -404,7 +386,7 @@ describe("temporary directories of a killed run", () => {
   it("are removed by the next step on the host; those of live runs are not", async () => {
     // Prepare: a switch, run through its document as SSM does, killed mid-cutover.
     const host = await stagedHost();
-    const tmp = mkdtempSync(join(work, "tmp-"));
+    const tmp = mkdtempSync(join(suite.work, "tmp-"));
     setAgentFaults(host, "HANG_START_VERSIONS=2.0.0");
     await killMidStep(
       host,

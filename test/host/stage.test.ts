@@ -5,42 +5,18 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
-  rmSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type Artifact, buildArtifacts, deriveProfile, startTicks, TestHost } from "./harness.js";
+import { describe, expect, it } from "vitest";
+import { type Artifact, deriveProfile, hostSuite, startTicks, type TestHost } from "./harness.js";
 
-let work: string;
-let artifacts: Record<string, Artifact>;
-const hosts: TestHost[] = [];
+const suite = hostSuite("ar-stage-test-");
 
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "ar-stage-test-"));
-  artifacts = await buildArtifacts(join(work, "artifacts"), [
-    { version: "1.0.0" },
-    { version: "2.0.0" },
-  ]);
-});
-
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.destroy()));
-});
-
-afterAll(() => {
-  rmSync(work, { recursive: true, force: true });
-});
-
-async function newHost(): Promise<TestHost> {
-  const host = await TestHost.create({ artifacts, parentDir: work });
-  hosts.push(host);
-  return host;
-}
+const newHost = () => suite.newHost();
 
 function artifact(version: string): Artifact {
-  const found = artifacts[version];
+  const found = suite.artifacts[version];
   if (!found) throw new Error(version);
   return found;
 }
@@ -81,7 +57,7 @@ describe("preflight", () => {
 
   it("refuses when the profile's compatibility check fails", async () => {
     const host = await newHost();
-    const profiles = mkdtempSync(join(work, "profiles-"));
+    const profiles = mkdtempSync(join(suite.work, "profiles-"));
     deriveProfile(profiles, "demo", {
       "hook.preflight": 'echo "server too old for $AR_TO_VERSION" >&2; exit 4',
     });
@@ -148,7 +124,7 @@ describe("stage", () => {
   it("removes the release again when the install hook fails", async () => {
     const host = await newHost();
     const a = artifact("2.0.0");
-    const profiles = mkdtempSync(join(work, "profiles-"));
+    const profiles = mkdtempSync(join(suite.work, "profiles-"));
     deriveProfile(profiles, "demo", { "hook.install": "echo 'missing libfoo' >&2; false" });
 
     const { code, result } = await host.runStep(
@@ -199,7 +175,7 @@ describe("stage", () => {
     // Prepare: a disk "full" for a profile that needs 999,999 MB.
     const host = await newHost();
     const a = artifact("2.0.0");
-    const profiles = mkdtempSync(join(work, "profiles-full-"));
+    const profiles = mkdtempSync(join(suite.work, "profiles-full-"));
     deriveProfile(profiles, "demo", { min_free_mb: "999999" });
     const tree = host.tree();
 
@@ -334,7 +310,7 @@ describe("bad parameters are refused before anything is touched", () => {
 
   it("keeps the exit code and leaves no temporary directory when run through the document", async () => {
     const host = await newHost();
-    const tmp = join(work, "tmp-doc");
+    const tmp = join(suite.work, "tmp-doc");
     mkdirSync(tmp);
     const params = { ...good(), targetVersion: "$(reboot)" };
 

@@ -1,51 +1,33 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
-  type Artifact,
-  buildArtifacts,
   deriveProfile,
+  hostSuite,
   parseStep,
   sha256File,
   startTicks,
-  TestHost,
+  type TestHost,
 } from "./harness.js";
 
-let work: string;
-let artifacts: Record<string, Artifact>;
+const suite = hostSuite("ar-switch-test-", [
+  { version: "1.0.0" },
+  { version: "2.0.0" },
+  { version: "3.0.0-bad", badHealth: true },
+]);
 let fastProfiles: string;
-const hosts: TestHost[] = [];
 
-beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "ar-switch-test-"));
-  artifacts = await buildArtifacts(join(work, "artifacts"), [
-    { version: "1.0.0" },
-    { version: "2.0.0" },
-    { version: "3.0.0-bad", badHealth: true },
-  ]);
+beforeAll(() => {
   // Same agent, shorter health timeout: a rollback test need not wait 10 s.
-  fastProfiles = join(work, "profiles");
+  fastProfiles = join(suite.work, "profiles");
   mkdirSync(fastProfiles);
   deriveProfile(fastProfiles, "demo", { health_timeout_s: "2" });
 });
 
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.destroy()));
-});
-
-afterAll(() => {
-  rmSync(work, { recursive: true, force: true });
-});
-
-async function newHost(): Promise<TestHost> {
-  const host = await TestHost.create({ artifacts });
-  hosts.push(host);
-  return host;
-}
+const newHost = () => suite.newHost();
 
 async function stage(host: TestHost, version: string): Promise<void> {
-  const artifact = artifacts[version];
+  const artifact = suite.artifacts[version];
   if (!artifact) throw new Error(version);
   const { code, result } = await host.runStep("stage", {
     profile: "demo",
@@ -245,7 +227,7 @@ describe("switch", () => {
       (_, i) => `job-${String(i).padStart(5, "0")} ${sleepers[i % 3]}`,
     );
     writeFileSync(host.path("fake-jobs"), `${lines.join("\n")}\n`);
-    const profiles = mkdtempSync(join(work, "profiles-many-"));
+    const profiles = mkdtempSync(join(suite.work, "profiles-many-"));
     deriveProfile(profiles, "demo", { "hook.listJobs": "cat fake-jobs" });
 
     // Act
