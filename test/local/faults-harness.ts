@@ -4,8 +4,9 @@
  * and direct looks at the ledger, the local SSM endpoint and the hosts.
  */
 import "../../local/polyfills.js";
-import { readFile, readlink } from "node:fs/promises";
+import { mkdtemp, readFile, readlink, rm } from "node:fs/promises";
 import { get, request } from "node:http";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { GetCommandInvocationCommand, SSMClient } from "@aws-sdk/client-ssm";
@@ -17,8 +18,14 @@ import {
   ScanCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { StateMachine } from "aws-local-stepfunctions";
-import type { LocalEnvironment } from "../../local/environment.js";
-import type { FleetHost } from "../../local/fleet.js";
+import { afterAll, beforeAll } from "vitest";
+import {
+  type EnvironmentOptions,
+  type LocalEnvironment,
+  startEnvironment,
+} from "../../local/environment.js";
+import { createFleet, type FleetHost } from "../../local/fleet.js";
+import { stopFleetProcesses } from "../../local/processes.js";
 
 /** How an execution ended. */
 export interface ExecutionOutcome {
@@ -313,4 +320,61 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A local fleet and its environment, shared by the tests of one file. */
+export interface FleetSuite {
+  /** The file's work directory (fleet, ledger, logs). */
+  readonly workDir: string;
+  readonly env: LocalEnvironment;
+  readonly hosts: readonly FleetHost[];
+  /** Host number `n` (1-based, as `--fault` numbers them). */
+  host(n: number): FleetHost;
+}
+
+/**
+ * Registers the hooks of a fault test file: before its tests, a fleet on 1.0.0 (2.0.0
+ * built too) with `faults`, and its local environment; after them, every process of
+ * the fleet stopped and the work directory removed.
+ *
+ * @param environment - options of the environment, made once the work directory exists
+ */
+export function fleetSuite(
+  name: string,
+  fleet: { hosts: number; faults: Parameters<typeof createFleet>[1]["faults"] },
+  environment: (workDir: string) => Omit<EnvironmentOptions, "workDir"> = () => ({}),
+): FleetSuite {
+  let workDir = "";
+  let env: LocalEnvironment | undefined;
+  let hosts: FleetHost[] = [];
+  beforeAll(async () => {
+    workDir = await mkdtemp(join(tmpdir(), `agent-rollout-${name}-`));
+    const options = environment(workDir);
+    await createFleet(workDir, {
+      hosts: fleet.hosts,
+      fromVersion: "1.0.0",
+      versions: ["1.0.0", "2.0.0"],
+      faults: fleet.faults,
+    });
+    env = await startEnvironment({ workDir, ...options });
+    hosts = [...env.fleet.hosts];
+  }, 120_000);
+  afterAll(async () => {
+    await env?.close();
+    await stopFleetProcesses(join(workDir, "fleet"));
+    await rm(workDir, { recursive: true, force: true });
+  });
+  return {
+    get workDir() {
+      return workDir;
+    },
+    get env() {
+      if (!env) throw new Error("the fleet suite has not started yet");
+      return env;
+    },
+    get hosts() {
+      return hosts;
+    },
+    host: (n) => hosts[n - 1] as FleetHost,
+  };
 }

@@ -6,14 +6,11 @@
  * previous version while its releases are still on the hosts.
  */
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LocalEnvironment } from "../../local/environment.js";
-import type { FleetHost } from "../../local/fleet.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { RolloutReport } from "../../local/runner.js";
 import {
+  fleetSuite,
   health,
   inputFor,
   invocationsOf,
@@ -25,32 +22,13 @@ import {
   waitFor,
 } from "./faults-harness.js";
 
-let workDir: string;
-let env: LocalEnvironment;
-let hosts: FleetHost[];
-const host = (n: number) => hosts[n - 1] as FleetHost;
+const fleet = fleetSuite(
+  "faults-interrupt",
+  { hosts: 3, faults: [{ kind: "hang", hosts: [2] }] },
+  () => ({ stepTimeoutCapSeconds: 6 }),
+);
+const host = (n: number) => fleet.host(n);
 const stateFile = (n: number, name: string) => join(host(n).agentRoot, ".agent-rollout", name);
-
-beforeAll(async () => {
-  const { createFleet } = await import("../../local/fleet.js");
-  const { startEnvironment } = await import("../../local/environment.js");
-  workDir = await mkdtemp(join(tmpdir(), "agent-rollout-faults-interrupt-"));
-  await createFleet(workDir, {
-    hosts: 3,
-    fromVersion: "1.0.0",
-    versions: ["1.0.0", "2.0.0"],
-    faults: [{ kind: "hang", hosts: [2] }],
-  });
-  env = await startEnvironment({ workDir, stepTimeoutCapSeconds: 6 });
-  hosts = [...env.fleet.hosts];
-}, 120_000);
-
-afterAll(async () => {
-  const { stopFleetProcesses } = await import("../../local/processes.js");
-  await env?.close();
-  await stopFleetProcesses(join(workDir, "fleet"));
-  await rm(workDir, { recursive: true, force: true });
-});
 
 /** A rollout of the whole fleet, one host at a time, with jobs running throughout. */
 async function rollout(
@@ -58,7 +36,7 @@ async function rollout(
   extra: Partial<Parameters<typeof import("../../local/runner.js").runRollout>[1]> = {},
 ): Promise<RolloutReport> {
   const { runRollout } = await import("../../local/runner.js");
-  return runRollout(env, {
+  return runRollout(fleet.env, {
     rolloutId,
     targetVersion: "2.0.0",
     batchSize: 1,
@@ -83,7 +61,7 @@ describe("the orchestrator stopped while a switch hangs", () => {
     });
     // The switch goes on after the execution stopped, until SSM kills it (6 s cap).
     await waitFor("the hung switch to be killed", () =>
-      invocationsOf(env, "interrupted").some(
+      invocationsOf(fleet.env, "interrupted").some(
         (i) => stepOf(i.documentName) === "switch" && i.status === "TimedOut",
       ),
     );
@@ -99,16 +77,16 @@ describe("the orchestrator stopped while a switch hangs", () => {
     // stops; nothing else reached host-03, which still serves 1.0.0.
     expect(["PENDING", "PREFLIGHT"]).toContain(third?.status);
     expect(
-      invocationsOf(env, "interrupted")
+      invocationsOf(fleet.env, "interrupted")
         .filter((i) => i.instanceId === host(3).instanceId)
         .map((i) => stepOf(i.documentName)),
     ).not.toContain("stage");
     expect(await health(host(3))).toEqual({ status: 200, version: "1.0.0" });
-    expect(await ledgerItem(env, "ROLLOUT#interrupted", "ROLLOUT")).toMatchObject({
+    expect(await ledgerItem(fleet.env, "ROLLOUT#interrupted", "ROLLOUT")).toMatchObject({
       status: "FAILED",
       error: { name: "ExecutionAborted" },
     });
-    expect(await ledgerItem(env, "LOCK#local", "LOCK")).toBeUndefined();
+    expect(await ledgerItem(fleet.env, "LOCK#local", "LOCK")).toBeUndefined();
     expect(report.jobs.lost).toBe(0);
     expect(report.jobs.failed).toBe(0);
   });
@@ -125,18 +103,20 @@ describe("a rollout that dies holding the fleet lock", () => {
   it("makes the next rollout refuse, naming it, until the lock is broken deliberately", async () => {
     // Prepare: a rollout whose orchestrator dies right after planning: nothing records
     // its end, so its lock stays.
-    const crashed = await runExecution(env, await inputFor(env, [host(3)]), {
+    const crashed = await runExecution(fleet.env, await inputFor(fleet.env, [host(3)]), {
       rolloutId: "crashed",
       crashAfterState: "PlanRollout",
     });
     expect(crashed.status).toBe("ABORTED");
-    expect(await ledgerItem(env, "LOCK#local", "LOCK")).toMatchObject({ owner: "crashed" });
+    expect(await ledgerItem(fleet.env, "LOCK#local", "LOCK")).toMatchObject({ owner: "crashed" });
 
     // Act
-    const refused = await runExecution(env, await inputFor(env, hosts), { rolloutId: "refused" });
+    const refused = await runExecution(fleet.env, await inputFor(fleet.env, fleet.hosts), {
+      rolloutId: "refused",
+    });
     const broken = await runExecution(
-      env,
-      await inputFor(env, [host(1)], { breakLock: "crashed" }),
+      fleet.env,
+      await inputFor(fleet.env, [host(1)], { breakLock: "crashed" }),
       { rolloutId: "break" },
     );
 
@@ -146,14 +126,14 @@ describe("a rollout that dies holding the fleet lock", () => {
       /^fleet "local" is locked by rollout crashed until \S+; wait for it, or pass breakLock: "crashed" if that rollout is dead$/,
     );
     expect(refused.states).toEqual(["PlanRollout", "RolloutRejected"]);
-    expect(await ledgerItem(env, "ROLLOUT#refused", "ROLLOUT")).toBeUndefined();
-    expect(invocationsOf(env, "refused")).toEqual([]);
+    expect(await ledgerItem(fleet.env, "ROLLOUT#refused", "ROLLOUT")).toBeUndefined();
+    expect(invocationsOf(fleet.env, "refused")).toEqual([]);
     expect(broken.status).toBe("SUCCEEDED");
-    expect(await ledgerItem(env, "ROLLOUT#break", "ROLLOUT")).toMatchObject({
+    expect(await ledgerItem(fleet.env, "ROLLOUT#break", "ROLLOUT")).toMatchObject({
       status: "SUCCEEDED",
       counts: { SKIPPED: 1 },
     });
-    expect(await ledgerItem(env, "LOCK#local", "LOCK")).toBeUndefined();
+    expect(await ledgerItem(fleet.env, "LOCK#local", "LOCK")).toBeUndefined();
   });
 });
 
@@ -161,7 +141,7 @@ describe("the same rollout run again", () => {
   let report: RolloutReport;
 
   beforeAll(async () => {
-    await env.fleet.clearFaults(host(2).instanceId);
+    await fleet.env.fleet.clearFaults(host(2).instanceId);
     report = await rollout("resumed");
   }, 120_000);
 
@@ -179,7 +159,9 @@ describe("the same rollout run again", () => {
       expect(existsSync(stateFile(n, "cutover"))).toBe(false);
       expect(existsSync(stateFile(n, "suspended"))).toBe(false);
     }
-    expect(await ledgerItem(env, `HOST#${host(2).instanceId}`, "SNAPSHOT#resumed")).toMatchObject({
+    expect(
+      await ledgerItem(fleet.env, `HOST#${host(2).instanceId}`, "SNAPSHOT#resumed"),
+    ).toMatchObject({
       oldVersion: "1.0.0",
       cleanup: "PENDING",
     });
@@ -204,13 +186,15 @@ describe("rolling the whole rollout back", () => {
       ["host-03", "UPGRADED", "2.0.0", "1.0.0"],
     ]);
     for (const n of [1, 2, 3]) {
-      const stage = invocationsOf(env, "rollback").find(
+      const stage = invocationsOf(fleet.env, "rollback").find(
         (i) => i.instanceId === host(n).instanceId && stepOf(i.documentName) === "stage",
       );
-      expect(await resultLine(env, stage?.commandId ?? "", host(n).instanceId)).toMatchObject({
-        status: "ALREADY_STAGED",
-        release: join(host(n).agentRoot, "releases", "1.0.0"),
-      });
+      expect(await resultLine(fleet.env, stage?.commandId ?? "", host(n).instanceId)).toMatchObject(
+        {
+          status: "ALREADY_STAGED",
+          release: join(host(n).agentRoot, "releases", "1.0.0"),
+        },
+      );
       expect(await health(host(n))).toEqual({ status: 200, version: "1.0.0" });
       expect(await linkOf(host(n), "previous")).toBe("releases/2.0.0");
     }

@@ -6,17 +6,15 @@
  * lost and no host left between two releases.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SendCommandCommand } from "@aws-sdk/client-ssm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LocalEnvironment } from "../../local/environment.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { FleetHost } from "../../local/fleet.js";
 import { formatSummary } from "../../local/format.js";
 import type { RolloutReport } from "../../local/runner.js";
 import {
+  fleetSuite,
   health,
   inputFor,
   invocationsOf,
@@ -31,38 +29,21 @@ import {
   waitFor,
 } from "./faults-harness.js";
 
-let workDir: string;
-let env: LocalEnvironment;
-let hosts: FleetHost[];
-const host = (n: number) => hosts[n - 1] as FleetHost;
-
-beforeAll(async () => {
-  const { createFleet } = await import("../../local/fleet.js");
-  const { startEnvironment } = await import("../../local/environment.js");
-  workDir = await mkdtemp(join(tmpdir(), "agent-rollout-faults-threshold-"));
-  // The demo profile with a 2 s health timeout: each bad host costs 2 s, not 10.
-  const profileFile = join(workDir, "demo-fast.profile");
-  const demo = readFileSync(
-    fileURLToPath(new URL("../../profiles/demo.profile", import.meta.url)),
-    "utf8",
-  );
-  writeFileSync(profileFile, demo.replace(/^health_timeout_s=.*$/m, "health_timeout_s=2"));
-  await createFleet(workDir, {
-    hosts: 6,
-    fromVersion: "1.0.0",
-    versions: ["1.0.0", "2.0.0"],
-    faults: [{ kind: "bad-release", hosts: [2, 3, 5] }],
-  });
-  env = await startEnvironment({ workDir, profileFile });
-  hosts = [...env.fleet.hosts];
-}, 120_000);
-
-afterAll(async () => {
-  const { stopFleetProcesses } = await import("../../local/processes.js");
-  await env?.close();
-  await stopFleetProcesses(join(workDir, "fleet"));
-  await rm(workDir, { recursive: true, force: true });
-});
+const fleet = fleetSuite(
+  "faults-threshold",
+  { hosts: 6, faults: [{ kind: "bad-release", hosts: [2, 3, 5] }] },
+  (workDir) => {
+    // The demo profile with a 2 s health timeout: each bad host costs 2 s, not 10.
+    const profileFile = join(workDir, "demo-fast.profile");
+    const demo = readFileSync(
+      fileURLToPath(new URL("../../profiles/demo.profile", import.meta.url)),
+      "utf8",
+    );
+    writeFileSync(profileFile, demo.replace(/^health_timeout_s=.*$/m, "health_timeout_s=2"));
+    return { profileFile };
+  },
+);
+const host = (n: number) => fleet.host(n);
 
 describe("bad input through the real state machine", () => {
   it.each([
@@ -100,7 +81,7 @@ describe("bad input through the real state machine", () => {
     "refuses %s: RolloutRejected naming it, ledger empty, no command sent",
     async (_, bad, name, text) => {
       // Act
-      const outcome = await runExecution(env, await inputFor(env, hosts, bad), {
+      const outcome = await runExecution(fleet.env, await inputFor(fleet.env, fleet.hosts, bad), {
         rolloutId: "bad-input",
       });
 
@@ -108,9 +89,9 @@ describe("bad input through the real state machine", () => {
       expect(outcome).toMatchObject({ status: "FAILED", error: name });
       expect(outcome.cause).toContain(text);
       expect(outcome.states).toEqual(["PlanRollout", "RolloutRejected"]);
-      expect(await scanLedger(env)).toEqual([]);
-      expect(env.ssm.stats().calls.SendCommand ?? 0).toBe(0);
-      expect(env.ssm.invocations()).toEqual([]);
+      expect(await scanLedger(fleet.env)).toEqual([]);
+      expect(fleet.env.ssm.stats().calls.SendCommand ?? 0).toBe(0);
+      expect(fleet.env.ssm.invocations()).toEqual([]);
     },
   );
 });
@@ -124,7 +105,7 @@ describe("the failure threshold", () => {
     // Waves of two hosts, both in flight at once; bad release on hosts 2, 3 and 5;
     // one failure tolerated. A second rollout of the same fleet starts meanwhile.
     let second: Promise<Awaited<ReturnType<typeof runExecution>>> | undefined;
-    report = await runRollout(env, {
+    report = await runRollout(fleet.env, {
       rolloutId: "threshold",
       targetVersion: "2.0.0",
       batchSize: 2,
@@ -135,7 +116,7 @@ describe("the failure threshold", () => {
       jobSeconds: [1, 2],
       onHostChange: () => {
         second ??= (async () =>
-          runExecution(env, await inputFor(env, [host(6)]), { rolloutId: "second" }))();
+          runExecution(fleet.env, await inputFor(fleet.env, [host(6)]), { rolloutId: "second" }))();
       },
     });
     concurrent = await second;
@@ -147,8 +128,8 @@ describe("the failure threshold", () => {
       /^fleet "local" is locked by rollout threshold until \S+; wait for it, or pass breakLock: "threshold" if that rollout is dead$/,
     );
     expect(concurrent?.states).toEqual(["PlanRollout", "RolloutRejected"]);
-    expect(await ledgerItem(env, "ROLLOUT#second", "ROLLOUT")).toBeUndefined();
-    expect(invocationsOf(env, "second")).toEqual([]);
+    expect(await ledgerItem(fleet.env, "ROLLOUT#second", "ROLLOUT")).toBeUndefined();
+    expect(invocationsOf(fleet.env, "second")).toEqual([]);
   });
 
   it("halts once more than k hosts failed; hosts in flight finish; every failure is named", async () => {
@@ -172,7 +153,7 @@ describe("the failure threshold", () => {
     const summary = formatSummary(report);
     expect(summary).toContain(`host-02  mi-00000000000000002  1.0.0  1.0.0    rolled back`);
     expect(summary.split("\n").filter((l) => l.endsWith(cause))).toHaveLength(2);
-    const rollout = await ledgerItem(env, "ROLLOUT#threshold", "ROLLOUT");
+    const rollout = await ledgerItem(fleet.env, "ROLLOUT#threshold", "ROLLOUT");
     expect(rollout).toMatchObject({
       status: "HALTED",
       failedCount: 2,
@@ -191,13 +172,13 @@ describe("the failure threshold", () => {
       expect(await linkOf(host(n))).toBe(`releases/${version}`);
       expect(existsSync(join(host(n).agentRoot, ".agent-rollout", "cutover"))).toBe(false);
     }
-    const touched = new Set(invocationsOf(env, "threshold").map((i) => i.instanceId));
+    const touched = new Set(invocationsOf(fleet.env, "threshold").map((i) => i.instanceId));
     expect([...touched].sort()).toEqual([1, 2, 3, 4].map((n) => host(n).instanceId));
     expect(report.jobs.lost).toBe(0);
     expect(report.jobs.failed).toBe(0);
     expect(report.jobs.completed).toBe(report.jobs.submitted);
     // The lock is released with the halt.
-    expect(await ledgerItem(env, "LOCK#local", "LOCK")).toBeUndefined();
+    expect(await ledgerItem(fleet.env, "LOCK#local", "LOCK")).toBeUndefined();
   });
 });
 
@@ -218,7 +199,7 @@ describe("artifacts that do not verify are refused at stage", () => {
       "a sha256 mismatch",
       5,
       async () => ({
-        artifact: { ...(await env.fleet.artifact("2.0.0")), sha256: "0".repeat(64) },
+        artifact: { ...(await fleet.env.fleet.artifact("2.0.0")), sha256: "0".repeat(64) },
       }),
       /^HostStepFailedError: stage failed on mi-0+5: sha256 mismatch for file:\/\/\S+\/demo-agent-2\.0\.0\.tar\.gz: expected 0{64}, got [a-f0-9]{64}$/,
     ],
@@ -227,8 +208,8 @@ describe("artifacts that do not verify are refused at stage", () => {
       6,
       async () => ({
         artifact: {
-          url: `file://${join(workDir, "artifacts", "demo-agent-9.9.9.tar.gz")}`,
-          sha256: (await env.fleet.artifact("2.0.0")).sha256,
+          url: `file://${join(fleet.workDir, "artifacts", "demo-agent-9.9.9.tar.gz")}`,
+          sha256: (await fleet.env.fleet.artifact("2.0.0")).sha256,
         },
       }),
       /^HostStepFailedError: stage failed on mi-0+6: artifact not found: \/\S+\/demo-agent-9\.9\.9\.tar\.gz$/,
@@ -240,7 +221,7 @@ describe("artifacts that do not verify are refused at stage", () => {
     const rolloutId = `artifact-${n}`;
 
     // Act
-    const outcome = await runExecution(env, await inputFor(env, [h], await change()), {
+    const outcome = await runExecution(fleet.env, await inputFor(fleet.env, [h], await change()), {
       rolloutId,
     });
 
@@ -248,11 +229,13 @@ describe("artifacts that do not verify are refused at stage", () => {
     expect(outcome.status, what).toBe("FAILED");
     // One failure over a threshold of 0: the rollout halts after the host's wave.
     expect(outcome.error).toBe("RolloutHalted");
-    const item = await ledgerItem(env, `ROLLOUT#${rolloutId}`, `HOST#0000#${h.instanceId}`);
+    const item = await ledgerItem(fleet.env, `ROLLOUT#${rolloutId}`, `HOST#0000#${h.instanceId}`);
     expect(item?.status).toBe("FAILED");
     const failure = item?.error as { name: string; message: string } | undefined;
     expect(`${failure?.name}: ${failure?.message}`).toMatch(error);
-    expect(invocationsOf(env, rolloutId).map((i) => [stepOf(i.documentName), i.status])).toEqual([
+    expect(
+      invocationsOf(fleet.env, rolloutId).map((i) => [stepOf(i.documentName), i.status]),
+    ).toEqual([
       ["preflight", "Success"],
       ["stage", "Failed"],
     ]);
@@ -266,16 +249,24 @@ describe("a step delivered twice", () => {
     // Prepare: host-01 was switched by the rollout "threshold".
     const h = host(1);
     const ref = { rolloutId: "threshold", wave: 0, hostId: h.instanceId, instanceId: h.instanceId };
-    const hostBefore = await ledgerItem(env, "ROLLOUT#threshold", `HOST#0000#${h.instanceId}`);
-    const snapshotBefore = await ledgerItem(env, `HOST#${h.instanceId}`, "SNAPSHOT#threshold");
+    const hostBefore = await ledgerItem(
+      fleet.env,
+      "ROLLOUT#threshold",
+      `HOST#0000#${h.instanceId}`,
+    );
+    const snapshotBefore = await ledgerItem(
+      fleet.env,
+      `HOST#${h.instanceId}`,
+      "SNAPSHOT#threshold",
+    );
     const listener = await listenerPid(h);
-    const commands = env.ssm.stats().commands;
+    const commands = fleet.env.ssm.stats().commands;
     const recorded = hostBefore?.commands as Record<string, string> | undefined;
     const switchCommand = recorded?.switch ?? "";
     expect(switchCommand).not.toBe("");
 
     // Act 1: the Lambda task retried: host-step asked to send the switch again.
-    const retried = (await env.invoke("host-step", {
+    const retried = (await fleet.env.invoke("host-step", {
       action: "send",
       step: "switch",
       host: ref,
@@ -283,15 +274,15 @@ describe("a step delivered twice", () => {
 
     // Assess 1: the recorded command is polled, nothing is sent.
     expect(retried).toMatchObject({ commandId: switchCommand, status: "SWITCHED", done: true });
-    expect(env.ssm.stats().commands).toBe(commands);
+    expect(fleet.env.ssm.stats().commands).toBe(commands);
 
     // Act 2: the same switch command delivered to the host a second time.
-    const sent = await ssmClient(env).send(
+    const sent = await ssmClient(fleet.env).send(
       new SendCommandCommand({
         DocumentName: process.env.DOCUMENT_SWITCH,
         InstanceIds: [h.instanceId],
         Parameters: {
-          profile: [env.profile],
+          profile: [fleet.env.profile],
           targetVersion: ["2.0.0"],
           rolloutId: ["threshold"],
         },
@@ -299,12 +290,12 @@ describe("a step delivered twice", () => {
     );
     const commandId = sent.Command?.CommandId as string;
     await waitFor("the duplicated switch", () =>
-      env.ssm.invocations().some((i) => i.commandId === commandId && i.status === "Success"),
+      fleet.env.ssm.invocations().some((i) => i.commandId === commandId && i.status === "Success"),
     );
 
     // Assess 2: UNCHANGED, repeating the first switch; host and ledger as they were.
-    const first = await resultLine(env, switchCommand, h.instanceId);
-    const second = await resultLine(env, commandId, h.instanceId);
+    const first = await resultLine(fleet.env, switchCommand, h.instanceId);
+    const second = await resultLine(fleet.env, commandId, h.instanceId);
     expect(second).toMatchObject({
       status: "UNCHANGED",
       fromVersion: "1.0.0",
@@ -314,13 +305,13 @@ describe("a step delivered twice", () => {
     });
     expect(await listenerPid(h)).toBe(listener);
     expect(await linkOf(h)).toBe("releases/2.0.0");
-    const hostAfter = await ledgerItem(env, "ROLLOUT#threshold", `HOST#0000#${h.instanceId}`);
+    const hostAfter = await ledgerItem(fleet.env, "ROLLOUT#threshold", `HOST#0000#${h.instanceId}`);
     expect({ ...hostAfter, updatedAt: 0, stepMs: 0 }).toEqual({
       ...hostBefore,
       updatedAt: 0,
       stepMs: 0,
     });
-    expect(await ledgerItem(env, `HOST#${h.instanceId}`, "SNAPSHOT#threshold")).toEqual(
+    expect(await ledgerItem(fleet.env, `HOST#${h.instanceId}`, "SNAPSHOT#threshold")).toEqual(
       snapshotBefore,
     );
   });

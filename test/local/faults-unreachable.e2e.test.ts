@@ -6,15 +6,13 @@
  * and two nights of cleanup with a host offline and a snapshotted job still running.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { CleanupReport } from "../../local/cleanup.js";
 import type { LocalEnvironment } from "../../local/environment.js";
-import type { FleetHost } from "../../local/fleet.js";
 import type { RolloutReport } from "../../local/runner.js";
 import {
+  fleetSuite,
   health,
   invocationsOf,
   ledgerItem,
@@ -26,44 +24,28 @@ import {
   waitFor,
 } from "./faults-harness.js";
 
-let workDir: string;
-let env: LocalEnvironment;
-let hosts: FleetHost[];
-const host = (n: number) => hosts[n - 1] as FleetHost;
-const stateFile = (n: number, name: string) => join(host(n).agentRoot, ".agent-rollout", name);
-const release = (n: number, version: string) => join(host(n).agentRoot, "releases", version);
-
-beforeAll(async () => {
-  const { createFleet } = await import("../../local/fleet.js");
-  const { startEnvironment } = await import("../../local/environment.js");
-  workDir = await mkdtemp(join(tmpdir(), "agent-rollout-faults-unreachable-"));
-  await createFleet(workDir, {
+const fleet = fleetSuite(
+  "faults-unreachable",
+  {
     hosts: 4,
-    fromVersion: "1.0.0",
-    versions: ["1.0.0", "2.0.0"],
     faults: [
       { kind: "host-offline", hosts: [2] },
       { kind: "undeliverable", hosts: [3] },
       { kind: "hang", hosts: [4] },
     ],
-  });
-  env = await startEnvironment({ workDir, stepTimeoutCapSeconds: 6 });
-  hosts = [...env.fleet.hosts];
-}, 120_000);
-
-afterAll(async () => {
-  const { stopFleetProcesses } = await import("../../local/processes.js");
-  await env?.close();
-  await stopFleetProcesses(join(workDir, "fleet"));
-  await rm(workDir, { recursive: true, force: true });
-});
+  },
+  () => ({ stepTimeoutCapSeconds: 6 }),
+);
+const host = (n: number) => fleet.host(n);
+const stateFile = (n: number, name: string) => join(host(n).agentRoot, ".agent-rollout", name);
+const release = (n: number, version: string) => join(host(n).agentRoot, "releases", version);
 
 describe("unreachable and hung hosts", () => {
   let report: RolloutReport;
 
   beforeAll(async () => {
     const { runRollout } = await import("../../local/runner.js");
-    report = await runRollout(env, {
+    report = await runRollout(fleet.env, {
       rolloutId: "unreachable",
       targetVersion: "2.0.0",
       batchSize: 2,
@@ -98,7 +80,7 @@ describe("unreachable and hung hosts", () => {
       ),
     );
     const steps = (n: number) =>
-      invocationsOf(env, "unreachable")
+      invocationsOf(fleet.env, "unreachable")
         .filter((i) => i.instanceId === host(n).instanceId)
         .map((i) => [stepOf(i.documentName), i.status, i.statusDetails]);
     expect(steps(2)).toEqual([["preflight", "TimedOut", "DeliveryTimedOut"]]);
@@ -109,7 +91,7 @@ describe("unreachable and hung hosts", () => {
       ["switch", "TimedOut", "ExecutionTimedOut"],
     ]);
     // Killed at the capped execution timeout (6 s), not the document's 900 s.
-    const hungSwitch = invocationsOf(env, "unreachable").find(
+    const hungSwitch = invocationsOf(fleet.env, "unreachable").find(
       (i) => i.instanceId === host(4).instanceId && stepOf(i.documentName) === "switch",
     );
     const ranMs = (hungSwitch?.endedAt?.getTime() ?? 0) - (hungSwitch?.startedAt?.getTime() ?? 0);
@@ -136,17 +118,22 @@ describe("the same rollout again, hosts fixed, under SSM throttling, past a stal
 
   beforeAll(async () => {
     const { runRollout } = await import("../../local/runner.js");
-    for (const n of [2, 3]) env.ssm.setHostState(host(n).instanceId, "online");
-    for (const n of [2, 3, 4]) await env.fleet.clearFaults(host(n).instanceId);
+    for (const n of [2, 3]) fleet.env.ssm.setHostState(host(n).instanceId, "online");
+    for (const n of [2, 3, 4]) await fleet.env.fleet.clearFaults(host(n).instanceId);
     // A rollout that died 12 h ago without finishing left its lock; it has expired.
-    await putLeftoverLock(env, "local", "crashed-rollout", Math.floor(Date.now() / 1000) - 60);
+    await putLeftoverLock(
+      fleet.env,
+      "local",
+      "crashed-rollout",
+      Math.floor(Date.now() / 1000) - 60,
+    );
     // A job the nightly cleanup will find still running on host-03's old release; the
     // test ends it (stops it) before the second night.
     expect(await submitJob(host(3), "long-job", 600)).toBe(202);
-    statsBefore = env.ssm.stats();
-    env.ssm.injectThrottling("SendCommand", 2);
-    env.ssm.injectThrottling("GetCommandInvocation", 3);
-    report = await runRollout(env, {
+    statsBefore = fleet.env.ssm.stats();
+    fleet.env.ssm.injectThrottling("SendCommand", 2);
+    fleet.env.ssm.injectThrottling("GetCommandInvocation", 3);
+    report = await runRollout(fleet.env, {
       rolloutId: "again",
       targetVersion: "2.0.0",
       batchSize: 2,
@@ -168,16 +155,18 @@ describe("the same rollout again, hosts fixed, under SSM throttling, past a stal
       // Reported as the switch the killed run could not finish.
       ["host-04", "UPGRADED", "1.0.0", "2.0.0"],
     ]);
-    const switch4 = invocationsOf(env, "again").find(
+    const switch4 = invocationsOf(fleet.env, "again").find(
       (i) => i.instanceId === host(4).instanceId && stepOf(i.documentName) === "switch",
     );
-    expect(await resultLine(env, switch4?.commandId ?? "", host(4).instanceId)).toMatchObject({
-      status: "SWITCHED",
-      fromVersion: "1.0.0",
-      oldRelease: release(4, "1.0.0"),
-      reason:
-        "completed the switch 1.0.0 -> 2.0.0 that an interrupted run of rollout unreachable left half done",
-    });
+    expect(await resultLine(fleet.env, switch4?.commandId ?? "", host(4).instanceId)).toMatchObject(
+      {
+        status: "SWITCHED",
+        fromVersion: "1.0.0",
+        oldRelease: release(4, "1.0.0"),
+        reason:
+          "completed the switch 1.0.0 -> 2.0.0 that an interrupted run of rollout unreachable left half done",
+      },
+    );
     for (const n of [1, 2, 3, 4]) {
       expect(await health(host(n))).toEqual({ status: 200, version: "2.0.0" });
       expect(existsSync(stateFile(n, "cutover"))).toBe(false);
@@ -190,7 +179,7 @@ describe("the same rollout again, hosts fixed, under SSM throttling, past a stal
   });
 
   it("retried the throttled SSM calls instead of failing a host", async () => {
-    const after = env.ssm.stats();
+    const after = fleet.env.ssm.stats();
     const accepted = after.commands - statsBefore.commands;
     // Each throttled SendCommand was answered, then sent again and accepted.
     expect((after.calls.SendCommand ?? 0) - (statsBefore.calls.SendCommand ?? 0)).toBe(
@@ -198,17 +187,17 @@ describe("the same rollout again, hosts fixed, under SSM throttling, past a stal
     );
     // The injected GetCommandInvocation throttles were all used up during the rollout:
     // this call is answered at once.
-    const any = invocationsOf(env, "again")[0];
-    await expect(resultLine(env, any?.commandId ?? "", any?.instanceId ?? "")).resolves.toEqual(
-      expect.objectContaining({ step: "preflight" }),
-    );
+    const any = invocationsOf(fleet.env, "again")[0];
+    await expect(
+      resultLine(fleet.env, any?.commandId ?? "", any?.instanceId ?? ""),
+    ).resolves.toEqual(expect.objectContaining({ step: "preflight" }));
   });
 
   it("took over the expired lock of the dead rollout, and released it", async () => {
-    expect(await ledgerItem(env, "ROLLOUT#again", "ROLLOUT")).toMatchObject({
+    expect(await ledgerItem(fleet.env, "ROLLOUT#again", "ROLLOUT")).toMatchObject({
       status: "SUCCEEDED",
     });
-    expect(await ledgerItem(env, "LOCK#local", "LOCK")).toBeUndefined();
+    expect(await ledgerItem(fleet.env, "LOCK#local", "LOCK")).toBeUndefined();
   });
 });
 
@@ -217,8 +206,8 @@ describe("the nightly cleanup", () => {
 
   beforeAll(async () => {
     const { runCleanup } = await import("../../local/cleanup.js");
-    env.ssm.setHostState(host(2).instanceId, "offline");
-    first = await runCleanup(env);
+    fleet.env.ssm.setHostState(host(2).instanceId, "offline");
+    first = await runCleanup(fleet.env);
   }, 60_000);
 
   it("keeps a release under a running job and retries an offline host the next night", async () => {
@@ -246,12 +235,16 @@ describe("the nightly cleanup", () => {
         reason: `HostUnreachableError: cleanup: command not run on ${host(2).instanceId} (DeliveryTimedOut)`,
       },
     ]);
-    expect(await ledgerItem(env, `HOST#${host(2).instanceId}`, "SNAPSHOT#again")).toMatchObject({
+    expect(
+      await ledgerItem(fleet.env, `HOST#${host(2).instanceId}`, "SNAPSHOT#again"),
+    ).toMatchObject({
       cleanup: "PENDING",
       attempts: 1,
       lastResult: { status: "ERROR", error: { name: "HostUnreachableError" } },
     });
-    expect(await ledgerItem(env, `HOST#${host(3).instanceId}`, "SNAPSHOT#again")).toMatchObject({
+    expect(
+      await ledgerItem(fleet.env, `HOST#${host(3).instanceId}`, "SNAPSHOT#again"),
+    ).toMatchObject({
       cleanup: "PENDING",
       attempts: 1,
       lastResult: { status: "KEPT", alive: 1 },
@@ -268,8 +261,8 @@ describe("the nightly cleanup", () => {
     const jobPid = Number(readFileSync(join(host(3).agentRoot, "jobs", "long-job.pid"), "utf8"));
     process.kill(jobPid, "SIGTERM");
     await waitFor("the long job to end", () => !existsSync(`/proc/${jobPid}`));
-    env.ssm.setHostState(host(2).instanceId, "online");
-    const second = await runCleanup(env);
+    fleet.env.ssm.setHostState(host(2).instanceId, "online");
+    const second = await runCleanup(fleet.env);
 
     expect(second.checked).toBe(2);
     expect(second.deleted.map((e) => e.hostId).sort()).toEqual([
@@ -279,7 +272,9 @@ describe("the nightly cleanup", () => {
     expect(second.kept).toEqual([]);
     expect(second.failed).toEqual([]);
     for (const n of [2, 3]) {
-      expect(await ledgerItem(env, `HOST#${host(n).instanceId}`, "SNAPSHOT#again")).toMatchObject({
+      expect(
+        await ledgerItem(fleet.env, `HOST#${host(n).instanceId}`, "SNAPSHOT#again"),
+      ).toMatchObject({
         cleanup: "DONE",
         attempts: 2,
       });

@@ -109,11 +109,11 @@ describe("scheduler simulation", () => {
 
   it("holds jobs while an agent is suspended and dispatches them on resume", async () => {
     // Act
-    expect(await post(scheduler.agentUrl(baseUrl, "host-1") + "/suspend")).toBe(200);
+    expect(await post(`${scheduler.agentUrl(baseUrl, "host-1")}/suspend`)).toBe(200);
     scheduler.startSubmitting();
     await new Promise((r) => setTimeout(r, 150));
     const held = scheduler.stats();
-    expect(await post(scheduler.agentUrl(baseUrl, "host-1") + "/resume")).toBe(200);
+    expect(await post(`${scheduler.agentUrl(baseUrl, "host-1")}/resume`)).toBe(200);
     await until(() => agent.received.length === 2);
 
     // Assess
