@@ -50,7 +50,7 @@ Options (run):
   --quiet                print only the summary
   --help                 show this help
 
-Exit status: 0 if the rollout succeeded, 1 if it did not, 2 for bad options.
+Exit status: 0 if the rollout succeeded, 1 if it did not, 2 for bad options, 130 after Ctrl-C.
 `;
 
 class UsageError extends Error {
