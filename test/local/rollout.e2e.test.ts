@@ -136,14 +136,16 @@ describe("local mode", () => {
     const { runRollout } = await import("../../local/runner.js");
     const { stopFleetProcesses } = await import("../../local/processes.js");
     const dir = join(workDir, "bad");
-    await createFleet(dir, {
-      hosts: 3,
-      fromVersion: "1.0.0",
-      versions: ["1.0.0", "2.0.0"],
-      faults: [{ kind: "bad-release" }],
-    });
-    const env = await startEnvironment({ workDir: dir });
+    // From the fleet's first listener on, whatever happens, every process is stopped.
+    let env: Awaited<ReturnType<typeof startEnvironment>> | undefined;
     try {
+      await createFleet(dir, {
+        hosts: 3,
+        fromVersion: "1.0.0",
+        versions: ["1.0.0", "2.0.0"],
+        faults: [{ kind: "bad-release" }],
+      });
+      env = await startEnvironment({ workDir: dir });
       // Act
       const report = await runRollout(env, {
         targetVersion: "2.0.0",
@@ -176,7 +178,7 @@ describe("local mode", () => {
       expect(report.jobs.failedDispatches).toBe(0);
       expect(report.jobs.completed).toBe(report.jobs.submitted);
     } finally {
-      await env.close();
+      await env?.close();
       await stopFleetProcesses(join(dir, "fleet"));
     }
   }, 240_000);
