@@ -14,7 +14,7 @@
 #   on stdout. Everything else goes to stderr.
 # shellcheck shell=bash
 
-# The patterns of docs/contracts.md. lib/host-documents/patterns.ts holds the same
+# The patterns of docs/contracts.md. lambdas/common/patterns.ts holds the same
 # strings; test/host keeps the two in step.
 readonly AR_RE_VERSION='^[0-9]+(\.[0-9]+){0,3}([-+][0-9A-Za-z.]{1,32})?$'
 readonly AR_RE_ROLLOUT_ID='^[A-Za-z0-9_-]{1,80}$'

@@ -7,8 +7,8 @@
  * @module
  */
 import { z } from "zod";
-import { PROFILE_NAME_PATTERN } from "../../lib/host-documents/patterns.js";
 import { ConfigurationError } from "./errors.js";
+import { PROFILE_NAME_PATTERN } from "./patterns.js";
 import { TAG_KEY_PATTERN, TAG_VALUE_PATTERN } from "./schemas.js";
 
 const Name = z.string().min(1);

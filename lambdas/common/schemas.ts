@@ -7,6 +7,7 @@
  * @module
  */
 import { z } from "zod";
+import { InvalidInputError } from "./errors.js";
 import {
   ARTIFACT_URL_PATTERN,
   hasDotSegment,
@@ -15,8 +16,7 @@ import {
   SHA256_PATTERN,
   VERSION_MAX_LENGTH,
   VERSION_PATTERN,
-} from "../../lib/host-documents/patterns.js";
-import { InvalidInputError } from "./errors.js";
+} from "./patterns.js";
 
 /** A value for an error message: JSON, cut short so a hostile input cannot flood logs. */
 function show(value: unknown): string {

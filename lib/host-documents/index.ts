@@ -19,9 +19,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { PARAMETER_PATTERNS, PROFILE_NAME_PATTERN } from "./patterns.js";
-
-export * from "./patterns.js";
+import { PARAMETER_PATTERNS, PROFILE_NAME_PATTERN } from "../../lambdas/common/patterns.js";
 
 /** The on-host steps, one document and one script each. */
 export const HOST_STEPS = ["preflight", "stage", "switch", "rollback", "cleanup"] as const;

@@ -5,16 +5,18 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import {
-  assembleHostDocuments,
-  HOST_STEPS,
-  HostDocumentsError,
   isArtifactUrl,
   isVersion,
-  listProfiles,
   PARAMETER_PATTERNS,
   PROFILE_NAME_PATTERN,
   ROLLOUT_ID_PATTERN,
   SHA256_PATTERN,
+} from "../../lambdas/common/patterns.js";
+import {
+  assembleHostDocuments,
+  HOST_STEPS,
+  HostDocumentsError,
+  listProfiles,
   SSM_DOCUMENT_MAX_BYTES,
 } from "../../lib/host-documents/index.js";
 import { PROFILES_DIR, REPO_ROOT, run, SCRIPTS_DIR } from "./harness.js";

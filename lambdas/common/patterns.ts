@@ -2,9 +2,9 @@
  * Input patterns of the on-host steps (docs/contracts.md, "SSM documents").
  *
  * One source for the three places that check them: the documents' `allowedPattern`
- * (the assembler refuses a template whose pattern differs), the Lambdas' schemas
- * (import the RegExps from here), and `host/scripts/lib.sh`, which holds the same
- * strings for bash (test/host compares both on the same samples).
+ * (`lib/host-documents` refuses a template whose pattern differs), the Lambdas'
+ * schemas (import the RegExps from here), and `host/scripts/lib.sh`, which holds the
+ * same strings for bash (test/host compares both on the same samples).
  *
  * @module
  */
