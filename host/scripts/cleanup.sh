@@ -13,11 +13,16 @@
 #   AR_PROFILE_DIR, AR_HOST_ROOT.
 # Output: one JSON line, status DELETED | KEPT | ALREADY_DELETED (exit 0) or FAILED
 #   (exit 1, 2 for bad parameters), with release, alive, reason (KEPT).
-set -Eeuo pipefail
 # shellcheck source-path=SCRIPTDIR
-source "$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+set -Eeuo pipefail
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+source "$here/lib/result.sh"
+source "$here/lib/common.sh"
+source "$here/lib/profile.sh"
+source "$here/lib/releases.sh"
+source "$here/lib/lock.sh"
 
-# Filled by lib.sh functions through namerefs.
+# Filled by lib/ functions through namerefs.
 target='' current_t='' previous_t=''
 
 ar_init cleanup

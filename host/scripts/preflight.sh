@@ -9,11 +9,17 @@
 # Inputs: SSM_profile, SSM_targetVersion, SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
 # Output: one JSON line, status READY | SKIPPED (exit 0) or FAILED (exit 1, 2 for bad
 #   parameters), with currentVersion, targetVersion, freeMb, reason (READY on target).
-set -Eeuo pipefail
 # shellcheck source-path=SCRIPTDIR
-source "$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+set -Eeuo pipefail
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+source "$here/lib/result.sh"
+source "$here/lib/common.sh"
+source "$here/lib/profile.sh"
+source "$here/lib/releases.sh"
+source "$here/lib/lock.sh"
+source "$here/lib/hooks.sh"
 
-# Filled by lib.sh functions through namerefs.
+# Filled by lib/ functions through namerefs.
 current_t='' current='' free_mb=0
 
 ar_init preflight

@@ -13,11 +13,18 @@
 # Output: one JSON line, status ROLLED_BACK | UNCHANGED (exit 0) or FAILED (exit 1,
 #   2 for bad parameters), with fromVersion, toVersion, currentVersion, suspendMs,
 #   listenerGapMs, reason (UNCHANGED, and ROLLED_BACK by recovery).
-set -Eeuo pipefail
 # shellcheck source-path=SCRIPTDIR
-source "$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+set -Eeuo pipefail
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+source "$here/lib/result.sh"
+source "$here/lib/common.sh"
+source "$here/lib/profile.sh"
+source "$here/lib/releases.sh"
+source "$here/lib/lock.sh"
+source "$here/lib/hooks.sh"
+source "$here/lib/cutover.sh"
 
-# Filled by lib.sh functions through namerefs.
+# Filled by lib/ functions through namerefs.
 cur_t='' prev_t='' cur_v='' prev_v=''
 
 ar_init rollback

@@ -13,11 +13,17 @@
 # Output: one JSON line, status STAGED | ALREADY_STAGED (exit 0) or FAILED (exit 1;
 #   2 for bad parameters, a missing local artifact included), with release, sha256,
 #   durationMs.
-set -Eeuo pipefail
 # shellcheck source-path=SCRIPTDIR
-source "$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+set -Eeuo pipefail
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+source "$here/lib/result.sh"
+source "$here/lib/common.sh"
+source "$here/lib/profile.sh"
+source "$here/lib/releases.sh"
+source "$here/lib/lock.sh"
+source "$here/lib/hooks.sh"
 
-# Filled by lib.sh functions through namerefs.
+# Filled by lib/ functions through namerefs.
 started=0 target='' staged_sha='' current_t='' previous_t='' free_mb=0
 
 ar_init stage

@@ -23,11 +23,18 @@
 #   FAILED (exit 1, 2 for bad parameters), with fromVersion, toVersion,
 #   currentVersion, oldRelease, suspendMs, listenerGapMs, healthMs, configureReport,
 #   jobs {count, sha256, items: [[jobId, pid, startTicks], ...]}, reason.
-set -Eeuo pipefail
 # shellcheck source-path=SCRIPTDIR
-source "$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+set -Eeuo pipefail
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+source "$here/lib/result.sh"
+source "$here/lib/common.sh"
+source "$here/lib/profile.sh"
+source "$here/lib/releases.sh"
+source "$here/lib/lock.sh"
+source "$here/lib/hooks.sh"
+source "$here/lib/cutover.sh"
 
-# Filled by lib.sh functions through namerefs.
+# Filled by lib/ functions through namerefs.
 to_t='' from_t='' prev_before='' from_v='' running='' staged_sha=''
 jobs_json='{"count":0,"sha256":null,"items":[]}'
 

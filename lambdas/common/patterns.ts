@@ -3,8 +3,8 @@
  *
  * One source for the three places that check them: the documents' `allowedPattern`
  * (`lib/host-documents` refuses a template whose pattern differs), the Lambdas'
- * schemas (import the RegExps from here), and `host/scripts/lib.sh`, which holds the
- * same strings for bash (test/host compares both on the same samples).
+ * schemas (import the RegExps from here), and `host/scripts/lib/common.sh`, which
+ * holds the same strings for bash (test/host compares both on the same samples).
  *
  * @module
  */

@@ -1,14 +1,17 @@
 /**
  * Assembles the SSM command documents of the on-host steps from three kinds of files:
- * the templates (`host/documents/<step>.yaml`), the scripts (`host/scripts/lib.sh` and
- * `<step>.sh`) and the agent profiles (`profiles/*.profile`).
+ * the templates (`host/documents/<step>.yaml`), the scripts (`host/scripts/<step>.sh`
+ * and the `host/scripts/lib/*.sh` files it sources) and the agent profiles
+ * (`profiles/*.profile`).
  *
  * Scripts stay files (shellcheck-clean, testable on their own); at synth each
  * document's `runCommand` becomes a small POSIX-sh bootstrap that writes them into a
  * private `mktemp -d` directory through quoted heredocs, runs the step script with
- * bash and removes the directory, keeping the script's exit code. Parameters reach
- * the script only as `SSM_<name>` environment variables (ENV_VAR interpolation),
- * never as text in the commands.
+ * bash and removes the directory, keeping the script's exit code. A document carries
+ * exactly the library files its step script sources (its `source "$here/lib/<file>"`
+ * lines), laid out as in the repository. Parameters reach the script only as
+ * `SSM_<name>` environment variables (ENV_VAR interpolation), never as text in the
+ * commands.
  *
  * Used by the CDK stack and by local mode, so both run byte-identical commands.
  *
@@ -55,7 +58,7 @@ export interface SsmDocumentContent {
 
 /** Options of {@link assembleHostDocuments}. */
 export interface AssembleOptions {
-  /** Directory of `lib.sh` and the step scripts. @default `<repo>/host/scripts` */
+  /** Directory of the step scripts and their `lib/`. @default `<repo>/host/scripts` */
   readonly scriptsDir?: string;
   /** Directory of the `*.profile` files shipped in every document. @default `<repo>/profiles` */
   readonly profilesDir?: string;
@@ -111,8 +114,9 @@ export function listProfiles(profilesDir: string = DEFAULT_PROFILES_DIR): string
  *   `aws:runShellScript` step named after the step, `runCommand` not empty, `{{` in
  *   its commands), a parameter lacks `description`, `allowedPattern` (the one of
  *   {@link PARAMETER_PATTERNS}) or `interpolationType: ENV_VAR`, the script reads
- *   other parameters than the document declares, a heredoc delimiter would collide
- *   with content, or a document exceeds SSM's 64 KB limit.
+ *   other parameters than the document declares, its `source` lines do not make a
+ *   closed, ordered set of `lib/` files (see {@link readLibrary}), a heredoc delimiter
+ *   would collide with content, or a document exceeds SSM's 64 KB limit.
  */
 export function assembleHostDocuments(
   opts: AssembleOptions = {},
@@ -124,16 +128,16 @@ export function assembleHostDocuments(
     name,
     text: readFileSync(join(profilesDir, `${name}.profile`), "utf8"),
   }));
-  const lib = readFileSync(join(scriptsDir, "lib.sh"), "utf8");
   const documents = {} as Record<HostStep, SsmDocumentContent>;
   for (const step of HOST_STEPS) {
     const templatePath = join(documentsDir, `${step}.yaml`);
     const script = readFileSync(join(scriptsDir, `${step}.sh`), "utf8");
     const document = checkTemplate(step, templatePath, parse(readFileSync(templatePath, "utf8")));
     checkParameters(templatePath, document, script, step);
+    const library = readLibrary(scriptsDir, step, script);
     const profileParameter = document.parameters.profile;
     if (profileParameter) profileParameter.allowedValues = profiles.map((p) => p.name);
-    document.mainSteps[0].inputs.runCommand = bootstrap(step, lib, script, profiles);
+    document.mainSteps[0].inputs.runCommand = bootstrap(step, library, script, profiles);
     checkAssembled(templatePath, document);
     documents[step] = document;
   }
@@ -206,6 +210,71 @@ function checkParameters(
   if (!document.parameters.profile) throw new HostDocumentsError(`${at}: no profile parameter`);
 }
 
+/** A step script's `source` line: a file of `lib/`, relative to the script's directory. */
+const SOURCE_LINE = /^source "\$here\/lib\/([a-z][a-z0-9-]*\.sh)"$/;
+
+/** Any `source` or `.` command, to refuse those {@link SOURCE_LINE} does not cover. */
+const ANY_SOURCE = /^\s*(?:source|\.)\s/;
+
+/** A library file's header line naming the library files it needs. */
+const NEEDS_LINE = /^# Needs: (.*)$/m;
+
+/** A library file the document carries: its name in `lib/` and its text. */
+interface LibraryFile {
+  readonly name: string;
+  readonly text: string;
+}
+
+/**
+ * The library files `<step>.sh` sources, in its order, read from `<scriptsDir>/lib/`.
+ *
+ * @throws HostDocumentsError when the script sources anything in another form, sources
+ *   a file twice or one that does not exist, a library file sources anything itself or
+ *   lacks its `# Needs:` header, or a file is sourced before one it needs.
+ */
+function readLibrary(scriptsDir: string, step: HostStep, script: string): LibraryFile[] {
+  const at = join(scriptsDir, `${step}.sh`);
+  const files: LibraryFile[] = [];
+  for (const [index, line] of script.split("\n").entries()) {
+    const name = SOURCE_LINE.exec(line)?.[1];
+    if (name === undefined) {
+      if (ANY_SOURCE.test(line)) {
+        throw new HostDocumentsError(
+          `${at}:${index + 1}: sources something other than a lib/ file ('source "$here/lib/<file>.sh"'): ${line.trim()}`,
+        );
+      }
+      continue;
+    }
+    if (files.some((f) => f.name === name)) {
+      throw new HostDocumentsError(`${at}:${index + 1}: sources lib/${name} twice`);
+    }
+    const path = join(scriptsDir, "lib", name);
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch {
+      throw new HostDocumentsError(`${at}:${index + 1}: sources lib/${name}, which does not exist`);
+    }
+    const nested = text.split("\n").find((l) => ANY_SOURCE.test(l));
+    if (nested !== undefined) {
+      throw new HostDocumentsError(
+        `${path}: a library file sources nothing (the step script sources what it needs): ${nested.trim()}`,
+      );
+    }
+    const needs = NEEDS_LINE.exec(text)?.[1];
+    if (needs === undefined) throw new HostDocumentsError(`${path}: no "# Needs:" header line`);
+    for (const needed of needs.match(/[a-z][a-z0-9-]*\.sh/g) ?? []) {
+      if (!files.some((f) => f.name === needed)) {
+        throw new HostDocumentsError(
+          `${at}:${index + 1}: sources lib/${name} without sourcing lib/${needed} before it, which lib/${name} needs`,
+        );
+      }
+    }
+    files.push({ name, text });
+  }
+  return files;
+}
+
 function checkAssembled(at: string, document: SsmDocumentContent): void {
   const commands = document.mainSteps[0].inputs.runCommand;
   const line = commands.findIndex((l) => l.includes("{{"));
@@ -241,20 +310,20 @@ function heredoc(path: string, content: string): string[] {
 
 function bootstrap(
   step: HostStep,
-  lib: string,
+  library: readonly LibraryFile[],
   script: string,
   profiles: readonly { name: string; text: string }[],
 ): string[] {
   return [
-    `# agent-rollout ${step}: unpacks lib.sh, ${step}.sh and the profiles into a private`,
-    "# directory, runs the step with bash, removes the directory, keeps its exit code.",
-    "# POSIX sh: the SSM Agent runs this with sh. Parameters arrive as SSM_* variables.",
+    `# agent-rollout ${step}: unpacks ${step}.sh, the lib/ files it sources and the profiles`,
+    "# into a private directory, runs the step with bash, removes the directory, keeps its",
+    "# exit code. POSIX sh: the SSM Agent runs this with sh. Parameters arrive as SSM_* variables.",
     "set -eu",
     // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
     'ar_dir=$(mktemp -d "${TMPDIR:-/tmp}/agent-rollout.XXXXXX")',
     "trap 'rm -rf -- \"$ar_dir\"' EXIT",
-    'mkdir -- "$ar_dir/profiles"',
-    ...heredoc("lib.sh", lib),
+    'mkdir -- "$ar_dir/lib" "$ar_dir/profiles"',
+    ...library.flatMap((f) => heredoc(`lib/${f.name}`, f.text)),
     ...heredoc(`${step}.sh`, script),
     ...profiles.flatMap((p) => heredoc(`profiles/${p.name}.profile`, p.text)),
     // A cancel or timeout signal goes to the step script, whose exit trap resumes the

@@ -31,13 +31,24 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** Runs bash code with lib.sh sourced; returns stdout. */
-function withLib(code: string, env: Record<string, string> = {}): Promise<string> {
-  return run("bash", ["-c", `set -euo pipefail; source "${SCRIPTS_DIR}/lib.sh"; ${code}`], {
+/** `source` commands for host/scripts/lib files, in the given order. */
+function sourceLib(files: readonly string[]): string {
+  return files.map((f) => `source "${SCRIPTS_DIR}/lib/${f}.sh"; `).join("");
+}
+
+/** Runs bash code with the given lib files sourced (and nothing else); returns stdout. */
+function withLib(
+  files: readonly string[],
+  code: string,
+  env: Record<string, string> = {},
+): Promise<string> {
+  return run("bash", ["-c", `set -euo pipefail; ${sourceLib(files)}${code}`], {
     PATH: process.env.PATH,
     ...env,
   });
 }
+
+const PROFILE_LIB = ["result", "common", "profile"];
 
 /** A copy of the documents directory with one template rewritten. */
 function templatesWith(step: string, edit: (yaml: string) => string): string {
@@ -88,16 +99,18 @@ describe("assembled documents", () => {
     },
   );
 
-  it("unpacks lib.sh, the step script and every profile byte for byte", async () => {
+  it("unpacks the step script, its lib files and every profile byte for byte", async () => {
     // The bootstrap with its last lines (run + exit) replaced by a listing.
     const lines = documents.switch.mainSteps[0].inputs.runCommand;
     const cut = lines.findIndex((l) => l.startsWith('AR_PROFILE_DIR="$ar_dir/profiles" bash'));
     const out = join(work, "unpacked");
     const script = [...lines.slice(0, cut), `cp -r "$ar_dir" "${out}"`].join("\n");
     await run("sh", ["-c", script], { PATH: process.env.PATH });
-    expect(readFileSync(join(out, "lib.sh"), "utf8")).toBe(
-      readFileSync(join(SCRIPTS_DIR, "lib.sh"), "utf8"),
-    );
+    for (const file of ["result", "common", "profile", "releases", "lock", "hooks", "cutover"]) {
+      expect(readFileSync(join(out, "lib", `${file}.sh`), "utf8")).toBe(
+        readFileSync(join(SCRIPTS_DIR, "lib", `${file}.sh`), "utf8"),
+      );
+    }
     expect(readFileSync(join(out, "switch.sh"), "utf8")).toBe(
       readFileSync(join(SCRIPTS_DIR, "switch.sh"), "utf8"),
     );
@@ -196,12 +209,13 @@ describe("assembled documents", () => {
   });
 });
 
-describe("lib.sh", () => {
+describe("host/scripts/lib", () => {
   it("parses every shipped profile with its defaults", async () => {
     const dump = async (name: string) =>
       Object.fromEntries(
         (
           await withLib(
+            PROFILE_LIB,
             `ar_load_profile ${name}; for k in "\${!AR_P[@]}"; do printf '%s=%s\\n' "$k" "\${AR_P[$k]}"; done`,
             { AR_PROFILE_DIR: PROFILES_DIR },
           )
@@ -242,6 +256,7 @@ describe("lib.sh", () => {
 
   it("maps versions to release directories and back, per layout", async () => {
     const out = await withLib(
+      [...PROFILE_LIB, "releases"],
       [
         "ar_load_profile controlm-like; t=''; v=''",
         "ar_release_target t 9.0.21.200; echo $t",
@@ -272,7 +287,7 @@ describe("lib.sh", () => {
       writeFileSync(join(dir, "p.profile"), text);
       const out = await run(
         "bash",
-        ["-c", `source "${SCRIPTS_DIR}/lib.sh"; ar_load_profile p; echo loaded`],
+        ["-c", `${sourceLib(PROFILE_LIB)}ar_load_profile p; echo loaded`],
         {
           PATH: process.env.PATH,
           AR_PROFILE_DIR: dir,
@@ -285,7 +300,9 @@ describe("lib.sh", () => {
   it("escapes any string into valid JSON", async () => {
     const nasty =
       'quote " backslash \\ tab \t newline \n bell \u0007 esc \u001b del \u007f ünïcödé $(x) `y`';
-    const out = await withLib('v=""; ar_json_str v "$NASTY"; printf "%s" "$v"', { NASTY: nasty });
+    const out = await withLib(["result"], 'v=""; ar_json_str v "$NASTY"; printf "%s" "$v"', {
+      NASTY: nasty,
+    });
     expect(JSON.parse(out)).toBe(nasty);
   });
 
@@ -300,6 +317,7 @@ describe("lib.sh", () => {
       const expected = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
       expect(stat).toContain("(a) b (c)");
       const out = await withLib(
+        ["result", "common"],
         `t=''; ar_start_ticks t ${pid}; echo "$t"; ar_start_ticks t 999999999 || echo gone`,
       );
       expect(out).toBe(`${expected}\ngone\n`);
@@ -355,7 +373,7 @@ describe("lib.sh", () => {
       samples.map(([name, value]) =>
         run(
           "bash",
-          ["-c", `source "${SCRIPTS_DIR}/lib.sh"; ar_param ${name} >/dev/null; echo ok`],
+          ["-c", `${sourceLib(["result", "common"])}ar_param ${name} >/dev/null; echo ok`],
           {
             PATH: process.env.PATH,
             [`SSM_${name}`]: value,

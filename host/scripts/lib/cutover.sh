@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# lib/cutover.sh: moves the agent between releases, shared by switch.sh and
+# rollback.sh. Sourced, never run.
+#
+# The suspend window (suspend, resume, the marker a killed run leaves), the cutover
+# (stop the listener, flip the link, configure, start, health; back to the old release
+# when the new one does not come up) and the recovery of a cutover a killed run left
+# half done, from its record $AR_STATE/cutover.
+# Needs: common.sh, result.sh, profile.sh, releases.sh, hooks.sh.
+# Sets: the globals below; the step scripts set AR_LIVE_REL and AR_LIVE_VER before
+#   suspending.
+# shellcheck shell=bash
+
+# The release the agent runs right now, for the resume hook on any exit path.
+AR_LIVE_REL='' AR_LIVE_VER=''
+# What ar_recover_cutover found and did.
+AR_RECOVERED='' AR_RECOVERED_REASON='' AR_RECOVERED_STEP='' AR_RECOVERED_ROLLOUT=''
+AR_RECOVERED_FROM_T='' AR_RECOVERED_FROM_V='' AR_RECOVERED_TO_T='' AR_RECOVERED_TO_V=''
+# The suspend window and the outcome of ar_cutover, read by the step scripts.
+# shellcheck disable=SC2034
+AR_SUSPENDED='' AR_SUSPEND_START_MS='' AR_RESUME_END_MS=''
+# shellcheck disable=SC2034
+AR_CUTOVER='' AR_CUTOVER_REASON='' AR_GAP_START_MS='' AR_HEALTH_WAIT_MS='' AR_CONFIGURE_REPORT=''
+
+# --- suspend window -----------------------------------------------------------------
+
+# The marker outlives a run killed while the agent is suspended (SSM timeout kills
+# without traps); the next switch or rollback resumes the agent first.
+ar_suspend() {
+  ar_now_ms AR_SUSPEND_START_MS
+  printf '%s %s\n' "$AR_STEP" "${PARAM[rolloutId]}" >"$AR_STATE/suspended"
+  AR_SUSPENDED=1
+  ar_at_exit ar__resume_on_exit
+  ar_hook suspend "$AR_LIVE_REL" "$AR_LIVE_VER"
+}
+
+# ar__resume_on_exit: the exit trap resumes an agent this run left suspended
+# (registered by ar_suspend, after the lock, so it runs while the lock is held).
+ar__resume_on_exit() {
+  [[ -n $AR_SUSPENDED ]] || return 0
+  ar_log "resuming the agent on the way out"
+  ar_resume || ar_log "hook.resume failed ($AR_HOOK_ERROR); the next step retries it"
+}
+
+# ar_resume: resume hook for the release that runs now; sets AR_RESUME_END_MS.
+ar_resume() {
+  ar_hook resume "$AR_LIVE_REL" "$AR_LIVE_VER" || return
+  ar_now_ms AR_RESUME_END_MS
+  AR_SUSPENDED=''
+  rm -f -- "$AR_STATE/suspended"
+}
+
+# ar_heal_interrupted_suspend: resumes an agent left suspended by a killed run.
+ar_heal_interrupted_suspend() {
+  local what=''
+  [[ -f $AR_STATE/suspended ]] || return 0
+  read -r what <"$AR_STATE/suspended" || :
+  ar_log "agent left suspended by an interrupted run ($what): resuming it first"
+  ar_hook resume "$AR_LIVE_REL" "$AR_LIVE_VER" ||
+    ar_fail 1 "agent left suspended by an interrupted run ($what) and $AR_HOOK_ERROR"
+  rm -f -- "$AR_STATE/suspended"
+}
+
+# ar_cutover FROM_T FROM_V TO_T TO_V PREV_AFTER PREV_BEFORE CONFIGURE
+# Moves the agent from release FROM_T to TO_T (targets relative to AR_ROOT): stop the
+# listener (jobs keep running), point the links (previous link to PREV_AFTER, or
+# removed when empty), configure when CONFIGURE=yes, start, wait for health. If any of
+# that fails it goes back: stop, links as they were (previous to PREV_BEFORE), start
+# the old listener, wait for health. Must run suspended. Never exits: it sets
+# AR_CUTOVER = ok | reverted | failed, AR_CUTOVER_REASON, AR_GAP_START_MS,
+# AR_HEALTH_OK_MS (the moment the serving listener passed), AR_HEALTH_WAIT_MS (the new
+# release's health wait) and AR_CONFIGURE_REPORT.
+# Before it touches anything it writes the cutover record (ar__cutover_record), and it
+# removes the record once the agent serves again from either release; only a run
+# killed in between (or a cutover that could not restore anything) leaves it.
+# shellcheck disable=SC2034 # its outputs are globals read by the step scripts
+ar_cutover() {
+  local from_t=$1 from_v=$2 to_t=$3 to_v=$4 prev_after=$5 prev_before=$6 configure=$7
+  local from_rel=${1:+$AR_ROOT/$1} to_rel=$AR_ROOT/$3 health_start
+  AR_CUTOVER_REASON='' AR_CONFIGURE_REPORT='' AR_HEALTH_WAIT_MS=''
+  if ! ar__cutover_record "$@" 2>"$AR_TMP/record.err"; then
+    # Nothing has moved; without the record a kill from here on could not be repaired.
+    AR_CUTOVER_REASON="cannot write the cutover record $AR_STATE/cutover: $(<"$AR_TMP/record.err")"
+    ar_now_ms AR_GAP_START_MS
+    ar__cutover_back "$from_t" "$from_v" "$to_rel" "$to_v" "$prev_before" no
+    return 0
+  fi
+  ar_now_ms AR_GAP_START_MS
+  if ! ar_hook stopListener "$from_rel" "$from_v"; then
+    # The old listener may still run: nothing has moved, make sure it serves.
+    AR_CUTOVER_REASON=$AR_HOOK_ERROR
+    ar__cutover_back "$from_t" "$from_v" "$to_rel" "$to_v" "$prev_before" no
+    return 0
+  fi
+  if ! ar_point_link "${AR_P[link_name]}" "$to_t"; then
+    AR_CUTOVER_REASON="cannot point ${AR_P[link_name]} at $to_t"
+    ar__cutover_back "$from_t" "$from_v" "$to_rel" "$to_v" "$prev_before" no
+    return 0
+  fi
+  AR_LIVE_REL=$to_rel AR_LIVE_VER=$to_v
+  if [[ $configure == yes ]] && ! ar_hook_line AR_CONFIGURE_REPORT configure "$to_rel" "$to_v"; then
+    AR_CUTOVER_REASON=$AR_HOOK_ERROR
+  elif ! ar_hook startListener "$to_rel" "$to_v"; then
+    AR_CUTOVER_REASON=$AR_HOOK_ERROR
+  else
+    ar_now_ms health_start
+    # Bookkeeping while the new listener boots, not before: it stays out of the gap.
+    ar_point_link "${AR_P[previous_link_name]}" "$prev_after" ||
+      ar_log "cannot update ${AR_P[previous_link_name]} (continuing)"
+    if ar_wait_healthy "$to_rel" "$to_v"; then
+      AR_HEALTH_WAIT_MS=$((AR_HEALTH_OK_MS - health_start))
+      AR_CUTOVER=ok
+      ar__cutover_done
+      return 0
+    fi
+    ar_now_ms AR_HEALTH_WAIT_MS
+    AR_HEALTH_WAIT_MS=$((AR_HEALTH_WAIT_MS - health_start))
+    AR_CUTOVER_REASON=$AR_HEALTH_ERROR
+  fi
+  ar__cutover_back "$from_t" "$from_v" "$to_rel" "$to_v" "$prev_before" yes
+}
+
+# shellcheck disable=SC2034 # see ar_cutover
+ar__cutover_back() {
+  local from_t=$1 from_v=$2 to_rel=$3 to_v=$4 prev_before=$5 stop_new=$6
+  local from_rel=${1:+$AR_ROOT/$1}
+  ar_log "going back to ${from_v:-the previous state}: $AR_CUTOVER_REASON"
+  AR_CUTOVER=failed
+  if [[ $stop_new == yes ]] && ! ar_hook stopListener "$to_rel" "$to_v"; then
+    AR_CUTOVER_REASON+="; then stopping $to_v failed too ($AR_HOOK_ERROR)"
+    return 0
+  fi
+  if ! ar_point_link "${AR_P[link_name]}" "$from_t"; then
+    AR_CUTOVER_REASON+="; then restoring ${AR_P[link_name]} failed"
+    return 0
+  fi
+  AR_LIVE_REL=$from_rel AR_LIVE_VER=$from_v
+  ar_point_link "${AR_P[previous_link_name]}" "$prev_before" ||
+    ar_log "cannot restore ${AR_P[previous_link_name]} (continuing)"
+  # The old listener may have survived a failed stop: starting it again must be
+  # harmless (profiles' startListener is idempotent), and health decides.
+  if ! ar_hook startListener "$from_rel" "$from_v"; then
+    AR_CUTOVER_REASON+="; then restarting $from_v failed ($AR_HOOK_ERROR)"
+  elif ! ar_wait_healthy "$from_rel" "$from_v"; then
+    AR_CUTOVER_REASON+="; then $AR_HEALTH_ERROR"
+  else
+    AR_CUTOVER=reverted
+    ar__cutover_done
+  fi
+}
+
+# --- interrupted cutovers -----------------------------------------------------------
+
+# ar__cutover_record FROM_T FROM_V TO_T TO_V PREV_AFTER PREV_BEFORE CONFIGURE: writes
+# $AR_STATE/cutover, one key=value per line (a builtin printf, no fork inside the
+# suspend window). "end=1" comes last: a record without it was cut short by a kill
+# before the cutover changed anything.
+ar__cutover_record() {
+  printf 'step=%s\nrolloutId=%s\nfromTarget=%s\nfromVersion=%s\ntoTarget=%s\ntoVersion=%s\nprevAfter=%s\nprevBefore=%s\nconfigure=%s\nend=1\n' \
+    "$AR_STEP" "${PARAM[rolloutId]:--}" "$@" >"$AR_STATE/cutover"
+}
+
+# ar__cutover_done: the agent serves again; the record has done its job.
+ar__cutover_done() {
+  rm -f -- "$AR_STATE/cutover" || ar_log "cannot remove $AR_STATE/cutover (the next run finds the cutover complete)"
+}
+
+# ar__valid_target TARGET: TARGET (relative to AR_ROOT) is a release directory of this
+# profile, or empty. A record is our own file, but it names links to point: checked.
+ar__valid_target() {
+  local __ar_v=''
+  [[ -z $1 ]] || ar_version_of_target __ar_v "$1"
+}
+
+# ar_recover_cutover: repairs what a killed switch or rollback left half done, from
+# its cutover record, before the step does anything else. The run may have died at any
+# point between "stop the old listener" and "the new one is healthy": with the link
+# still on the old release it restarts that release's listener (idempotent) and waits
+# for health; with the link on the new release it completes the cutover (configure
+# when the record says so, start, health, previous link), and if the new release does
+# not come up it goes back to the old one exactly as ar_cutover would have. Leaves the
+# agent suspended (if it was): the caller resumes it afterwards. Fails the step when the
+# agent cannot be brought to serve from either release (the record then stays).
+# Sets AR_RECOVERED = '' (nothing to recover) | forward | back, AR_RECOVERED_STEP,
+# AR_RECOVERED_ROLLOUT, AR_RECOVERED_FROM_T, AR_RECOVERED_FROM_V, AR_RECOVERED_TO_T,
+# AR_RECOVERED_TO_V and AR_RECOVERED_REASON (why it went back).
+# shellcheck disable=SC2034 # its outputs are globals read by the step scripts
+ar_recover_cutover() {
+  local file=$AR_STATE/cutover key value cur_t='' to_rel from_rel k
+  local -A rec=()
+  AR_RECOVERED='' AR_RECOVERED_REASON=''
+  [[ -f $file ]] || return 0
+  while IFS='=' read -r key value || [[ -n $key ]]; do
+    [[ -z $key ]] || rec[$key]=$value
+  done <"$file"
+  if [[ ${rec[end]:-} != 1 ]]; then
+    ar_log "removing a cutover record cut short before the cutover began"
+    rm -f -- "$file" || ar_fail 1 "cannot remove $file"
+    return 0
+  fi
+  for k in fromTarget toTarget prevAfter prevBefore; do
+    ar__valid_target "${rec[$k]:-}" || ar_fail 1 "corrupt cutover record $file: $k '${rec[$k]:-}'"
+  done
+  [[ -n ${rec[toTarget]} ]] || ar_fail 1 "corrupt cutover record $file: no toTarget"
+  for k in fromVersion toVersion; do
+    [[ -z ${rec[$k]:-} ]] || ar__matches "${rec[$k]}" "$AR_RE_VERSION" ||
+      ar_fail 1 "corrupt cutover record $file: $k '${rec[$k]:0:80}'"
+  done
+  AR_RECOVERED_STEP=${rec[step]:-?} AR_RECOVERED_ROLLOUT=${rec[rolloutId]:--}
+  AR_RECOVERED_FROM_T=${rec[fromTarget]} AR_RECOVERED_FROM_V=${rec[fromVersion]:-}
+  AR_RECOVERED_TO_T=${rec[toTarget]} AR_RECOVERED_TO_V=${rec[toVersion]:-}
+  to_rel=$AR_ROOT/${rec[toTarget]} from_rel=${rec[fromTarget]:+$AR_ROOT/${rec[fromTarget]}}
+  local what="${AR_RECOVERED_STEP} ${AR_RECOVERED_FROM_V:-?} -> ${AR_RECOVERED_TO_V:-?} of rollout ${AR_RECOVERED_ROLLOUT}"
+  ar_link_target cur_t "${AR_P[link_name]}"
+  ar_log "an interrupted run left a cutover half done ($what); ${AR_P[link_name]} -> ${cur_t:-nothing}: recovering"
+
+  if [[ $cur_t == "${rec[toTarget]}" ]]; then
+    # The link was flipped: finish the cutover if the new release comes up.
+    AR_LIVE_REL=$to_rel AR_LIVE_VER=$AR_RECOVERED_TO_V
+    if [[ ${rec[configure]:-} == yes ]] &&
+      ! ar_hook_line AR_CONFIGURE_REPORT configure "$to_rel" "$AR_RECOVERED_TO_V"; then
+      AR_CUTOVER_REASON=$AR_HOOK_ERROR
+    elif ! ar_hook startListener "$to_rel" "$AR_RECOVERED_TO_V"; then
+      AR_CUTOVER_REASON=$AR_HOOK_ERROR
+    elif ! ar_wait_healthy "$to_rel" "$AR_RECOVERED_TO_V"; then
+      AR_CUTOVER_REASON=$AR_HEALTH_ERROR
+    else
+      ar_point_link "${AR_P[previous_link_name]}" "${rec[prevAfter]}" ||
+        ar_log "cannot update ${AR_P[previous_link_name]} (continuing)"
+      AR_RECOVERED=forward
+    fi
+    if [[ -z $AR_RECOVERED ]]; then
+      AR_RECOVERED_REASON="completing the interrupted $what failed: $AR_CUTOVER_REASON"
+      AR_CUTOVER_REASON=$AR_RECOVERED_REASON
+      ar__cutover_back "${rec[fromTarget]}" "$AR_RECOVERED_FROM_V" "$to_rel" "$AR_RECOVERED_TO_V" \
+        "${rec[prevBefore]}" yes
+      [[ $AR_CUTOVER == reverted ]] ||
+        ar_fail 1 "cannot recover the interrupted $what: $AR_CUTOVER_REASON"
+      AR_RECOVERED=back
+    fi
+  elif [[ $cur_t == "${rec[fromTarget]}" ]]; then
+    # The link was not flipped, or was flipped back: the old release must serve.
+    AR_LIVE_REL=$from_rel AR_LIVE_VER=$AR_RECOVERED_FROM_V
+    if ! ar_hook startListener "$from_rel" "$AR_RECOVERED_FROM_V"; then
+      ar_fail 1 "cannot recover the interrupted $what: restarting ${AR_RECOVERED_FROM_V} failed ($AR_HOOK_ERROR)"
+    fi
+    if ! ar_wait_healthy "$from_rel" "$AR_RECOVERED_FROM_V"; then
+      ar_fail 1 "cannot recover the interrupted $what: $AR_HEALTH_ERROR"
+    fi
+    ar_point_link "${AR_P[previous_link_name]}" "${rec[prevBefore]}" ||
+      ar_log "cannot restore ${AR_P[previous_link_name]} (continuing)"
+    AR_RECOVERED=back AR_RECOVERED_REASON="the interrupted $what had not switched; ${AR_RECOVERED_FROM_V} serves again"
+  else
+    ar_fail 1 "cannot recover the interrupted $what: ${AR_P[link_name]} points at '${cur_t}', neither ${rec[fromTarget]:-nothing} nor ${rec[toTarget]}; repair the host by hand, then remove $file"
+  fi
+  rm -f -- "$file" || ar_fail 1 "cannot remove $file"
+  ar_log "recovered ($AR_RECOVERED): ${AR_LIVE_VER} serves"
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# lib/hooks.sh: runs the profile's hooks. Sourced, never run.
+#
+# Each hook runs as bash -c in AR_ROOT, under timeout (hook_timeout_s), with
+# AR_RELEASE and AR_VERSION set and its output captured in files; ar_wait_healthy
+# repeats the health hook until it passes or health_timeout_s has gone by.
+# Needs: common.sh (AR_TMP, ar_sleep), result.sh, profile.sh (AR_P, AR_ROOT, loaded).
+# Sets: AR_HOOK_ERROR (why the last hook failed), AR_HEALTH_OK_MS, AR_HEALTH_ERROR.
+# shellcheck shell=bash
+
+# shellcheck disable=SC2034 # read by the step scripts and cutover.sh
+AR_HOOK_ERROR='' AR_HEALTH_OK_MS='' AR_HEALTH_ERROR=''
+
+# ar_run_hook NAME RELEASE VERSION [TIMEOUT_S]: runs hook.NAME as bash -c, in AR_ROOT,
+# under timeout, with AR_RELEASE/AR_VERSION set; stdout to $AR_TMP/hook.out and stderr
+# to $AR_TMP/hook.err (files, not pipes: a daemon the hook leaves behind cannot keep
+# our output open). Returns the hook's exit status; AR_HOOK_ERROR describes a failure.
+ar_run_hook() {
+  local name=$1 hook=${AR_P[hook.$1]} t=${4:-${AR_P[hook_timeout_s]}} rc=0 last=''
+  local dir=/
+  [[ ! -d $AR_ROOT ]] || dir=$AR_ROOT
+  # The step itself works with absolute paths only: changing its directory here saves
+  # a subshell per hook.
+  if [[ $PWD != "$dir" ]] && ! cd -- "$dir"; then
+    AR_HOOK_ERROR="hook.$name: cannot enter $dir"
+    return 1
+  fi
+  AR_RELEASE=$2 AR_VERSION=$3 timeout -k 5 "$t" bash -c "$hook" \
+    </dev/null >"$AR_TMP/hook.out" 2>"$AR_TMP/hook.err" {AR_SLEEP_FD}>&- || rc=$?
+  AR_HOOK_ERROR=''
+  if ((rc != 0)); then
+    local -a lines=()
+    mapfile -t lines <"$AR_TMP/hook.err" || :
+    local i
+    for ((i = ${#lines[@]} - 1; i >= 0; i--)); do
+      [[ -z ${lines[i]//[[:space:]]/} ]] || { last=${lines[i]:0:300}; break; }
+    done
+    if ((rc == 124)); then
+      AR_HOOK_ERROR="hook.$name timed out after ${t}s"
+    else
+      AR_HOOK_ERROR="hook.$name exited $rc"
+    fi
+    [[ -z $last ]] || AR_HOOK_ERROR+=": $last"
+  fi
+  return "$rc"
+}
+
+# Copies a captured hook stream to stderr, prefixed with the hook name.
+ar__replay() {
+  local line
+  while IFS= read -r line || [[ -n $line ]]; do
+    printf '[%s] hook.%s: %s\n' "$AR_STEP" "$1" "$line" >&2
+  done <"$2"
+}
+
+# ar_hook NAME RELEASE VERSION [TIMEOUT_S]: runs the hook; its output goes to stderr.
+ar_hook() {
+  local rc=0
+  ar_run_hook "$@" || rc=$?
+  ar__replay "$1" "$AR_TMP/hook.out"
+  ar__replay "$1" "$AR_TMP/hook.err"
+  return "$rc"
+}
+
+# ar_hook_line VAR NAME RELEASE VERSION: runs the hook; VAR = last non-empty line of
+# its stdout (hooks print one line; tools often print noise before their summary).
+ar_hook_line() {
+  local -n __ar_hl=$1
+  local __ar_rc=0 __ar_line
+  local -a __ar_lines=()
+  shift
+  ar_run_hook "$@" || __ar_rc=$?
+  ar__replay "$1" "$AR_TMP/hook.err"
+  __ar_hl=''
+  mapfile -t __ar_lines <"$AR_TMP/hook.out" || :
+  for __ar_line in "${__ar_lines[@]}"; do
+    __ar_line=${__ar_line%$'\r'}
+    [[ -z ${__ar_line//[[:space:]]/} ]] || __ar_hl=${__ar_line:0:1000}
+  done
+  return "$__ar_rc"
+}
+
+# ar_wait_healthy RELEASE VERSION: calls the health hook every 10 ms until it passes
+# (0, AR_HEALTH_OK_MS set) or health_timeout_s has gone by (1, AR_HEALTH_ERROR set).
+# shellcheck disable=SC2034,SC2154 # AR_HEALTH_ERROR is read by the callers; AR_P is profile.sh's associative array
+ar_wait_healthy() {
+  local now deadline left t per_call=$((AR_P[hook_timeout_s] * 1000))
+  ar_now_ms now
+  deadline=$((now + AR_P[health_timeout_s] * 1000))
+  while :; do
+    left=$((deadline - now))
+    ((left >= 200)) || left=200
+    ((left <= per_call)) || left=$per_call
+    printf -v t '%d.%03d' $((left / 1000)) $((left % 1000))
+    if ar_run_hook health "$1" "$2" "$t"; then
+      ar_now_ms AR_HEALTH_OK_MS
+      return 0
+    fi
+    ar_now_ms now
+    if ((now >= deadline)); then
+      AR_HEALTH_ERROR="health check of $2 still failing after ${AR_P[health_timeout_s]}s (${AR_HOOK_ERROR})"
+      return 1
+    fi
+    ar_sleep 0.01
+    ar_now_ms now
+  done
+}
