@@ -1,6 +1,6 @@
 /**
  * Time source of the domain functions, injectable so tests run polling loops and
- * backoffs without real waiting.
+ * backoffs without real waiting; and the one ISO-time formatter.
  *
  * @module
  */
@@ -18,3 +18,6 @@ export const systemClock: Clock = {
   now: () => Date.now(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
+
+/** ISO-8601 (UTC, milliseconds) of epoch milliseconds, as the ledger records times. */
+export const isoTime = (ms: number): string => new Date(ms).toISOString();

@@ -54,5 +54,5 @@ export function once<T>(factory: () => T): () => T {
   };
 }
 
-/** ISO-8601 of epoch milliseconds. */
-export const isoTime = (ms: number): string => new Date(ms).toISOString();
+// Kept for the domain modules that import it from here; it lives in clock.ts.
+export { isoTime } from "./clock.js";

@@ -75,6 +75,31 @@ export const NightlyCleanupEnvSchema = BaseEnvSchema.extend({
 export type NightlyCleanupEnv = z.infer<typeof NightlyCleanupEnvSchema>;
 
 /**
+ * The one env schema of each function, by its folder under `lambdas/`: the handler
+ * validates its environment with it (`defineHandler` in `handler.ts`), and the CDK construct
+ * types the environment it sets from it, so a variable renamed here breaks the build
+ * of the stack.
+ */
+export const FUNCTION_ENV_SCHEMAS = {
+  "plan-rollout": PlanRolloutEnvSchema,
+  "load-wave": BaseEnvSchema,
+  "host-step": HostStepEnvSchema,
+  "record-host": BaseEnvSchema,
+  "evaluate-wave": BaseEnvSchema,
+  "finish-rollout": BaseEnvSchema,
+  "nightly-cleanup": NightlyCleanupEnvSchema,
+} as const;
+
+/** A function's folder name under `lambdas/`. */
+export type FunctionName = keyof typeof FUNCTION_ENV_SCHEMAS;
+
+/** Env schema of function `N`. */
+export type FunctionEnvSchema<N extends FunctionName> = (typeof FUNCTION_ENV_SCHEMAS)[N];
+
+/** The validated environment of function `N`. */
+export type FunctionEnv<N extends FunctionName> = z.output<FunctionEnvSchema<N>>;
+
+/**
  * Parses the environment or throws a {@link ConfigurationError} that names each bad
  * variable, e.g. `environment: TABLE_NAME is required`.
  */
@@ -91,13 +116,4 @@ export function loadEnv<S extends z.ZodType>(
       : `${name} ${issue.message}`;
   });
   throw new ConfigurationError(`environment: ${problems.join("; ")}`);
-}
-
-/** Returns a function that loads the environment on first call and caches it. */
-export function lazyEnv<S extends z.ZodType>(schema: S): () => z.output<S> {
-  let cached: z.output<S> | undefined;
-  return () => {
-    cached ??= loadEnv(schema);
-    return cached;
-  };
 }

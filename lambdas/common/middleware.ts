@@ -22,22 +22,22 @@ export interface InvocationContext {
   readonly awsRequestId: string;
 }
 
-/** What each `lambdas/<name>/index.ts` exports as `handler`. */
-export type LambdaEntry<R> = (event: unknown, context: InvocationContext) => Promise<R>;
-
 /** Options of {@link eventValidator}. */
-export interface EventValidatorOptions {
+export interface EventValidatorOptions<S extends z.ZodType> {
   /** Schema of the event; the parsed value (defaults applied) replaces the event. */
-  readonly schema: z.ZodType;
+  readonly schema: S;
 }
 
 /**
  * Validates the event; a mismatch throws `InvalidInputError` whose message names the
- * field (`host.instanceId: "x" is not an instance id …`).
+ * field (`host.instanceId: "x" is not an instance id …`). Typed as a middleware of
+ * `z.output<S>` events, so that middy gives the handler after it the parsed type.
  */
-export function eventValidator(options: EventValidatorOptions): MiddlewareObj {
+export function eventValidator<S extends z.ZodType>(
+  options: EventValidatorOptions<S>,
+): MiddlewareObj<z.output<S>> {
   return {
-    before: (request: Request) => {
+    before: (request) => {
       request.event = parseOrThrow(options.schema, request.event);
     },
   };

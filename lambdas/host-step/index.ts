@@ -6,24 +6,19 @@
  *
  * @module
  */
-import middy from "@middy/core";
-import { containerDeps, once } from "../common/deps.js";
-import { HostStepEnvSchema, loadEnv } from "../common/env.js";
-import {
-  eventValidator,
-  type InvocationContext,
-  invocationLogger,
-  type LambdaEntry,
-} from "../common/middleware.js";
-import { type HostStepEvent, HostStepEventSchema, type StepState } from "../common/schemas.js";
+import { containerDeps } from "../common/deps.js";
+import { defineHandler } from "../common/handler.js";
+import { HostStepEventSchema, type StepState } from "../common/schemas.js";
 import type { RolloutItem } from "../common/store.js";
 import { type HostStepConfig, type HostStepDeps, runHostStep } from "./host-step.js";
 
 export * from "./host-step.js";
 
-const deps = once((): HostStepDeps => {
-  const env = loadEnv(HostStepEnvSchema);
-  return {
+/** `{action, step, host, command?}` → {@link StepState}. */
+export const handler = defineHandler({
+  name: "host-step",
+  eventSchema: HostStepEventSchema,
+  deps: (env): HostStepDeps => ({
     ...containerDeps<HostStepConfig>(env, {
       documents: {
         preflight: env.DOCUMENT_PREFLIGHT,
@@ -35,13 +30,6 @@ const deps = once((): HostStepDeps => {
       deliveryTimeoutSeconds: env.DELIVERY_TIMEOUT_SECONDS,
     }),
     rolloutCache: new Map<string, RolloutItem>(),
-  };
+  }),
+  run: runHostStep,
 });
-
-/** `{action, step, host, command?}` → {@link StepState}. */
-export const handler = middy()
-  .use(invocationLogger({ name: "host-step" }))
-  .use(eventValidator({ schema: HostStepEventSchema }))
-  .handler((event, context) =>
-    runHostStep(deps(), event as HostStepEvent, context as InvocationContext),
-  ) as unknown as LambdaEntry<StepState>;

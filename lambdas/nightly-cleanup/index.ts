@@ -5,15 +5,8 @@
  *
  * @module
  */
-import middy from "@middy/core";
-import { containerDeps, once } from "../common/deps.js";
-import { loadEnv, NightlyCleanupEnvSchema } from "../common/env.js";
-import {
-  eventValidator,
-  type InvocationContext,
-  invocationLogger,
-  type LambdaEntry,
-} from "../common/middleware.js";
+import { containerDeps } from "../common/deps.js";
+import { defineHandler } from "../common/handler.js";
 import { NightlyCleanupEventSchema } from "../common/schemas.js";
 import {
   type NightlyCleanupConfig,
@@ -23,20 +16,16 @@ import {
 
 export * from "./nightly-cleanup.js";
 
-const deps = once(() => {
-  const env = loadEnv(NightlyCleanupEnvSchema);
-  return containerDeps<NightlyCleanupConfig>(env, {
-    document: env.DOCUMENT_CLEANUP,
-    outputBucket: env.OUTPUT_BUCKET,
-    deliveryTimeoutSeconds: env.DELIVERY_TIMEOUT_SECONDS,
-    concurrency: env.CLEANUP_CONCURRENCY,
-  });
-});
-
 /** Scheduled event → {@link NightlyCleanupResult}. */
-export const handler = middy()
-  .use(invocationLogger({ name: "nightly-cleanup" }))
-  .use(eventValidator({ schema: NightlyCleanupEventSchema }))
-  .handler((event, context) =>
-    nightlyCleanup(deps(), event, context as InvocationContext),
-  ) as unknown as LambdaEntry<NightlyCleanupResult>;
+export const handler = defineHandler({
+  name: "nightly-cleanup",
+  eventSchema: NightlyCleanupEventSchema,
+  deps: (env) =>
+    containerDeps<NightlyCleanupConfig>(env, {
+      document: env.DOCUMENT_CLEANUP,
+      outputBucket: env.OUTPUT_BUCKET,
+      deliveryTimeoutSeconds: env.DELIVERY_TIMEOUT_SECONDS,
+      concurrency: env.CLEANUP_CONCURRENCY,
+    }),
+  run: nightlyCleanup,
+});

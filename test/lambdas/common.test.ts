@@ -173,7 +173,8 @@ describe("middleware", () => {
     const handler = middy()
       .use(invocationLogger({ name: "test-fn", logger }))
       .use(eventValidator({ schema }))
-      .handler(async (event) => event);
+      // The entry takes any event; the validator hands the handler the parsed one.
+      .handler<unknown>(async (event) => event);
 
     // Act
     const result = await handler({ rolloutId: "r-1" }, context);
@@ -203,7 +204,7 @@ describe("middleware", () => {
         }),
       )
       .use(eventValidator({ schema }))
-      .handler(body);
+      .handler<unknown>(body);
 
     // Act
     const result = handler({ rolloutId: "r", extra: 1 }, context);
@@ -226,7 +227,7 @@ describe("middleware", () => {
     const handler = middy()
       .use(invocationLogger({ name: "test-fn", logger: createLogger({ sink: () => {} }) }))
       .use(eventValidator({ schema }))
-      .handler(async () => {
+      .handler<unknown>(async () => {
         throw thrown;
       });
 

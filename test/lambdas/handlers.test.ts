@@ -1,6 +1,6 @@
 /**
  * The thin entries as local mode and Lambda call them: `handler(event, context)`,
- * environment read at the first invocation.
+ * environment read at the first invocation; and the factory that builds them.
  */
 import { devNull } from "node:os";
 import {
@@ -11,8 +11,10 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { LambdaEntry } from "../../lambdas/common/middleware.js";
+import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from "vitest";
+import { z } from "zod";
+import type { FunctionEnv } from "../../lambdas/common/env.js";
+import { defineHandler, type LambdaEntry } from "../../lambdas/common/handler.js";
 import { hostItem, I1, ROLLOUT_ID, rolloutItem, TABLE } from "./helpers.js";
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
@@ -139,5 +141,78 @@ describe("handler entries", () => {
       message: expect.stringMatching(/^outcome: /),
     });
     expect(ddbMock.calls()).toHaveLength(0);
+  });
+});
+
+describe("defineHandler", () => {
+  const schema = z.strictObject({ rolloutId: z.string().min(3), wave: z.int().default(0) });
+
+  it("hands run the parsed event and dependencies built once from the named function's env", async () => {
+    // Prepare
+    vi.stubEnv("TABLE_NAME", TABLE);
+    const deps = vi.fn((env: FunctionEnv<"load-wave">) => ({ table: env.TABLE_NAME }));
+    const run = vi.fn(async (built: { table: string }, event: z.output<typeof schema>) => {
+      expectTypeOf(event).toEqualTypeOf<{ rolloutId: string; wave: number }>();
+      return `${built.table}/${event.rolloutId}/${event.wave}`;
+    });
+    const handler = defineHandler({ name: "load-wave", eventSchema: schema, deps, run });
+
+    // Act
+    const first = await handler({ rolloutId: "r-1" }, context);
+    vi.stubEnv("TABLE_NAME", "changed-later");
+    const second = await handler({ rolloutId: "r-2", wave: 3 }, context);
+
+    // Assess
+    expect([first, second]).toEqual([`${TABLE}/r-1/0`, `${TABLE}/r-2/3`]);
+    expect(deps).toHaveBeenCalledTimes(1);
+    expect(deps).toHaveBeenCalledWith(
+      expect.objectContaining({ TABLE_NAME: TABLE, LOG_LEVEL: "info" }),
+    );
+    expect(run).toHaveBeenCalledWith({ table: TABLE }, { rolloutId: "r-2", wave: 3 }, context);
+  });
+
+  it("validates the environment with the schema of the function it names", async () => {
+    // Prepare
+    vi.stubEnv("TABLE_NAME", TABLE);
+    vi.stubEnv("DOCUMENT_PREFLIGHT", undefined);
+    const run = vi.fn(async () => "ran");
+    const handler = defineHandler({
+      name: "host-step",
+      eventSchema: schema,
+      deps: () => ({}),
+      run,
+    });
+
+    // Act
+    const result = handler({ rolloutId: "r-1" }, context);
+
+    // Assess
+    await expect(result).rejects.toMatchObject({
+      name: "ConfigurationError",
+      message: expect.stringContaining("DOCUMENT_PREFLIGHT is required"),
+    });
+    expect(run).not.toHaveBeenCalled();
+  });
+
+  it("refuses an invalid event before reading the environment", async () => {
+    // Prepare
+    vi.stubEnv("TABLE_NAME", undefined);
+    const deps = vi.fn(() => ({}));
+    const handler = defineHandler({
+      name: "record-host",
+      eventSchema: schema,
+      deps,
+      run: async () => "ran",
+    });
+
+    // Act
+    const result = handler({ rolloutId: "r" }, context);
+
+    // Assess
+    await expect(result).rejects.toMatchObject({
+      name: "InvalidInputError",
+      message: expect.stringMatching(/^rolloutId: /),
+    });
+    expect(deps).not.toHaveBeenCalled();
   });
 });
