@@ -2,7 +2,6 @@ import { appendFileSync, mkdirSync } from "node:fs";
 import { copyFile, readdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { synthesizeRollout } from "../lib/synthesize.js";
 import {
   createTableFromTemplate,
   type DynamoMeter,
@@ -13,6 +12,7 @@ import { type Fleet, openFleet } from "./fleet.js";
 import { lambdaContext } from "./lambda-context.js";
 import type { LedgerLocation } from "./ledger-view.js";
 import { type LocalSsm, startLocalSsm } from "./ssm/index.js";
+import { synthesizeRollout } from "./synthesize.js";
 
 const repoRoot = resolve(fileURLToPath(new URL("..", import.meta.url)));
 

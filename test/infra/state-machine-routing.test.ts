@@ -3,7 +3,7 @@
  * check the paths an execution takes: what each task receives, where errors go.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { type SynthesizedRollout, synthesizeRollout } from "../../lib/synthesize.js";
+import { type SynthesizedRollout, synthesizeRollout } from "../../local/synthesize.js";
 
 type Handler = (event: Record<string, unknown>) => unknown;
 type Scripted = Partial<Record<string, Handler>>;

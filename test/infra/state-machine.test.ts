@@ -11,7 +11,7 @@ import {
   forEachState,
   type SynthesizedRollout,
   synthesizeRollout,
-} from "../../lib/synthesize.js";
+} from "../../local/synthesize.js";
 
 let synth: SynthesizedRollout;
 let parent: AslDefinition;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projectPath } from "../../lib/config.js";
 import { assembleHostDocuments } from "../../lib/host-documents/index.js";
 import { HANDLER_NAMES } from "../../lib/rollout-function.js";
-import { type SynthesizedRollout, synthesizeRollout } from "../../lib/synthesize.js";
+import { type SynthesizedRollout, synthesizeRollout } from "../../local/synthesize.js";
 
 let synth: SynthesizedRollout;
 
