@@ -9,7 +9,7 @@ import { listProfiles } from "./host-documents/index.js";
 import { type LedgerAction, LedgerTable } from "./ledger-table.js";
 import { acknowledgeWildcardResources } from "./nag.js";
 import { NightlyCleanup } from "./nightly-cleanup.js";
-import { type HandlerName, RolloutFunction } from "./rollout-function.js";
+import { type FunctionEnvironment, type HandlerName, RolloutFunction } from "./rollout-function.js";
 import { RolloutStateMachine } from "./rollout-state-machine.js";
 import { StoppedExecutionRecorder } from "./stopped-execution-recorder.js";
 
@@ -141,39 +141,47 @@ export class AgentRolloutStack extends Stack {
     const documents = this.hostDocuments.names;
     const outputBucket = this.commandOutput.bucket.bucketName;
 
-    const environments: Record<HandlerName, Record<string, string>> = {
+    const tableName = this.ledger.table.tableName;
+    // Typed from each function's env schema: a variable renamed there breaks this build.
+    const environments: { readonly [N in HandlerName]: FunctionEnvironment<N> } = {
       "plan-rollout": {
+        TABLE_NAME: tableName,
         PROFILE_NAMES: listProfiles(profilesDir).join(","),
         TARGET_TAG_KEY: targetTagKey,
         TARGET_TAG_VALUE: targetTagValue,
       },
-      "load-wave": {},
+      "load-wave": { TABLE_NAME: tableName },
       "host-step": {
+        TABLE_NAME: tableName,
         DOCUMENT_PREFLIGHT: documents.preflight,
         DOCUMENT_STAGE: documents.stage,
         DOCUMENT_SWITCH: documents.switch,
         OUTPUT_BUCKET: outputBucket,
         INLINE_POLL_SECONDS: String(props.inlinePollSeconds ?? CONTEXT_DEFAULTS.inlinePollSeconds),
       },
-      "record-host": {},
-      "evaluate-wave": {},
-      "finish-rollout": {},
+      "record-host": { TABLE_NAME: tableName },
+      "evaluate-wave": { TABLE_NAME: tableName },
+      "finish-rollout": { TABLE_NAME: tableName },
       "nightly-cleanup": {
+        TABLE_NAME: tableName,
         DOCUMENT_CLEANUP: documents.cleanup,
         OUTPUT_BUCKET: outputBucket,
       },
     };
 
-    const functions = {} as Record<HandlerName, RolloutFunction>;
-    for (const handlerName of Object.keys(SIZING) as HandlerName[]) {
+    const createFunction = <N extends HandlerName>(handlerName: N): RolloutFunction<N> => {
       const fn = new RolloutFunction(this, pascal(handlerName), {
         handlerName,
         ...SIZING[handlerName],
         logRetention,
-        environment: { TABLE_NAME: this.ledger.table.tableName, ...environments[handlerName] },
+        environment: environments[handlerName],
       });
       this.ledger.grant(fn.role, ...LEDGER_ACTIONS[handlerName]);
-      functions[handlerName] = fn;
+      return fn;
+    };
+    const functions = {} as Record<HandlerName, RolloutFunction>;
+    for (const handlerName of Object.keys(SIZING) as HandlerName[]) {
+      functions[handlerName] = createFunction(handlerName);
     }
     this.functions = functions;
 

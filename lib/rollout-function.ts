@@ -5,6 +5,8 @@ import { Architecture, LoggingFormat, Runtime, Tracing } from "aws-cdk-lib/aws-l
 import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
+import type { z } from "zod";
+import type { FunctionEnvSchema } from "../lambdas/common/env.js";
 import { PROJECT_ROOT } from "./config.js";
 
 /** Handler folders under `lambdas/`, one function each. */
@@ -22,6 +24,16 @@ export const HANDLER_NAMES = [
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
 /**
+ * The environment the stack sets on function `N`: the variables of its env schema
+ * (`FUNCTION_ENV_SCHEMAS` in `lambdas/common/env.ts`) as strings, required where the
+ * schema requires them, so a variable renamed or added there breaks the build here.
+ * `AWS_REGION` is left out: Lambda sets it and refuses it in a function's configuration.
+ */
+export type FunctionEnvironment<N extends HandlerName> = {
+  readonly [K in keyof Omit<z.input<FunctionEnvSchema<N>>, "AWS_REGION">]: string;
+};
+
+/**
  * Metadata key on each `AWS::Lambda::Function` naming its handler folder: local mode
  * maps a Task's Resource ARN (the function) to the in-process handler through it.
  */
@@ -35,13 +47,13 @@ const ESM_REQUIRE_BANNER =
   "import { createRequire as __arCreateRequire } from 'node:module'; const require = __arCreateRequire(import.meta.url);";
 
 /** Properties of {@link RolloutFunction}. */
-export interface RolloutFunctionProps {
+export interface RolloutFunctionProps<N extends HandlerName> {
   /** Handler folder under `lambdas/`; also recorded as metadata {@link HANDLER_METADATA_KEY}. */
-  readonly handlerName: HandlerName;
+  readonly handlerName: N;
   /** Function description. @default - none */
   readonly description?: string;
-  /** Environment variables. @default - none */
-  readonly environment?: Record<string, string>;
+  /** Environment variables, typed from the function's env schema. */
+  readonly environment: FunctionEnvironment<N>;
   /** Memory, MiB. @default 256 */
   readonly memorySize?: number;
   /** Invocation timeout. @default Duration.seconds(30) */
@@ -60,7 +72,7 @@ export interface RolloutFunctionProps {
  * The function gets its own role with nothing but write access to its own log group
  * (no AWS managed policy); whoever composes it grants the rest.
  */
-export class RolloutFunction extends Construct {
+export class RolloutFunction<N extends HandlerName = HandlerName> extends Construct {
   /** The function. */
   public readonly function: NodejsFunction;
   /** Its execution role. */
@@ -68,9 +80,9 @@ export class RolloutFunction extends Construct {
   /** Its log group, with the configured retention. */
   public readonly logGroup: LogGroup;
   /** Handler folder name. */
-  public readonly handlerName: HandlerName;
+  public readonly handlerName: N;
 
-  constructor(scope: Construct, id: string, props: RolloutFunctionProps) {
+  constructor(scope: Construct, id: string, props: RolloutFunctionProps<N>) {
     super(scope, id);
     this.handlerName = props.handlerName;
 
