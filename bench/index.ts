@@ -28,6 +28,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ROLLOUT_STEPS } from "../lib/rollout-state-machine.js";
 import { createFleet } from "../local/fleet.js";
+import { table } from "../local/format.js";
 import { stopFleetProcesses } from "../local/processes.js";
 import { type Cost, functionMemoryMb, PRICES, priceUsage } from "./aws-model.js";
 import { createLightFleet, LIGHT_PROFILE_FILE, SLOW_PROFILE_FILE } from "./light-fleet.js";
@@ -89,6 +90,7 @@ const QUICK: Sizes = {
 };
 
 const say = (line = "") => process.stdout.write(`${line}\n`);
+const printTable = (...args: Parameters<typeof table>) => say(table(...args));
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -106,7 +108,7 @@ async function main(): Promise<void> {
     say();
     say(`== 1. Switch window: one demo-agent host, ${sizes.switches} switches, 5 jobs each`);
     const sw = await runSwitchWindowBench({ switches: sizes.switches, jobsPerHost: 5 });
-    table(
+    printTable(
       ["", "median", "p95", "max"],
       [
         ["suspend window ms", sw.suspendMs.median, sw.suspendMs.p95, sw.suspendMs.max],
@@ -160,7 +162,7 @@ async function main(): Promise<void> {
     say(
       `== 2. Demo fleet: ${sizes.demoHosts} demo-agent hosts, 3 jobs each, scheduler simulation running`,
     );
-    table(
+    printTable(
       [
         "rollout",
         "status",
@@ -187,7 +189,7 @@ async function main(): Promise<void> {
 
     say();
     say("== 3. Orchestration overhead: wall time / zero-overhead makespan of the same plan");
-    table(
+    printTable(
       [
         "rollout",
         "hosts",
@@ -217,7 +219,7 @@ async function main(): Promise<void> {
       }),
     );
     say("where the time goes, one host at a time (ms; each row sums to the wall time):");
-    table(
+    printTable(
       [
         "rollout",
         "on host",
@@ -242,7 +244,7 @@ async function main(): Promise<void> {
         ];
       }),
     );
-    table(
+    printTable(
       ["rollout", "per step: on host ms", "dispatch ms", "detection ms", "parent tasks"],
       [b1, s1, t1].map((m) => [
         m.label,
@@ -253,7 +255,7 @@ async function main(): Promise<void> {
       ]),
     );
     say("demo on-host command time by step, one host at a time (ms):");
-    table(
+    printTable(
       ["step", "median", "p95"],
       ROLLOUT_STEPS.map((step) => {
         const d = distribution(
@@ -267,7 +269,7 @@ async function main(): Promise<void> {
     say(
       `== 4. Completion detection: inline adaptive polling vs a fixed ${FIXED_POLL_MS / 1000} s poll (INLINE_POLL_SECONDS=0, every WaitBefore*Poll ${FIXED_POLL_MS / 1000} s), demo hosts`,
     );
-    table(
+    printTable(
       [
         "variant",
         "steps",
@@ -299,7 +301,7 @@ async function main(): Promise<void> {
     say(
       `== 5. Scale: lightweight hosts (benchmark profile, no agent process), same state machine, handlers, documents, local SSM`,
     );
-    table(
+    printTable(
       [
         "rollout",
         "status",
@@ -337,7 +339,7 @@ async function main(): Promise<void> {
     const atWidest = largestPayload(models, TARGET_HOSTS, 1000, widestWaves);
     say();
     say(`${scale.label}: ${scale.hosts} hosts in ${scale.waves} waves (canary 1, waveSize 100)`);
-    table(
+    printTable(
       [
         "per execution",
         "measured",
@@ -402,7 +404,7 @@ async function main(): Promise<void> {
       priceUsage(awsUsage(m, memoryMb)),
     ]);
     const [first] = costs;
-    table(
+    printTable(
       ["item", ...costs.map(([name]) => `${name} qty`), ...costs.map(([name]) => `${name} $/host`)],
       (first?.[2].lines ?? []).map((line, i) => [
         line.item,
@@ -410,7 +412,7 @@ async function main(): Promise<void> {
         ...costs.map(([, m, c]) => usd((c.lines[i]?.dollars ?? 0) / m.hosts)),
       ]),
     );
-    table(
+    printTable(
       ["rollout", "hosts", "total $", "$ per host", "goal $ per host"],
       costs.map(([name, m, c]) => [name, m.hosts, usd(c.total), usd(c.perHost), "0.0005"]),
     );
@@ -536,20 +538,6 @@ function num(value: number): string {
 function osLine(): string {
   const list = cpus();
   return `${list.length} x ${list[0]?.model ?? "unknown CPU"}, Node ${process.versions.node}`;
-}
-
-/** Prints rows as an aligned text table. */
-function table(header: string[], rows: Array<Array<string | number>>): void {
-  const cells = [header, ...rows.map((row) => row.map(String))];
-  const widths = header.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? "").length)));
-  const line = (row: string[]) =>
-    row
-      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
-  say(line(header));
-  say(line(widths.map((w) => "-".repeat(w))));
-  for (const row of cells.slice(1)) say(line(row));
 }
 
 await main();

@@ -11,6 +11,7 @@ import { formatCleanup, formatProgress, formatSummary } from "./format.js";
 import { stopFleetProcesses } from "./processes.js";
 import { type RolloutReport, runRollout, writeReport } from "./runner.js";
 import { waitForRunningCommands } from "./shutdown.js";
+import { UsageError } from "./usage-error.js";
 
 // Local mode runs on Node 20 while the deployed functions run on Lambda's Node 22:
 // the SDK's notice about its future Node 20 support is not this tool's to print.
@@ -52,10 +53,6 @@ Options (run):
 
 Exit status: 0 if the rollout succeeded, 1 if it did not, 2 for bad options, 130 after Ctrl-C.
 `;
-
-class UsageError extends Error {
-  override name = "UsageError";
-}
 
 function positiveInt(
   name: string,
@@ -227,8 +224,7 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     if (
-      // parseFault (local/fleet.ts) names its errors UsageError too.
-      (error instanceof Error && error.name === "UsageError") ||
+      error instanceof UsageError ||
       (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
     ) {
       process.stderr.write(

@@ -5,6 +5,7 @@ import { createServer } from "node:net";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { UsageError } from "./usage-error.js";
 
 const run = promisify(execFile);
 const repoRoot = resolve(fileURLToPath(new URL("..", import.meta.url)));
@@ -66,18 +67,20 @@ interface FleetFile {
 /** Parses `--fault KIND[:HOSTS]`, e.g. `bad-release`, `host-offline:2,3`. */
 export function parseFault(raw: string, hostCount: number): Fault {
   const [kind, list, extra] = raw.split(":");
-  if (extra !== undefined) throw usage(`--fault ${raw}: expected KIND[:HOSTS]`);
+  if (extra !== undefined) throw new UsageError(`--fault ${raw}: expected KIND[:HOSTS]`);
   if (!isFaultKind(kind)) {
-    throw usage(`--fault ${raw}: unknown kind "${kind}" (${FAULT_KINDS.join(", ")})`);
+    throw new UsageError(`--fault ${raw}: unknown kind "${kind}" (${FAULT_KINDS.join(", ")})`);
   }
   if (list === undefined) {
     if (kind !== "bad-release")
-      throw usage(`--fault ${kind} needs the hosts it applies to, e.g. ${kind}:2`);
+      throw new UsageError(`--fault ${kind} needs the hosts it applies to, e.g. ${kind}:2`);
     return { kind };
   }
   const hosts = list.split(",").map((n) => {
     if (!/^\d+$/.test(n) || Number(n) < 1 || Number(n) > hostCount) {
-      throw usage(`--fault ${raw}: "${n}" is not a host number between 1 and ${hostCount}`);
+      throw new UsageError(
+        `--fault ${raw}: "${n}" is not a host number between 1 and ${hostCount}`,
+      );
     }
     return Number(n);
   });
@@ -86,12 +89,6 @@ export function parseFault(raw: string, hostCount: number): Fault {
 
 function isFaultKind(kind: string | undefined): kind is Fault["kind"] {
   return (FAULT_KINDS as readonly (string | undefined)[]).includes(kind);
-}
-
-function usage(message: string): Error {
-  const error = new Error(message);
-  error.name = "UsageError";
-  return error;
 }
 
 /** True when `workDir` holds a fleet a previous run created. */

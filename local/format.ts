@@ -29,15 +29,19 @@ export function formatProgress(host: LedgerHost, elapsedMs: number, fleet: Fleet
   return `${(elapsedMs / 1000).toFixed(1).padStart(7)}s  ${name.padEnd(8)} wave ${host.wave}  ${word}${timing}${error}`;
 }
 
-/** Renders rows as an aligned text table. */
-export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells
+/** Renders rows as an aligned text table: header, dashes, rows; numbers as `String` writes them. */
+export function table(
+  header: readonly string[],
+  rows: ReadonlyArray<ReadonlyArray<string | number>>,
+): string {
+  const cells = rows.map((row) => row.map(String));
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
+  const line = (row: readonly string[]) =>
+    row
       .map((c, i) => c.padEnd(widths[i] ?? 0))
       .join("  ")
       .trimEnd();
-  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...cells.map(line)].join("\n");
 }
 
 /** The end-of-run summary: one row per host, then the jobs. */
