@@ -16,6 +16,9 @@ import type { FinishRolloutEvent } from "../common/schemas.js";
 import { errorFromStates } from "../common/states-error.js";
 import type { ErrorInfo, HostStatus, RolloutStatus } from "../common/store.js";
 
+/** Statuses a rollout ends in: finish-rollout never moves a rollout out of one. */
+const FINAL_STATUSES: ReadonlySet<RolloutStatus> = new Set(["SUCCEEDED", "HALTED", "FAILED"]);
+
 /** Failed hosts listed in the returned payload (all of them are in the ledger). */
 export const MAX_LISTED_FAILURES = 50;
 
@@ -49,6 +52,11 @@ export interface FinishRolloutResult {
  * but some hosts did not upgrade); HALTED → HALTED; FAILED (the state machine's
  * failure path) → FAILED with the error. Releases the fleet lock only if this rollout
  * holds it. When the rollout item does not exist, writes nothing.
+ *
+ * The failure path is idempotent with the finish: it runs after a FinishRollout that
+ * failed half-way, and the stopped-execution rule sends it for every FAILED execution,
+ * including those whose FinishRollout already wrote SUCCEEDED or HALTED. A final status
+ * already written is kept; only the lock is released, if this rollout still holds it.
  */
 export async function finishRollout(
   deps: Deps<unknown>,
@@ -97,17 +105,23 @@ export async function finishRollout(
     };
   }
 
-  const now = deps.clock.now();
-  const recorded = await deps.store.finishRollout({
-    rolloutId: event.rolloutId,
-    status,
-    counts: counts as Record<string, number>,
-    error,
-    now,
-    // The failure path may follow any state (even a finish that failed half-way).
-    from: event.outcome === "FAILED" ? "any" : ["PLANNED", "RUNNING"],
-  });
-  if (!recorded) log?.warn("rollout already finished with another status", { status });
+  const alreadyFinal = event.outcome === "FAILED" && FINAL_STATUSES.has(rollout.status);
+  const recorded =
+    !alreadyFinal &&
+    (await deps.store.finishRollout({
+      rolloutId: event.rolloutId,
+      status,
+      counts: counts as Record<string, number>,
+      error,
+      now: deps.clock.now(),
+      from: ["PLANNED", "RUNNING"],
+    }));
+  if (alreadyFinal) {
+    log?.info("rollout already finished; its status is kept", { status: rollout.status, error });
+    status = rollout.status;
+  } else if (!recorded) {
+    log?.warn("rollout already finished with another status", { status });
+  }
   const lockReleased = await deps.store.releaseLock(rollout.fleet, event.rolloutId);
   if (!lockReleased) log?.info("fleet lock not held by this rollout; left as it is");
   log?.info("rollout finished", { status, counts, failedHostCount: failed.length });

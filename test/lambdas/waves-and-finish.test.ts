@@ -320,9 +320,9 @@ describe("finishRollout", () => {
     });
   });
 
-  it("records the failure path's error from any status", async () => {
+  it("records the failure path's error on a rollout still running", async () => {
     // Prepare
-    ledger(rolloutItem({ status: "SUCCEEDED" }), hosts(0, ["UPGRADED"]));
+    ledger(rolloutItem({ status: "RUNNING" }), hosts(0, ["UPGRADED"]));
 
     // Act
     const result = await finishRollout(testDeps({}), {
@@ -338,12 +338,55 @@ describe("finishRollout", () => {
     // Assess
     expect(result).toMatchObject({ status: "FAILED", recorded: true, lockReleased: true });
     expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      ConditionExpression: "attribute_exists(pk)",
+      ConditionExpression: "attribute_exists(pk) AND #status IN (:from0, :from1, :from2)",
       ExpressionAttributeValues: expect.objectContaining({
         ":status": "FAILED",
+        ":from0": "PLANNED",
+        ":from1": "RUNNING",
         ":error": { name: "States.TaskFailed", message: "rollout x is not in the ledger" },
       }),
     });
+  });
+
+  it.each(["SUCCEEDED", "HALTED", "FAILED"] as const)(
+    "leaves a rollout already %s as it is on the failure path, and releases its own lock",
+    async (final) => {
+      // Prepare: FinishRollout wrote the final status, then the execution failed (or
+      // the FAILED status-change event arrives after it).
+      ledger(rolloutItem({ status: final, fleet: "eu" }), hosts(0, ["UPGRADED"]));
+
+      // Act
+      const result = await finishRollout(testDeps({}), {
+        rolloutId: ROLLOUT_ID,
+        outcome: "FAILED",
+        error: { Error: "States.DataLimitExceeded", Cause: "too big" },
+      });
+
+      // Assess
+      expect(result).toMatchObject({ status: final, recorded: false, lockReleased: true });
+      expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 0);
+      expect(ddbMock).toHaveReceivedCommandWith(DeleteCommand, {
+        Key: { pk: "LOCK#eu", sk: "LOCK" },
+        ExpressionAttributeValues: { ":owner": ROLLOUT_ID },
+      });
+    },
+  );
+
+  it("keeps the lock of another rollout when a late failure event arrives", async () => {
+    // Prepare
+    ledger(rolloutItem({ status: "SUCCEEDED" }), hosts(0, ["UPGRADED"]));
+    ddbMock.on(DeleteCommand).rejects(awsError("ConditionalCheckFailedException"));
+
+    // Act
+    const result = await finishRollout(testDeps({}), {
+      rolloutId: ROLLOUT_ID,
+      outcome: "FAILED",
+      error: { Error: "ExecutionFailed", Cause: "late" },
+    });
+
+    // Assess
+    expect(result).toMatchObject({ status: "SUCCEEDED", recorded: false, lockReleased: false });
+    expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 0);
   });
 
   it("writes nothing on the failure path when planning never wrote the rollout", async () => {
