@@ -1,4 +1,4 @@
-import { Duration, Validations } from "aws-cdk-lib";
+import { Duration, Names, Token, Validations } from "aws-cdk-lib";
 import { Policy } from "aws-cdk-lib/aws-iam";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
@@ -86,7 +86,15 @@ export interface RolloutStateMachineProps {
   readonly stateMachineName?: string;
   /** Retention of the execution log group. @default RetentionDays.THREE_MONTHS */
   readonly logRetention?: RetentionDays;
+  /**
+   * Name of the execution log group; must start with `/aws/vendedlogs/states/`.
+   * @default `/aws/vendedlogs/states/<stateMachineName>`, else a name unique to this construct
+   */
+  readonly logGroupName?: string;
 }
+
+/** Prefix of the execution log group's name (vended logs, see {@link RolloutStateMachineProps.logGroupName}). */
+export const VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/";
 
 const title = (step: string): string => `${step.charAt(0).toUpperCase()}${step.slice(1)}`;
 
@@ -305,7 +313,16 @@ export class RolloutStateMachine extends Construct {
     // ALL: every state transition is logged, which is what an operator needs to follow
     // a rollout; execution data stays out (inputs name hosts and artifact URLs, and a
     // 10,000-host rollout would log every payload).
+    // Under /aws/vendedlogs/: Step Functions otherwise adds every log group to the
+    // account's CloudWatch Logs resource policy, which is limited to 5,120 characters.
+    const logGroupName =
+      props.logGroupName ??
+      `${VENDED_LOGS_PREFIX}${props.stateMachineName ?? Names.uniqueResourceName(this, { maxLength: 200 })}`;
+    if (!Token.isUnresolved(logGroupName) && !logGroupName.startsWith(VENDED_LOGS_PREFIX)) {
+      throw new Error(`logGroupName must start with ${VENDED_LOGS_PREFIX}: ${logGroupName}`);
+    }
     this.logGroup = new LogGroup(this, "Logs", {
+      logGroupName,
       retention: props.logRetention ?? RetentionDays.THREE_MONTHS,
     });
     this.stateMachine = new StateMachine(this, "StateMachine", {
