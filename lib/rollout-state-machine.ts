@@ -14,6 +14,7 @@ import {
   JsonPath,
   LogLevel,
   Pass,
+  Result,
   StateMachine,
   StateMachineType,
   Succeed,
@@ -127,7 +128,8 @@ const title = (step: string): string => `${step.charAt(0).toUpperCase()}${step.s
  * ```
  *
  * A host never fails the map: its outcome, good or bad, is written to the ledger and
- * EvaluateWave decides from there.
+ * EvaluateWave decides from there. Each host's child execution ends with the output
+ * `{}`, so the results the map collects stay a few KB for the largest wave.
  */
 export class RolloutStateMachine extends Construct {
   /** The state machine. */
@@ -140,7 +142,12 @@ export class RolloutStateMachine extends Construct {
     const fns = props.functions;
 
     // ---- per host (item processor) -------------------------------------------------
-    const hostDone = new Succeed(this, "HostDone");
+    // Each child's output is `{}`: without a ResultWriter the Map collects every child's
+    // output into one array, which counts against the 256 KiB payload quota even though
+    // ResultPath discards it, and an overflow (States.DataLimitExceeded) is uncatchable.
+    // The item state (~1 KB a host, several KB with an error) would overflow at ~200
+    // hosts; `{}` takes 3 bytes a host (docs/aws-fidelity.md). Outcomes are in the ledger.
+    const hostDone = new Pass(this, "HostDone", { result: Result.fromObject({}) });
     const recordHostFailure = this.invoke("RecordHostFailure", fns.recordHost, {
       payload: {
         outcome: "failure",
