@@ -2,10 +2,20 @@ import "./polyfills.js";
 import { randomUUID } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ExecutionAbortedError, StateMachine } from "aws-local-stepfunctions";
+import {
+  ExecutionAbortedError,
+  ExecutionTimeoutError,
+  type StateMachine,
+} from "aws-local-stepfunctions";
 import type { LocalEnvironment } from "./environment.js";
 import { type LedgerHost, readLedger } from "./ledger-view.js";
 import { SchedulerSimulation } from "./scheduler.js";
+import {
+  type ExecutionFailure,
+  type ExecutionLimits,
+  executionFailure,
+  StrictStateMachine,
+} from "./strict-state-machine.js";
 
 /** One event of the local execution's event log (state entered/exited, Map iteration, ...). */
 export type ExecutionEvent =
@@ -40,6 +50,8 @@ export interface RolloutOptions {
   readonly waitTimeOverrides?: Readonly<Record<string, number>>;
   /** Aborts the execution (Ctrl-C). */
   readonly signal?: AbortSignal;
+  /** Lower quotas than Step Functions' (tests that need an execution to hit one). */
+  readonly limits?: Partial<ExecutionLimits>;
 }
 
 /** One host in the report. */
@@ -135,7 +147,8 @@ export async function runRollout(
   await new Promise((r) => setTimeout(r, 500));
 
   let error: string | null = null;
-  const machine = new StateMachine(env.definition as never);
+  // As strict as Step Functions: payload and history quotas, uncatchable errors.
+  const machine = new StrictStateMachine(env.definition as never, { limits: options.limits });
   const execution = machine.run(input as never, {
     overrides: {
       taskResourceLocalHandlers: env.taskHandlers as never,
@@ -163,10 +176,23 @@ export async function runRollout(
     : undefined;
   const onAbort = () => execution.abort();
   options.signal?.addEventListener("abort", onAbort, { once: true });
+  // What Step Functions' status-change rules hand finish-rollout (lib/stopped-execution-recorder.ts).
+  let ended: ExecutionFailure | undefined;
   try {
     await execution.result;
   } catch (caught) {
-    error = caught instanceof ExecutionAbortedError ? "execution aborted" : describe(caught);
+    const failure = executionFailure(caught);
+    if (caught instanceof ExecutionAbortedError) {
+      error = "execution aborted";
+    } else if (caught instanceof ExecutionTimeoutError) {
+      error = "execution timed out";
+      ended = { Error: "ExecutionStopped", Cause: "TIMED_OUT" };
+    } else if (failure !== undefined) {
+      error = `${failure.Error}: ${failure.Cause}`;
+      ended = failure;
+    } else {
+      error = describe(caught);
+    }
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
   }
@@ -182,6 +208,11 @@ export async function runRollout(
       outcome: "FAILED",
       error: { Error: "ExecutionAborted", Cause: "the execution was stopped from the local CLI" },
     });
+  } else if (ended !== undefined) {
+    // Every FAILED execution, as the FAILED rule sends it: one that failed uncaught
+    // (States.DataLimitExceeded, States.Runtime) is recorded FAILED and its lock
+    // released; one that ended in a Fail state keeps the final status it wrote.
+    await env.invoke("finish-rollout", { rolloutId, outcome: "FAILED", error: ended });
   }
 
   // Jobs already dispatched run to their end even after Ctrl-C: none is lost.
