@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Makes a fresh clone ready for `npm start` and `npm test` (run by their pre-scripts).
 #
-# Inputs:  $1 = what for: "start" (Node dependencies) or "test" (also shellcheck).
+# Inputs:  $1 = what for: "start" (Node dependencies) or "test" (also shellcheck and
+#          cfn-lint).
 # Effect:  runs `npm ci` when node_modules is missing or older than package-lock.json;
 #          for "test", installs shellcheck from Debian's packages when it is missing
-#          and this user may (root with apt-get), else says how to get it.
+#          and this user may (root with apt-get), and cfn-lint with pip when it is
+#          missing and pip can reach a package index; else says how to get them and
+#          fails (the template test must not pass without cfn-lint).
 # Output:  one line per action taken on stderr; nothing when all is in place.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,6 +27,16 @@ if [[ $purpose == test ]] && ! command -v shellcheck >/dev/null 2>&1; then
     apt-get install -y -qq shellcheck >/dev/null
   else
     echo "setup: shellcheck is required by npm test; install it (Debian/Ubuntu: apt-get install shellcheck)" >&2
+    exit 1
+  fi
+fi
+
+if [[ $purpose == test ]] && ! command -v cfn-lint >/dev/null 2>&1; then
+  pip=$(command -v pip3 || command -v pip || true)
+  if [[ -n $pip ]] && "$pip" install --quiet --user cfn-lint >&2 && command -v cfn-lint >/dev/null 2>&1; then
+    echo "setup: installed cfn-lint (pip)" >&2
+  else
+    echo "setup: cfn-lint is required by npm test and could not be installed; install it (pip install cfn-lint) and put it on PATH" >&2
     exit 1
   fi
 fi
