@@ -4,7 +4,7 @@
  * Handlers are stubs shaped like the real ones' results, so this runs in seconds.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { type SynthesizedRollout, synthesizeRollout } from "../../lib/synthesize.js";
+import { type SynthesizedRollout, synthesizeRollout } from "../../local/synthesize.js";
 import { executionFailure, StrictStateMachine } from "../../local/strict-state-machine.js";
 
 /** The largest `waveSize` the rollout input accepts. */
