@@ -18,15 +18,16 @@ export interface TargetTag {
   readonly targetTagValue: string;
 }
 
-/** Instance ids checked per DescribeInstanceInformation call (the `InstanceIds` filter limit). */
-export const DESCRIBE_BATCH = 50;
+/** DescribeInstanceInformation page size: the largest `MaxResults` SSM accepts (5 to 50). */
+export const DESCRIBE_PAGE_SIZE = 50;
 /** Most hosts one rollout may target. */
 export const MAX_HOSTS = 10_000;
 
 /**
  * Instance ids to upgrade, in rollout order: the explicit list as given (each one
  * checked to be a managed instance carrying the target tag), or the instances
- * matching the tags, sorted by id.
+ * matching the tags, sorted by id. Every query carries tag filters only, as
+ * DescribeInstanceInformation does not combine them with other filter types.
  *
  * @throws InvalidInputError, NoHostsError
  */
@@ -37,17 +38,11 @@ export async function resolveHosts(
 ): Promise<string[]> {
   const targetFilter = { Key: `tag:${config.targetTagKey}`, Values: [config.targetTagValue] };
   if (selection.instanceIds !== undefined) {
+    // SSM refuses an InstanceIds filter next to a tag filter, and answers an id it does
+    // not manage with InvalidInstanceId: list the tagged instances, then intersect.
     const ids = selection.instanceIds;
-    const found = new Set<string>();
-    for (let start = 0; start < ids.length; start += DESCRIBE_BATCH) {
-      const batch = ids.slice(start, start + DESCRIBE_BATCH);
-      for (const id of await describe(ssm, {
-        Filters: [{ Key: "InstanceIds", Values: batch }, targetFilter],
-      })) {
-        found.add(id);
-      }
-    }
-    const missing = ids.flatMap((id, index) => (found.has(id) ? [] : [{ id, index }]));
+    const tagged = new Set(await describe(ssm, { Filters: [targetFilter] }));
+    const missing = ids.flatMap((id, index) => (tagged.has(id) ? [] : [{ id, index }]));
     if (missing.length > 0) {
       const tag = `${config.targetTagKey}=${config.targetTagValue}`;
       const shown = missing
@@ -94,7 +89,7 @@ async function describe(
 ): Promise<string[]> {
   const ids: string[] = [];
   for await (const page of paginateDescribeInstanceInformation(
-    { client: ssm, pageSize: DESCRIBE_BATCH },
+    { client: ssm, pageSize: DESCRIBE_PAGE_SIZE },
     input,
   )) {
     for (const info of page.InstanceInformationList ?? []) {

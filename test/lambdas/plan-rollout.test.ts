@@ -156,20 +156,6 @@ describe("planRollout", () => {
       dryRun: false,
       waves: [2, 50, 50, 18],
     });
-    expect(ssmMock).toHaveReceivedCommandTimes(DescribeInstanceInformationCommand, 3);
-    expect(ssmMock).toHaveReceivedNthCommandWith(DescribeInstanceInformationCommand, 1, {
-      Filters: [
-        { Key: "InstanceIds", Values: ids.slice(0, 50) },
-        { Key: "tag:agent-rollout", Values: ["enabled"] },
-      ],
-      MaxResults: 50,
-    });
-    expect(ssmMock).toHaveReceivedNthCommandWith(DescribeInstanceInformationCommand, 3, {
-      Filters: [
-        { Key: "InstanceIds", Values: ids.slice(100) },
-        { Key: "tag:agent-rollout", Values: ["enabled"] },
-      ],
-    });
     // Lock first, then the rollout item, then hosts in BatchWrite chunks of 25.
     expect(ddbMock).toHaveReceivedNthCommandWith(PutCommand, 1, {
       TableName: TABLE,
