@@ -19,9 +19,19 @@ import {
 } from "./validation.js";
 import { commandView, instanceView, invocationView, stepInvocationView } from "./views.js";
 
+/**
+ * How long an invocation stays unreadable after SendCommand unless
+ * `invocationVisibilityDelayMs` says otherwise: short, but long enough that every
+ * local run goes through the handlers' handling of `InvocationDoesNotExist`.
+ */
+export const DEFAULT_INVOCATION_VISIBILITY_DELAY_MS = 300;
+
 /** What the operations work on. */
 export interface OperationDeps {
-  readonly options: Pick<LocalSsmOptions, "documents" | "deliveryTimeoutMs">;
+  readonly options: Pick<
+    LocalSsmOptions,
+    "documents" | "deliveryTimeoutMs" | "invocationVisibilityDelayMs"
+  >;
   readonly region: string;
   readonly instances: InstanceRegistry;
   readonly commands: CommandLog;
@@ -51,7 +61,11 @@ function sendCommand(deps: OperationDeps, input: Json): Json {
 }
 
 function getCommandInvocation(deps: OperationDeps, input: Json): Json {
-  const { invocation, step } = validateGetCommandInvocation(input, deps.commands);
+  const { invocation, step } = validateGetCommandInvocation(
+    input,
+    deps.commands,
+    deps.options.invocationVisibilityDelayMs ?? DEFAULT_INVOCATION_VISIBILITY_DELAY_MS,
+  );
   return stepInvocationView(invocation, step);
 }
 
@@ -106,7 +120,9 @@ function cancelCommand(deps: OperationDeps, input: Json): Json {
 }
 
 function describeInstanceInformation(deps: OperationDeps, input: Json): Json {
-  const { limit, filters } = validateDescribeInstanceInformation(input);
+  const { limit, filters } = validateDescribeInstanceInformation(input, (id) =>
+    deps.instances.has(id),
+  );
   const hosts = deps.instances.matching(filters);
   const scope = JSON.stringify([
     "DescribeInstanceInformation",

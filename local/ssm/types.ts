@@ -75,6 +75,13 @@ export interface LocalSsmOptions {
    */
   readonly deliveryTimeoutMs?: number;
   /**
+   * GetCommandInvocation answers `InvocationDoesNotExist` for this long after
+   * SendCommand, as SSM's eventually consistent Run Command API does right after a
+   * command is sent. 0 makes invocations readable at once.
+   * @default 300
+   */
+  readonly invocationVisibilityDelayMs?: number;
+  /**
    * Caps every step's execution timeout (the document's `timeoutSeconds`, after the
    * agent's own defaulting) at this many seconds. A step that runs longer is killed as
    * on a real host (SIGKILL to its process group, status `TimedOut` /

@@ -23,6 +23,10 @@ const MAX_DELIVERY_TIMEOUT_S = 2_592_000;
 const RATE = /^([1-9][0-9]*|[0-9]|[1-9][0-9]%|[0-9]%|100%)$/;
 export const INSTANCE_ID = /^(i-([0-9a-zA-Z]{8}|[0-9a-zA-Z]{17})|mi-[0-9a-zA-Z]{17})$/;
 const COMMAND_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** SendCommand DocumentName: a name or an ARN (API_SendCommand, `DocumentName` pattern). */
+const DOCUMENT_NAME_OR_ARN = /^[a-zA-Z0-9_\-.:/]{3,128}$/;
+/** Values of one DescribeInstanceInformation filter (API_InstanceInformationStringFilter, API_InstanceInformationFilter). */
+const MAX_FILTER_VALUES = 100;
 
 /** A SendCommand that passed every rule, with defaults applied. */
 export interface SendCommandRequest {
@@ -63,7 +67,8 @@ export interface CommandQuery {
 
 /**
  * SendCommand rules, in order:
- * - DocumentName: required; names a document of the endpoint (InvalidDocument);
+ * - DocumentName: required, 3 to 128 characters of `[a-zA-Z0-9_\-.:/]`
+ *   (ValidationException); names a document of the endpoint (InvalidDocument);
  * - DocumentVersion: at most 128 characters; `$DEFAULT`, `$LATEST` or `1` (InvalidDocumentVersion);
  * - Targets: refused when non-empty (only InstanceIds are supported);
  * - InstanceIds: 1 to 50; each a valid instance id of a managed node (InvalidInstanceId),
@@ -78,6 +83,13 @@ export interface CommandQuery {
  */
 export function validateSendCommand(input: Json, context: SendCommandContext): SendCommandRequest {
   const documentName = requireString(input, "DocumentName");
+  if (!DOCUMENT_NAME_OR_ARN.test(documentName)) {
+    throw validationError(
+      "documentName",
+      documentName,
+      `Member must satisfy regular expression pattern: ${DOCUMENT_NAME_OR_ARN.source}`,
+    );
+  }
   const doc = Object.hasOwn(context.documents, documentName)
     ? context.documents[documentName]
     : undefined;
@@ -193,13 +205,16 @@ function checkCommandId(commandId: string): string {
  * GetCommandInvocation rules, in order:
  * - CommandId: required, a command id;
  * - InstanceId: required, a valid instance id;
- * - the command ran on that instance (InvocationDoesNotExist);
+ * - the command ran on that instance, and was sent at least `visibilityDelayMs` ago
+ *   (InvocationDoesNotExist: SSM is eventually consistent, and an invocation is not
+ *   readable at once after SendCommand);
  * - PluginName: at most 128 characters; required when the document has more than one
  *   step, and then a step's name (InvalidPluginName).
  */
 export function validateGetCommandInvocation(
   input: Json,
   commands: CommandLog,
+  visibilityDelayMs = 0,
 ): { readonly invocation: InvocationRecord; readonly step: StepRecord } {
   const commandId = checkCommandId(requireString(input, "CommandId"));
   const instanceId = requireString(input, "InstanceId");
@@ -213,7 +228,7 @@ export function validateGetCommandInvocation(
   const invocation = commands
     .get(commandId)
     ?.invocations.find((i) => i.host.instanceId === instanceId);
-  if (!invocation) {
+  if (!invocation || Date.now() < invocation.command.requestedAt + visibilityDelayMs) {
     throw new SsmApiError(
       "InvocationDoesNotExist",
       "An invocation with this command ID and instance ID does not exist.",
@@ -333,23 +348,42 @@ export function validateCancelCommand(
   return { command, targets };
 }
 
+/** Whether a DescribeInstanceInformation filter key selects by tag (`tag:<key>` or `tag-key`). */
+function isTagKey(key: string): boolean {
+  return key.startsWith("tag:") || key === "tag-key";
+}
+
 /**
- * One DescribeInstanceInformation filter: a string key (InvalidFilterKey), at least
- * one value, all strings (InvalidInstanceInformationFilterValue), and a key among
- * {@link INSTANCE_FILTER_KEYS} or `tag:<key>` (InvalidFilterKey).
+ * One DescribeInstanceInformation filter, at `field` (e.g. `filters.1.member`): a
+ * string key (InvalidFilterKey); 1 to 100 values (ValidationException), all strings
+ * (InvalidInstanceInformationFilterValue); a key among {@link INSTANCE_FILTER_KEYS}
+ * or `tag:<key>` (InvalidFilterKey); for `InstanceIds`, each value a managed node
+ * (InvalidInstanceId: SSM answers an id that is not valid or not the account's with
+ * an error instead of leaving it out).
  */
-function instanceFilter(key: unknown, values: unknown): InstanceFilter {
+function instanceFilter(
+  field: string,
+  key: unknown,
+  values: unknown,
+  isManagedNode: (id: string) => boolean,
+): InstanceFilter {
   if (typeof key !== "string") {
     throw new SsmApiError("InvalidFilterKey", "A filter key is required.");
   }
-  if (
-    !Array.isArray(values) ||
-    values.length === 0 ||
-    !values.every((v) => typeof v === "string")
-  ) {
+  if (!Array.isArray(values) || values.length === 0) {
+    throw validationError(field, "[]", "Member must have length greater than or equal to 1");
+  }
+  if (values.length > MAX_FILTER_VALUES) {
+    throw validationError(
+      field,
+      `[${values.length} values]`,
+      `Member must have length less than or equal to ${MAX_FILTER_VALUES}`,
+    );
+  }
+  if (!values.every((v) => typeof v === "string")) {
     throw new SsmApiError(
       "InvalidInstanceInformationFilterValue",
-      `Filter ${key} needs at least one value.`,
+      `Filter ${key} takes string values.`,
     );
   }
   const set = new Set(values as string[]);
@@ -358,22 +392,44 @@ function instanceFilter(key: unknown, values: unknown): InstanceFilter {
   if (known === undefined) {
     throw new SsmApiError("InvalidFilterKey", `Filter key ${key} is not supported.`);
   }
+  if (known === "InstanceIds") {
+    const invalid = [...set].find((id) => !INSTANCE_ID.test(id) || !isManagedNode(id));
+    if (invalid !== undefined) {
+      throw new SsmApiError(
+        "InvalidInstanceId",
+        `Instance ${invalid} is not valid or is not a managed node of this account.`,
+      );
+    }
+  }
   return { key: known, values: set };
 }
 
 /**
  * DescribeInstanceInformation rules, in order:
- * - MaxResults: optional, 5 to 50 (default 50);
+ * - MaxResults: optional, 5 to 50 (default 10);
+ * - InstanceInformationFilterList and Filters: not both (ValidationException);
  * - InstanceInformationFilterList: optional, a list (InvalidFilter) of `{key, valueSet}`,
  *   never a tag key (InvalidFilterKey: tags only work through Filters), each as in
  *   {@link instanceFilter};
- * - Filters: optional, a list (InvalidFilter) of `{Key, Values}`, each as in {@link instanceFilter}.
+ * - Filters: optional, a list (InvalidFilter) of `{Key, Values}`, each as in
+ *   {@link instanceFilter}; tag filters only with tag filters (ValidationException).
  */
-export function validateDescribeInstanceInformation(input: Json): {
+export function validateDescribeInstanceInformation(
+  input: Json,
+  isManagedNode: (id: string) => boolean,
+): {
   readonly limit: number;
   readonly filters: readonly InstanceFilter[];
 } {
-  const limit = maxResults(input, 5, 50, 50);
+  const limit = maxResults(input, 5, 50, 10);
+  const given = (list: "InstanceInformationFilterList" | "Filters") =>
+    Array.isArray(input[list]) && (input[list] as unknown[]).length > 0;
+  if (given("InstanceInformationFilterList") && given("Filters")) {
+    throw new SsmApiError(
+      "ValidationException",
+      "InstanceInformationFilterList and Filters cannot be used together; use Filters.",
+    );
+  }
   const parsed: InstanceFilter[] = [];
   for (const list of ["InstanceInformationFilterList", "Filters"] as const) {
     const filters = input[list];
@@ -381,9 +437,10 @@ export function validateDescribeInstanceInformation(input: Json): {
     if (!Array.isArray(filters)) {
       throw new SsmApiError("InvalidFilter", `${list} must be a list.`);
     }
-    for (const f of filters as Array<Record<string, unknown>>) {
+    (filters as Array<Record<string, unknown>>).forEach((f, index) => {
       if (list === "Filters") {
-        parsed.push(instanceFilter(f?.Key, f?.Values));
+        const field = `filters.${index + 1}.member.values`;
+        parsed.push(instanceFilter(field, f?.Key, f?.Values, isManagedNode));
       } else if (typeof f?.key === "string" && f.key.startsWith("tag")) {
         // The old-style list has a closed set of keys; tags only work through Filters.
         throw new SsmApiError(
@@ -391,17 +448,25 @@ export function validateDescribeInstanceInformation(input: Json): {
           `Filter key ${f.key} is not supported in ${list}.`,
         );
       } else {
-        parsed.push(instanceFilter(f?.key, f?.valueSet));
+        const field = `instanceInformationFilterList.${index + 1}.member.valueSet`;
+        parsed.push(instanceFilter(field, f?.key, f?.valueSet, isManagedNode));
       }
-    }
+    });
+  }
+  const tags = parsed.filter((f) => isTagKey(f.key));
+  if (tags.length > 0 && tags.length < parsed.length) {
+    throw new SsmApiError(
+      "ValidationException",
+      "Cannot mix tag or inventory filter with any other filter.",
+    );
   }
   return { limit, filters: parsed };
 }
 
 /**
  * Options of `startLocalSsm`: every document valid ({@link validateDocument}); host
- * instance ids valid and distinct, host roots absolute; `deliveryTimeoutMs`
- * non-negative; `stepTimeoutCapSeconds` a positive integer.
+ * instance ids valid and distinct, host roots absolute; `deliveryTimeoutMs` and
+ * `invocationVisibilityDelayMs` non-negative; `stepTimeoutCapSeconds` a positive integer.
  * @throws Error naming the first invalid option.
  */
 export function validateOptions(options: LocalSsmOptions): void {
@@ -419,8 +484,11 @@ export function validateOptions(options: LocalSsmOptions): void {
       throw new Error(`hostRoot of ${host.instanceId} must be absolute`);
     }
   }
-  if (options.deliveryTimeoutMs !== undefined && !(options.deliveryTimeoutMs >= 0)) {
-    throw new Error("deliveryTimeoutMs must be a non-negative number");
+  for (const option of ["deliveryTimeoutMs", "invocationVisibilityDelayMs"] as const) {
+    const value = options[option];
+    if (value !== undefined && !(value >= 0)) {
+      throw new Error(`${option} must be a non-negative number`);
+    }
   }
   const cap = options.stepTimeoutCapSeconds;
   if (cap !== undefined && !(Number.isInteger(cap) && cap > 0)) {

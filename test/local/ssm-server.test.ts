@@ -213,6 +213,8 @@ beforeAll(async () => {
     ],
     outputDir: join(root, "s3"),
     deliveryTimeoutMs: DELIVERY_TIMEOUT_MS,
+    // These tests read invocations the moment they are sent; ssm-limits.test.ts covers the delay.
+    invocationVisibilityDelayMs: 0,
     env: { LOCAL_EXTRA: "extra-env" },
     log: (line) => logLines.push(line),
   });
