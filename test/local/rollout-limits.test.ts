@@ -4,8 +4,8 @@
  * Handlers are stubs shaped like the real ones' results, so this runs in seconds.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { type SynthesizedRollout, synthesizeRollout } from "../../local/synthesize.js";
 import { executionFailure, StrictStateMachine } from "../../local/strict-state-machine.js";
+import { type SynthesizedRollout, synthesizeRollout } from "../../local/synthesize.js";
 
 /** The largest `waveSize` the rollout input accepts. */
 const WAVE_SIZE = 1_000;
