@@ -307,15 +307,6 @@ export const JobEntrySchema = z.tuple([
 /** See {@link JobEntrySchema}. */
 export type JobEntry = z.infer<typeof JobEntrySchema>;
 
-/** The `FAILED` line any script prints before exiting 1. */
-export const FailedResultSchema = z.object({
-  step: z.string(),
-  status: z.literal("FAILED"),
-  error: z.string().max(4096),
-});
-/** See {@link FailedResultSchema}. */
-export type FailedResult = z.infer<typeof FailedResultSchema>;
-
 /** preflight result. */
 export const PreflightResultSchema = z.object({
   step: z.literal("preflight"),
