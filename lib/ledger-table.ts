@@ -8,9 +8,10 @@ import {
 } from "aws-cdk-lib/aws-dynamodb";
 import { type IGrantable, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { Construct } from "constructs";
+import { CLEANUP_INDEX, TABLE_KEY } from "../lambdas/common/ledger/keys.js";
 
 /** Name of the sparse index of pending cleanups (docs/contracts.md, "Ledger"). */
-export const CLEANUP_INDEX_NAME = "gsi1";
+export const CLEANUP_INDEX_NAME = CLEANUP_INDEX.name;
 
 /** Item-level DynamoDB actions a function of the stack may be granted on the ledger. */
 export type LedgerAction =
@@ -32,8 +33,9 @@ export interface LedgerTableProps {
 }
 
 /**
- * The rollout ledger: one DynamoDB table, `pk`/`sk` strings, and the sparse index
- * `gsi1` (`gsi1pk`/`gsi1sk`) that finds the snapshots whose cleanup is pending.
+ * The rollout ledger: one DynamoDB table with string keys, and the sparse index that
+ * finds the snapshots whose cleanup is pending. The key attribute names come from the
+ * ledger module (`lambdas/common/ledger/keys.ts`), the only code that builds keys.
  *
  * - On-demand capacity: a rollout writes in bursts (thousands of hosts), then nothing.
  * - Point-in-time recovery and RETAIN: losing a job snapshot would leave an old
@@ -50,8 +52,8 @@ export class LedgerTable extends Construct {
   constructor(scope: Construct, id: string, props: LedgerTableProps = {}) {
     super(scope, id);
     this.table = new Table(this, "Table", {
-      partitionKey: { name: "pk", type: AttributeType.STRING },
-      sortKey: { name: "sk", type: AttributeType.STRING },
+      partitionKey: { name: TABLE_KEY.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: TABLE_KEY.sortKey, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
       encryption: TableEncryption.AWS_MANAGED,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
@@ -60,8 +62,8 @@ export class LedgerTable extends Construct {
     });
     this.table.addGlobalSecondaryIndex({
       indexName: CLEANUP_INDEX_NAME,
-      partitionKey: { name: "gsi1pk", type: AttributeType.STRING },
-      sortKey: { name: "gsi1sk", type: AttributeType.STRING },
+      partitionKey: { name: CLEANUP_INDEX.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: CLEANUP_INDEX.sortKey, type: AttributeType.STRING },
       // The cleanup reads the whole snapshot item from the index.
       projectionType: ProjectionType.ALL,
     });

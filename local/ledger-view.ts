@@ -1,7 +1,6 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import type { ErrorInfo } from "../lambdas/common/store.js";
-import { DynamoLedgerStore } from "../lambdas/common/store.js";
+import { DynamoLedgerStore, type ErrorInfo } from "../lambdas/common/ledger/index.js";
 
 /** Where the local ledger is. */
 export interface LedgerLocation {

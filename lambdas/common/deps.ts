@@ -10,8 +10,8 @@ import type { SSMClient } from "@aws-sdk/client-ssm";
 import { getDocumentClient, getS3Client, getSsmClient } from "./clients.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { BaseEnv } from "./env.js";
+import { DynamoLedgerStore, type LedgerStore } from "./ledger/index.js";
 import { createLogger, type Logger } from "./logger.js";
-import { DynamoLedgerStore, type LedgerStore } from "./store.js";
 
 /** Dependencies of a domain function with configuration `C`. */
 export interface Deps<C> {

@@ -74,9 +74,25 @@ export class LedgerConflictError extends RolloutError {
   override readonly name = "LedgerConflictError";
 }
 
-/** A ledger item read back does not match its versioned schema. */
+/** A ledger item read back (or about to be written) does not match its versioned schema. */
 export class InvalidLedgerItemError extends RolloutError {
   override readonly name = "InvalidLedgerItemError";
+
+  /**
+   * @param message - names the item's key and the first field that does not match
+   * @param key - the item's primary key: partition and sort key, space-separated
+   */
+  constructor(
+    message: string,
+    readonly key: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A batch write still left items unprocessed after the store's retries (throttling). */
+export class LedgerWriteIncompleteError extends RolloutError {
+  override readonly name = "LedgerWriteIncompleteError";
 }
 
 /**

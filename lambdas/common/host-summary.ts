@@ -8,26 +8,26 @@
 import {
   ACTIVE_HOST_STATUSES,
   FAILURE_HOST_STATUSES,
-  type HostItem,
+  type Host,
   type HostStatus,
-} from "./store.js";
+} from "./ledger/index.js";
 
 /** Number of hosts per status (statuses with no host are absent). */
 export type StatusCounts = Partial<Record<HostStatus, number>>;
 
 /** Counts hosts per status. */
-export function countByStatus(hosts: readonly HostItem[]): StatusCounts {
+export function countByStatus(hosts: readonly Host[]): StatusCounts {
   const counts: StatusCounts = {};
   for (const host of hosts) counts[host.status] = (counts[host.status] ?? 0) + 1;
   return counts;
 }
 
 /** Hosts that ended ROLLED_BACK or FAILED. */
-export function failedHosts(hosts: readonly HostItem[]): HostItem[] {
+export function failedHosts(hosts: readonly Host[]): Host[] {
   return hosts.filter((host) => FAILURE_HOST_STATUSES.includes(host.status));
 }
 
 /** Hosts still in a non-final status (their item processor never recorded them). */
-export function unfinishedHosts(hosts: readonly HostItem[]): HostItem[] {
+export function unfinishedHosts(hosts: readonly Host[]): Host[] {
   return hosts.filter((host) => ACTIVE_HOST_STATUSES.includes(host.status));
 }

@@ -3,8 +3,9 @@
  *
  * @module
  */
+
+import type { ErrorInfo } from "./ledger/index.js";
 import type { StatesError } from "./schemas.js";
-import type { ErrorInfo } from "./store.js";
 
 /** Longest error message kept in the ledger. */
 export const MAX_ERROR_MESSAGE = 1000;

@@ -12,9 +12,9 @@ import {
   type StatusCounts,
   unfinishedHosts,
 } from "../common/host-summary.js";
+import type { ErrorInfo, HostStatus, RolloutStatus } from "../common/ledger/index.js";
 import type { FinishRolloutEvent } from "../common/schemas.js";
 import { errorFromStates } from "../common/states-error.js";
-import type { ErrorInfo, HostStatus, RolloutStatus } from "../common/store.js";
 
 /** Statuses a rollout ends in: finish-rollout never moves a rollout out of one. */
 const FINAL_STATUSES: ReadonlySet<RolloutStatus> = new Set(["SUCCEEDED", "HALTED", "FAILED"]);

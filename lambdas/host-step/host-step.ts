@@ -14,6 +14,7 @@ import type { z } from "zod";
 import { verifyJobSnapshot } from "../common/command-output.js";
 import { type Deps, isoTime, type RemainingTime } from "../common/deps.js";
 import { CommandOutputError, HostUnreachableError, LedgerConflictError } from "../common/errors.js";
+import type { HostStatus, Rollout, RolloutGate, StepResultFields } from "../common/ledger/index.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import {
   formatIssues,
@@ -27,19 +28,6 @@ import {
   SwitchResultSchema,
 } from "../common/schemas.js";
 import { interpretInvocation, pollInvocation, sendCommand } from "../common/ssm-command.js";
-import {
-  CLEANUP_PENDING_PK,
-  chunkSk,
-  type HostStatus,
-  JOBS_PER_CHUNK,
-  type RolloutGate,
-  type RolloutItem,
-  type SnapshotChunkItem,
-  type SnapshotItem,
-  type StepResultFields,
-  snapshotPk,
-  snapshotSk,
-} from "../common/store.js";
 
 /** Configuration of {@link runHostStep}. */
 export interface HostStepConfig {
@@ -55,7 +43,7 @@ export interface HostStepConfig {
 
 /** {@link Deps} plus a per-container cache of rollout items (immutable after planning). */
 export interface HostStepDeps extends Deps<HostStepConfig> {
-  readonly rolloutCache?: Map<string, RolloutItem>;
+  readonly rolloutCache?: Map<string, Rollout>;
 }
 
 /** Time kept free at the end of an invocation: never poll past remaining − this. */
@@ -194,7 +182,7 @@ export function gateReason(rollout: RolloutGate): string | undefined {
   return undefined;
 }
 
-async function loadRollout(deps: HostStepDeps, rolloutId: string): Promise<RolloutItem> {
+async function loadRollout(deps: HostStepDeps, rolloutId: string): Promise<Rollout> {
   const cached = deps.rolloutCache?.get(rolloutId);
   if (cached !== undefined) return cached;
   const rollout = await deps.store.getRollout(rolloutId);
@@ -209,7 +197,7 @@ async function loadRollout(deps: HostStepDeps, rolloutId: string): Promise<Rollo
 }
 
 /** Document parameters of a step (docs/contracts.md, "Host scripts"). */
-export function stepParameters(rollout: RolloutItem, step: StepName): Record<string, string> {
+export function stepParameters(rollout: Rollout, step: StepName): Record<string, string> {
   const common = {
     profile: rollout.profile,
     targetVersion: rollout.targetVersion,
@@ -225,7 +213,7 @@ export function stepParameters(rollout: RolloutItem, step: StepName): Record<str
   };
 }
 
-function send(deps: HostStepDeps, rollout: RolloutItem, host: HostRef, step: StepName) {
+function send(deps: HostStepDeps, rollout: Rollout, host: HostRef, step: StepName) {
   return sendCommand(deps.ssm, {
     documentName: deps.config.documents[step],
     instanceId: host.instanceId,
@@ -265,7 +253,7 @@ const orUndefined = <T>(value: T | null | undefined): T | undefined => value ?? 
 
 async function complete(
   deps: HostStepDeps,
-  rollout: RolloutItem,
+  rollout: Rollout,
   host: HostRef,
   step: StepName,
   commandId: string,
@@ -355,14 +343,14 @@ async function complete(
 }
 
 /**
- * Verifies the switch's job snapshot and writes it to the ledger (chunks, then the
- * snapshot item with cleanup PENDING and the sparse index keys). Done before the
+ * Verifies the switch's job snapshot and writes it to the ledger, its cleanup
+ * pending. Done before the
  * step returns: the nightly cleanup may delete the old release only on the strength
  * of this record. Idempotent: a repeat finds the same snapshot and writes nothing new.
  */
 async function writeSnapshot(
   deps: HostStepDeps,
-  rollout: RolloutItem,
+  rollout: Rollout,
   host: HostRef,
   result: SwitchResult,
 ): Promise<void> {
@@ -383,38 +371,15 @@ async function writeSnapshot(
     );
   }
   verifyJobSnapshot({ ...jobs, sha256: jobs.sha256 });
-  const createdAt = isoTime(deps.clock.now());
-  const chunks: SnapshotChunkItem[] = [];
-  for (let n = 0; n * JOBS_PER_CHUNK < jobs.items.length; n++) {
-    chunks.push({
-      pk: snapshotPk(host.hostId),
-      sk: chunkSk(host.rolloutId, n),
-      kind: "snapshot-chunk",
-      schemaVersion: 1,
-      rolloutId: host.rolloutId,
-      index: n,
-      jobs: jobs.items.slice(n * JOBS_PER_CHUNK, (n + 1) * JOBS_PER_CHUNK),
-    });
-  }
-  const snapshot: SnapshotItem = {
-    pk: snapshotPk(host.hostId),
-    sk: snapshotSk(host.rolloutId),
-    kind: "snapshot",
-    schemaVersion: 1,
+  await deps.store.putSnapshot({
     hostId: host.hostId,
     rolloutId: host.rolloutId,
     instanceId: host.instanceId,
     profile: rollout.profile,
     oldVersion: result.fromVersion,
     oldRelease: result.oldRelease,
-    jobCount: jobs.count,
+    jobs: jobs.items,
     jobsSha256: jobs.sha256,
-    chunkCount: chunks.length,
-    cleanup: "PENDING",
-    gsi1pk: CLEANUP_PENDING_PK,
-    gsi1sk: `${createdAt}#${host.hostId}`,
-    attempts: 0,
-    createdAt,
-  };
-  await deps.store.putSnapshot(snapshot, chunks);
+    now: deps.clock.now(),
+  });
 }

@@ -8,8 +8,8 @@
  */
 import { containerDeps } from "../common/deps.js";
 import { defineHandler } from "../common/handler.js";
+import type { Rollout } from "../common/ledger/index.js";
 import { HostStepEventSchema, type StepState } from "../common/schemas.js";
-import type { RolloutItem } from "../common/store.js";
 import { type HostStepConfig, type HostStepDeps, runHostStep } from "./host-step.js";
 
 export * from "./host-step.js";
@@ -29,7 +29,7 @@ export const handler = defineHandler({
       inlinePollSeconds: env.INLINE_POLL_SECONDS,
       deliveryTimeoutSeconds: env.DELIVERY_TIMEOUT_SECONDS,
     }),
-    rolloutCache: new Map<string, RolloutItem>(),
+    rolloutCache: new Map<string, Rollout>(),
   }),
   run: runHostStep,
 });

@@ -6,10 +6,10 @@
  */
 import type { Deps, RemainingTime } from "../common/deps.js";
 import { CommandOutputError, CommandTimedOutError, describeError } from "../common/errors.js";
+import type { CleanupAttempt, Snapshot } from "../common/ledger/index.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { CleanupResultSchema, formatIssues } from "../common/schemas.js";
 import { interpretInvocation, pollInvocation, sendCommand } from "../common/ssm-command.js";
-import type { CleanupAttempt, SnapshotItem } from "../common/store.js";
 
 /** Configuration of {@link nightlyCleanup}. */
 export interface NightlyCleanupConfig {
@@ -67,7 +67,7 @@ export async function nightlyCleanup(
   const deadline =
     start + (context?.getRemainingTimeInMillis() ?? 15 * 60_000) - CLEANUP_RESERVE_MS;
   const pending = await deps.store.listPendingCleanups();
-  const byHost = new Map<string, SnapshotItem[]>();
+  const byHost = new Map<string, Snapshot[]>();
   for (const snapshot of pending) {
     const list = byHost.get(snapshot.hostId) ?? [];
     list.push(snapshot);
@@ -106,7 +106,7 @@ export async function nightlyCleanup(
 
 async function cleanOne(
   deps: Deps<NightlyCleanupConfig>,
-  snapshot: SnapshotItem,
+  snapshot: Snapshot,
   deadline: number,
   parentLog: Logger,
 ): Promise<{ list: "deleted" | "kept" | "failed"; entry: CleanupEntry }> {

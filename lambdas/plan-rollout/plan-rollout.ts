@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { type Deps, isoTime } from "../common/deps.js";
+import type { Deps } from "../common/deps.js";
 import { InvalidInputError, LedgerConflictError, UnknownProfileError } from "../common/errors.js";
+import type { NewHost, Rollout } from "../common/ledger/index.js";
 import { silentLogger } from "../common/logger.js";
 import {
   type PlanRolloutEvent,
@@ -13,7 +14,6 @@ import {
   type RolloutInput,
   RolloutInputSchema,
 } from "../common/schemas.js";
-import { type HostItem, hostSk, ROLLOUT_SK, type RolloutItem, rolloutPk } from "../common/store.js";
 import { resolveHosts } from "./resolve-hosts.js";
 
 export { MAX_HOSTS, resolveHosts } from "./resolve-hosts.js";
@@ -124,28 +124,16 @@ async function writeLedger(
   waves: readonly string[][],
   now: number,
 ): Promise<void> {
-  const time = isoTime(now);
   const hostCount = waves.reduce((sum, wave) => sum + wave.length, 0);
-  const rollout: RolloutItem = {
-    pk: rolloutPk(rolloutId),
-    sk: ROLLOUT_SK,
-    kind: "rollout",
-    schemaVersion: 1,
+  const created = await deps.store.createRollout({
     rolloutId,
-    status: "PLANNED",
     input,
-    fleet: input.fleet,
-    profile: input.profile,
-    targetVersion: input.targetVersion,
     hostCount,
     waveCount: waves.length,
-    failureThreshold: input.failureThreshold,
-    failedCount: 0,
-    createdAt: time,
-    updatedAt: time,
-  };
-  if ((await deps.store.createRollout(rollout)) === "exists") {
-    // A Lambda retry of this very plan may find its own item; anything else is a clash.
+    now,
+  });
+  if (created === "exists") {
+    // A Lambda retry of this very plan may find its own rollout; anything else is a clash.
     const existing = await deps.store.getRollout(rolloutId);
     if (existing === undefined || !isSamePlan(existing, input)) {
       throw new LedgerConflictError(
@@ -153,32 +141,15 @@ async function writeLedger(
       );
     }
   }
-  const items: HostItem[] = [];
   let order = 0;
-  waves.forEach((wave, waveIndex) => {
-    for (const instanceId of wave) {
-      items.push({
-        pk: rolloutPk(rolloutId),
-        sk: hostSk(waveIndex, instanceId),
-        kind: "host",
-        schemaVersion: 1,
-        rolloutId,
-        hostId: instanceId,
-        instanceId,
-        wave: waveIndex,
-        order: order++,
-        status: "PENDING",
-        commands: {},
-        stepMs: {},
-        updatedAt: time,
-      });
-    }
-  });
-  await deps.store.putHosts(items);
+  const hosts: NewHost[] = waves.flatMap((wave, waveIndex) =>
+    wave.map((instanceId) => ({ hostId: instanceId, instanceId, wave: waveIndex, order: order++ })),
+  );
+  await deps.store.putHosts(rolloutId, hosts, now);
 }
 
 /** True when `rollout` is this very plan, written by an earlier attempt (a Lambda retry). */
-function isSamePlan(rollout: RolloutItem, input: RolloutInput): boolean {
+function isSamePlan(rollout: Rollout, input: RolloutInput): boolean {
   // Both inputs went through the same schema, so their key order is the same.
   return rollout.status === "PLANNED" && JSON.stringify(rollout.input) === JSON.stringify(input);
 }

@@ -5,9 +5,9 @@
  */
 import type { Deps } from "../common/deps.js";
 import { InvalidInputError } from "../common/errors.js";
+import { type ErrorInfo, FAILURE_HOST_STATUSES, type HostStatus } from "../common/ledger/index.js";
 import type { RecordHostEvent, StepState } from "../common/schemas.js";
 import { errorFromStates } from "../common/states-error.js";
-import { type ErrorInfo, FAILURE_HOST_STATUSES, type HostStatus } from "../common/store.js";
 
 /** What record-host returns. */
 export interface RecordHostResult {

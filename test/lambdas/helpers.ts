@@ -1,6 +1,7 @@
 /**
- * Fixtures shared by the Lambda tests: ledger items, a fake clock, and dependencies
- * wired to SDK clients whose `send` is replaced by aws-sdk-client-mock.
+ * Fixtures shared by the Lambda tests: raw ledger items, a fake clock, and
+ * dependencies wired to an in-memory ledger store and to SDK clients whose `send` is
+ * replaced by aws-sdk-client-mock.
  */
 import { createHash } from "node:crypto";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -9,15 +10,17 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Clock } from "../../lambdas/common/clock.js";
 import type { Deps } from "../../lambdas/common/deps.js";
-import type { RolloutInput } from "../../lambdas/common/schemas.js";
+import type { HostItem, RolloutItem, SnapshotItem } from "../../lambdas/common/ledger/items.js";
 import {
-  DynamoLedgerStore,
-  type HostItem,
+  CLEANUP_PENDING_PK,
   hostSk,
   ROLLOUT_SK,
-  type RolloutItem,
   rolloutPk,
-} from "../../lambdas/common/store.js";
+  snapshotPk,
+  snapshotSk,
+} from "../../lambdas/common/ledger/keys.js";
+import type { RolloutInput } from "../../lambdas/common/schemas.js";
+import { MemoryLedgerStore } from "./memory-ledger-store.js";
 
 export const TABLE = "ledger";
 export const BUCKET = "rollout-output";
@@ -65,18 +68,15 @@ export function sdkClients() {
   };
 }
 
-/** Domain dependencies on mocked clients, with a store whose batch retries do not wait. */
+/** Domain dependencies: an in-memory ledger, mocked SSM and S3 clients, a fake clock. */
 export function testDeps<C>(
   config: C,
   clock: FakeClock = fakeClock(),
-): Deps<C> & { clock: FakeClock } {
+  store: MemoryLedgerStore = new MemoryLedgerStore(),
+): Deps<C> & { clock: FakeClock; store: MemoryLedgerStore } {
   const clients = sdkClients();
   return {
-    store: new DynamoLedgerStore({
-      client: clients.document,
-      tableName: TABLE,
-      sleep: async () => {},
-    }),
+    store,
     ssm: clients.ssm,
     s3: clients.s3,
     clock,
@@ -156,6 +156,36 @@ export function hostItem(overrides: Partial<HostItem> = {}): HostItem {
     commands: {},
     stepMs: {},
     updatedAt: new Date(T0).toISOString(),
+    ...overrides,
+  };
+}
+
+/** A pending snapshot item of `hostId` for `rolloutId`, with jobs of sha `sha.repeat(64)`. */
+export function snapshotItem(
+  hostId: string,
+  rolloutId: string,
+  overrides: Partial<SnapshotItem> = {},
+): SnapshotItem {
+  const createdAt = overrides.createdAt ?? "2025-02-01T00:00:00.000Z";
+  return {
+    pk: snapshotPk(hostId),
+    sk: snapshotSk(rolloutId),
+    kind: "snapshot",
+    schemaVersion: 1,
+    hostId,
+    rolloutId,
+    instanceId: hostId,
+    profile: "demo",
+    oldVersion: "1.0.0",
+    oldRelease: "/opt/agent/releases/1.0.0",
+    jobCount: 2,
+    jobsSha256: "b".repeat(64),
+    chunkCount: 1,
+    cleanup: "PENDING",
+    gsi1pk: CLEANUP_PENDING_PK,
+    gsi1sk: `${createdAt}#${hostId}`,
+    attempts: 0,
+    createdAt,
     ...overrides,
   };
 }

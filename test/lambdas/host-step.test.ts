@@ -6,17 +6,12 @@ import {
   SendCommandCommand,
   SSMClient,
 } from "@aws-sdk/client-ssm";
-import {
-  BatchWriteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeEach, describe, expect, it, vi } from "vitest";
+import type { Rollout } from "../../lambdas/common/ledger/index.js";
+import type { RolloutItem } from "../../lambdas/common/ledger/items.js";
 import type { StepState } from "../../lambdas/common/schemas.js";
-import type { RolloutItem } from "../../lambdas/common/store.js";
 import {
   type HostStepConfig,
   type HostStepDeps,
@@ -38,6 +33,7 @@ import {
   TABLE,
   testDeps,
 } from "./helpers.js";
+import { MemoryLedgerStore } from "./memory-ledger-store.js";
 
 const ssmMock = mockClient(SSMClient);
 const ddbMock = mockClient(DynamoDBDocumentClient);
@@ -50,20 +46,24 @@ const CONFIG: HostStepConfig = {
   deliveryTimeoutSeconds: 600,
 };
 const HOST = { rolloutId: ROLLOUT_ID, wave: 1, hostId: I1, instanceId: I1 };
-const HOST_KEY = { pk: `ROLLOUT#${ROLLOUT_ID}`, sk: `HOST#0001#${I1}` };
-const ROLLOUT_KEY = { pk: `ROLLOUT#${ROLLOUT_ID}`, sk: "ROLLOUT" };
 const OUTPUT_URL = `https://s3.eu-west-1.amazonaws.com/${BUCKET}/commands/${ROLLOUT_ID}/${I1}/switch/cmd-1/${I1}/awsrunShellScript/switch/stdout`;
 const context = (remainingMs = 60_000) => ({ getRemainingTimeInMillis: () => remainingMs });
 
+/** The ledger of the test, fresh for each. */
+let store: MemoryLedgerStore;
+
 function deps(clock = fakeClock()): HostStepDeps & { clock: ReturnType<typeof fakeClock> } {
-  return { ...testDeps(CONFIG, clock), rolloutCache: new Map<string, RolloutItem>() };
+  return { ...testDeps(CONFIG, clock, store), rolloutCache: new Map<string, Rollout>() };
 }
 
+/** Puts the rollout and the host (wave 1, PENDING unless said otherwise) in the ledger. */
 function ledger(rollout: Partial<RolloutItem> = {}, host: Parameters<typeof hostItem>[0] = {}) {
-  ddbMock.on(GetCommand, { Key: ROLLOUT_KEY }).resolves({ Item: rolloutItem(rollout) });
-  ddbMock.on(GetCommand, { Key: HOST_KEY }).resolves({ Item: hostItem({ wave: 1, ...host }) });
-  ddbMock.on(UpdateCommand).resolves({});
+  store.putItem(rolloutItem(rollout));
+  store.putItem(hostItem({ wave: 1, ...host }));
 }
+
+/** The host as the ledger holds it. */
+const ledgerHost = () => store.getHost(HOST);
 
 function invocation(
   fields: Partial<GetCommandInvocationCommandOutput>,
@@ -108,6 +108,7 @@ beforeEach(() => {
   ssmMock.reset();
   ddbMock.reset();
   s3Mock.reset();
+  store = new MemoryLedgerStore();
 });
 
 describe("runHostStep: send", () => {
@@ -138,6 +139,7 @@ describe("runHostStep: send", () => {
       { action: "send", step: "preflight", host: HOST },
       context(),
     );
+    const calls = [...store.calls];
 
     // Assess
     expect(state).toEqual({
@@ -166,38 +168,27 @@ describe("runHostStep: send", () => {
     });
     // The first check waits the 100 ms no command could finish in.
     expect(d.clock.sleeps).toEqual([100, 100, 100]);
-    expect(ddbMock).toHaveReceivedNthCommandWith(UpdateCommand, 1, {
-      Key: HOST_KEY,
-      UpdateExpression: "SET #commands.#step = :commandId, #status = :status, updatedAt = :now",
-      ConditionExpression: "attribute_not_exists(#commands.#step) AND #status IN (:from0)",
-      ExpressionAttributeNames: {
-        "#commands": "commands",
-        "#step": "preflight",
-        "#status": "status",
-      },
-      ExpressionAttributeValues: {
-        ":commandId": "cmd-1",
-        ":status": "PREFLIGHT",
-        ":now": new Date(T0).toISOString(),
-        ":from0": "PENDING",
-      },
+    // The command is recorded (PENDING → PREFLIGHT) before polling, the result after.
+    expect(await ledgerHost()).toEqual({
+      rolloutId: ROLLOUT_ID,
+      hostId: I1,
+      instanceId: I1,
+      wave: 1,
+      order: 0,
+      status: "PREFLIGHT",
+      commands: { preflight: "cmd-1" },
+      stepMs: { preflight: 300 },
+      fromVersion: "1.0.0",
+      updatedAt: new Date(T0 + 300).toISOString(),
     });
-    expect(ddbMock).toHaveReceivedNthCommandWith(UpdateCommand, 2, {
-      Key: HOST_KEY,
-      ConditionExpression: "#commands.#step = :commandId",
-      ExpressionAttributeValues: expect.objectContaining({
-        ":stepMs": 300,
-        ":fromVersion": "1.0.0",
-        ":commandId": "cmd-1",
-      }),
-    });
-    // The gate reads only its live fields, fresh, not the whole rollout item.
-    expect(ddbMock).toHaveReceivedCommandWith(GetCommand, {
-      Key: ROLLOUT_KEY,
-      ProjectionExpression: "#status, failedCount, failureThreshold",
-      ExpressionAttributeNames: { "#status": "status" },
-      ConsistentRead: true,
-    });
+    // The gate reads only its live fields, fresh (getRolloutGate), not the whole rollout.
+    expect(calls).toEqual([
+      "getRollout",
+      "getRolloutGate",
+      "getHost",
+      "recordCommand",
+      "recordStepResult",
+    ]);
   });
 
   it("sends stage with the artifact URL and sha256, moving the host from PREFLIGHT to STAGING", async () => {
@@ -241,11 +232,10 @@ describe("runHostStep: send", () => {
       },
       OutputS3KeyPrefix: `commands/${ROLLOUT_ID}/${I1}/stage`,
     });
-    expect(ddbMock).toHaveReceivedNthCommandWith(UpdateCommand, 1, {
-      ExpressionAttributeValues: expect.objectContaining({
-        ":status": "STAGING",
-        ":from0": "PREFLIGHT",
-      }),
+    expect(await ledgerHost()).toMatchObject({
+      status: "STAGING",
+      commands: { preflight: "cmd-0", stage: "cmd-2" },
+      stepMs: { stage: 100 },
     });
   });
 
@@ -268,7 +258,7 @@ describe("runHostStep: send", () => {
     expect(state).toMatchObject({ step: "preflight", done: true, status: "HALTED" });
     expect(state.commandId).toBeUndefined();
     expect(ssmMock.calls()).toHaveLength(0);
-    expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 0);
+    expect(await ledgerHost()).toMatchObject({ status: "PENDING", commands: {}, stepMs: {} });
   });
 
   it("lets preflight through while failures are within the threshold", async () => {
@@ -324,20 +314,28 @@ describe("runHostStep: send", () => {
       done: false,
       waitSeconds: 2,
     });
-    expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 0);
+    expect(await ledgerHost()).toMatchObject({
+      status: "SWITCHING",
+      commands: { preflight: "c0", stage: "c1", switch: "cmd-old" },
+      stepMs: {},
+    });
+    expect(store.calls).not.toContain("recordCommand");
   });
 
   it("follows the command another attempt recorded first", async () => {
-    // Prepare
-    ddbMock.on(GetCommand, { Key: ROLLOUT_KEY }).resolves({ Item: rolloutItem() });
-    ddbMock
-      .on(GetCommand, { Key: HOST_KEY })
-      .resolvesOnce({ Item: hostItem({ wave: 1 }) })
-      .resolves({
-        Item: hostItem({ wave: 1, status: "PREFLIGHT", commands: { preflight: "cmd-first" } }),
+    // Prepare: a concurrent attempt records its command while this one sends
+    ledger();
+    ssmMock.on(SendCommandCommand).callsFake(async () => {
+      await store.recordCommand({
+        key: HOST,
+        step: "preflight",
+        commandId: "cmd-first",
+        status: "PREFLIGHT",
+        from: ["PENDING"],
+        now: T0,
       });
-    ddbMock.on(UpdateCommand).rejects(awsError("ConditionalCheckFailedException"));
-    ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: "cmd-dup" } });
+      return { Command: { CommandId: "cmd-dup" } };
+    });
     ssmMock
       .on(GetCommandInvocationCommand)
       .resolves(invocation({ Status: "Pending", StatusDetails: "Pending" }));
@@ -356,6 +354,10 @@ describe("runHostStep: send", () => {
     });
     expect(ssmMock).not.toHaveReceivedCommandWith(GetCommandInvocationCommand, {
       CommandId: "cmd-dup",
+    });
+    expect(await ledgerHost()).toMatchObject({
+      status: "PREFLIGHT",
+      commands: { preflight: "cmd-first" },
     });
   });
 
@@ -378,7 +380,7 @@ describe("runHostStep: send", () => {
       name: "HostUnreachableError",
       message: expect.stringContaining(I1),
     });
-    expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 0);
+    expect(await ledgerHost()).toMatchObject({ status: "PENDING", commands: {} });
   });
 });
 
@@ -544,7 +546,7 @@ describe("runHostStep: inline polling", () => {
     await runHostStep(d, event, context(5000));
 
     // Assess
-    expect(ddbMock).toHaveReceivedCommandTimes(GetCommand, 1);
+    expect(store.calls).toEqual(["getRollout"]);
   });
 });
 
@@ -643,7 +645,11 @@ describe("runHostStep: finished commands", () => {
 
     // Assess
     await expect(result).rejects.toMatchObject({ name, message: expect.stringContaining(text) });
-    expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 0);
+    expect(await ledgerHost()).toMatchObject({
+      status: "STAGING",
+      commands: { preflight: "c0", stage: "cmd-1" },
+      stepMs: {},
+    });
   });
 
   it("raises HostUnreachableError when SSM no longer knows the instance while polling", async () => {
@@ -687,14 +693,15 @@ describe("runHostStep: finished commands", () => {
       status: "ROLLED_BACK",
       summary: { reason: "health check failed for 30 s", currentVersion: "1.0.0", jobCount: 3 },
     });
-    expect(ddbMock).toHaveReceivedCommandTimes(PutCommand, 0);
-    expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
-    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      ExpressionAttributeValues: expect.objectContaining({
-        ":suspendMs": 1200,
-        ":listenerGapMs": 450,
-        ":toVersion": "1.0.0",
-      }),
+    expect(await store.getSnapshot(I1, ROLLOUT_ID)).toBeUndefined();
+    expect(store.snapshotJobs(I1, ROLLOUT_ID)).toEqual([]);
+    expect(await ledgerHost()).toMatchObject({
+      status: "SWITCHING",
+      stepMs: { switch: 4000 },
+      fromVersion: "1.0.0",
+      suspendMs: 1200,
+      listenerGapMs: 450,
+      toVersion: "1.0.0",
     });
   });
 
@@ -704,8 +711,6 @@ describe("runHostStep: finished commands", () => {
       {},
       { status: "SWITCHING", commands: { preflight: "c0", stage: "c1", switch: "cmd-1" } },
     );
-    ddbMock.on(BatchWriteCommand).resolves({});
-    ddbMock.on(PutCommand).resolves({});
     const full = line(switchLine(2500));
     expect(full.length).toBeGreaterThan(24_000);
     ssmMock
@@ -719,64 +724,38 @@ describe("runHostStep: finished commands", () => {
 
     // Act
     const state = await runHostStep(d, poll("switch"), context());
+    const calls = [...store.calls];
 
     // Assess
     expect(s3Mock).toHaveReceivedCommandWith(GetObjectCommand, {
       Bucket: BUCKET,
       Key: `commands/${ROLLOUT_ID}/${I1}/switch/cmd-1/${I1}/awsrunShellScript/switch/stdout`,
     });
-    expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 1);
-    const chunks =
-      ddbMock.commandCalls(BatchWriteCommand)[0]?.args[0].input.RequestItems?.[TABLE] ?? [];
-    expect(chunks.map((r) => [r.PutRequest?.Item?.sk, r.PutRequest?.Item?.jobs.length])).toEqual([
-      [`SNAPSHOT#${ROLLOUT_ID}#JOBS#0000`, 1000],
-      [`SNAPSHOT#${ROLLOUT_ID}#JOBS#0001`, 1000],
-      [`SNAPSHOT#${ROLLOUT_ID}#JOBS#0002`, 500],
-    ]);
-    expect(chunks[2]?.PutRequest?.Item).toMatchObject({
-      pk: `HOST#${I1}`,
-      kind: "snapshot-chunk",
-      schemaVersion: 1,
-      index: 2,
-      jobs: expect.arrayContaining([["job-2499", 3499, 502_499]]),
-    });
     const createdAt = new Date(T0).toISOString();
-    expect(ddbMock).toHaveReceivedCommandWith(PutCommand, {
-      TableName: TABLE,
-      Item: {
-        pk: `HOST#${I1}`,
-        sk: `SNAPSHOT#${ROLLOUT_ID}`,
-        kind: "snapshot",
-        schemaVersion: 1,
-        hostId: I1,
-        rolloutId: ROLLOUT_ID,
-        instanceId: I1,
-        profile: "demo",
-        oldVersion: "1.0.0",
-        oldRelease: "/opt/agent/releases/1.0.0",
-        jobCount: 2500,
-        jobsSha256: sha256,
-        chunkCount: 3,
-        cleanup: "PENDING",
-        gsi1pk: "CLEANUP#PENDING",
-        gsi1sk: `${createdAt}#${I1}`,
-        attempts: 0,
-        createdAt,
-      },
-      ConditionExpression: "attribute_not_exists(pk)",
+    expect(await store.getSnapshot(I1, ROLLOUT_ID)).toEqual({
+      hostId: I1,
+      rolloutId: ROLLOUT_ID,
+      instanceId: I1,
+      profile: "demo",
+      oldVersion: "1.0.0",
+      oldRelease: "/opt/agent/releases/1.0.0",
+      jobCount: 2500,
+      jobsSha256: sha256,
+      chunkCount: 3,
+      cleanup: "PENDING",
+      attempts: 0,
+      createdAt,
     });
-    // Chunks, then the snapshot item, then the host.
-    const order = ddbMock.calls().map((call) => call.args[0].constructor.name);
-    expect(order.slice(-3)).toEqual(["BatchWriteCommand", "PutCommand", "UpdateCommand"]);
-    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      Key: HOST_KEY,
-      ExpressionAttributeValues: expect.objectContaining({
-        ":stepMs": 4000,
-        ":fromVersion": "1.0.0",
-        ":toVersion": "2.0.0",
-        ":suspendMs": 1200,
-        ":listenerGapMs": 450,
-      }),
+    expect(store.snapshotJobs(I1, ROLLOUT_ID)).toEqual(jobs(2500).items);
+    expect((await store.listPendingCleanups()).map((snapshot) => snapshot.hostId)).toEqual([I1]);
+    // The snapshot, then the host's step result.
+    expect(calls.slice(-2)).toEqual(["putSnapshot", "recordStepResult"]);
+    expect(await ledgerHost()).toMatchObject({
+      stepMs: { switch: 4000 },
+      fromVersion: "1.0.0",
+      toVersion: "2.0.0",
+      suspendMs: 1200,
+      listenerGapMs: 450,
     });
     expect(state).toMatchObject({
       done: true,
@@ -821,8 +800,9 @@ describe("runHostStep: finished commands", () => {
       name: "CommandOutputError",
       message: expect.stringContaining(text),
     });
-    expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
-    expect(ddbMock).toHaveReceivedCommandTimes(PutCommand, 0);
+    expect(await store.getSnapshot(I1, ROLLOUT_ID)).toBeUndefined();
+    expect(store.snapshotJobs(I1, ROLLOUT_ID)).toEqual([]);
+    expect(await ledgerHost()).toMatchObject({ stepMs: {} });
   });
 
   it("accepts UNCHANGED with no snapshot (a host this rollout did not switch), writing none", async () => {
@@ -859,11 +839,9 @@ describe("runHostStep: finished commands", () => {
       status: "UNCHANGED",
       summary: { jobCount: 0, reason: unchanged.reason, currentVersion: "2.0.0" },
     });
-    expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
-    expect(ddbMock).toHaveReceivedCommandTimes(PutCommand, 0);
-    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      ExpressionAttributeValues: expect.objectContaining({ ":toVersion": "2.0.0" }),
-    });
+    expect(await store.getSnapshot(I1, ROLLOUT_ID)).toBeUndefined();
+    expect(store.snapshotJobs(I1, ROLLOUT_ID)).toEqual([]);
+    expect(await ledgerHost()).toMatchObject({ toVersion: "2.0.0", fromVersion: "2.0.0" });
   });
 
   it("accepts a snapshot already written by an earlier attempt", async () => {
@@ -872,30 +850,17 @@ describe("runHostStep: finished commands", () => {
       {},
       { status: "SWITCHING", commands: { preflight: "c0", stage: "c1", switch: "cmd-1" } },
     );
-    ddbMock.on(BatchWriteCommand).resolves({});
-    ddbMock.on(PutCommand).rejects(awsError("ConditionalCheckFailedException"));
-    const { sha256 } = jobs(5);
-    ddbMock.on(GetCommand, { Key: { pk: `HOST#${I1}`, sk: `SNAPSHOT#${ROLLOUT_ID}` } }).resolves({
-      Item: {
-        pk: `HOST#${I1}`,
-        sk: `SNAPSHOT#${ROLLOUT_ID}`,
-        kind: "snapshot",
-        schemaVersion: 1,
-        hostId: I1,
-        rolloutId: ROLLOUT_ID,
-        instanceId: I1,
-        profile: "demo",
-        oldVersion: "1.0.0",
-        oldRelease: "/opt/agent/releases/1.0.0",
-        jobCount: 5,
-        jobsSha256: sha256,
-        chunkCount: 1,
-        cleanup: "PENDING",
-        gsi1pk: "CLEANUP#PENDING",
-        gsi1sk: `x#${I1}`,
-        attempts: 0,
-        createdAt: new Date(T0 - 1000).toISOString(),
-      },
+    const { items, sha256 } = jobs(5);
+    await store.putSnapshot({
+      hostId: I1,
+      rolloutId: ROLLOUT_ID,
+      instanceId: I1,
+      profile: "demo",
+      oldVersion: "1.0.0",
+      oldRelease: "/opt/agent/releases/1.0.0",
+      jobs: items,
+      jobsSha256: sha256,
+      now: T0 - 1000,
     });
     ssmMock
       .on(GetCommandInvocationCommand)
@@ -906,7 +871,12 @@ describe("runHostStep: finished commands", () => {
 
     // Assess
     expect(state).toMatchObject({ done: true, status: "SWITCHED" });
-    expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 1);
+    expect(await store.getSnapshot(I1, ROLLOUT_ID)).toMatchObject({
+      jobCount: 5,
+      createdAt: new Date(T0 - 1000).toISOString(),
+    });
+    expect(await ledgerHost()).toMatchObject({ stepMs: { switch: 4000 }, toVersion: "2.0.0" });
+    expect(store.calls.filter((call) => call === "recordStepResult")).toHaveLength(1);
   });
 });
 
@@ -930,7 +900,11 @@ describe("host-step handler", () => {
     })) {
       vi.stubEnv(name, value);
     }
-    ledger();
+    // The entry builds its own DynamoDB-backed store: answer its reads.
+    ddbMock.on(GetCommand).callsFake((input: { Key?: { sk?: string } }) => ({
+      Item: input.Key?.sk === "ROLLOUT" ? rolloutItem() : hostItem({ wave: 1 }),
+    }));
+    ddbMock.on(UpdateCommand).resolves({});
     ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: "cmd-1" } });
     ssmMock.on(GetCommandInvocationCommand).resolves(
       invocation({

@@ -5,15 +5,25 @@ import {
   SendCommandCommand,
   SSMClient,
 } from "@aws-sdk/client-ssm";
-import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeEach, describe, expect, it, vi } from "vitest";
-import type { SnapshotItem } from "../../lambdas/common/store.js";
 import {
   type NightlyCleanupConfig,
   nightlyCleanup,
 } from "../../lambdas/nightly-cleanup/nightly-cleanup.js";
-import { awsError, BUCKET, fakeClock, I1, I2, I3, T0, TABLE, testDeps } from "./helpers.js";
+import {
+  awsError,
+  BUCKET,
+  fakeClock,
+  I1,
+  I2,
+  I3,
+  snapshotItem,
+  T0,
+  TABLE,
+  testDeps,
+} from "./helpers.js";
 
 const ssmMock = mockClient(SSMClient);
 const ddbMock = mockClient(DynamoDBDocumentClient);
@@ -26,27 +36,16 @@ const CONFIG: NightlyCleanupConfig = {
 };
 const context = (remainingMs = 900_000) => ({ getRemainingTimeInMillis: () => remainingMs });
 
-function snapshot(hostId: string, rolloutId: string, sha = "b"): SnapshotItem {
-  return {
-    pk: `HOST#${hostId}`,
-    sk: `SNAPSHOT#${rolloutId}`,
-    kind: "snapshot",
-    schemaVersion: 1,
-    hostId,
-    rolloutId,
-    instanceId: hostId,
-    profile: "demo",
-    oldVersion: "1.0.0",
-    oldRelease: "/opt/agent/releases/1.0.0",
-    jobCount: 2,
-    jobsSha256: sha.repeat(64),
-    chunkCount: 1,
-    cleanup: "PENDING",
-    gsi1pk: "CLEANUP#PENDING",
-    gsi1sk: `2025-02-01T00:00:00.000Z#${hostId}`,
-    attempts: 0,
-    createdAt: "2025-02-01T00:00:00.000Z",
-  };
+/** A pending snapshot of `hostId` for `rolloutId` whose jobs hash to `sha` × 64. */
+function snapshot(hostId: string, rolloutId: string, sha = "b") {
+  return snapshotItem(hostId, rolloutId, { jobsSha256: sha.repeat(64) });
+}
+
+/** Domain dependencies on a ledger holding `snapshots`. */
+function ledger(snapshots: ReturnType<typeof snapshot>[], clock = fakeClock()) {
+  const deps = testDeps(CONFIG, clock);
+  for (const item of snapshots) deps.store.putItem(item);
+  return deps;
 }
 
 function done(
@@ -71,10 +70,6 @@ beforeEach(() => {
 describe("nightlyCleanup", () => {
   it("deletes, keeps or retries each pending snapshot and records the outcome", async () => {
     // Prepare
-    ddbMock.on(QueryCommand).resolves({
-      Items: [snapshot(I1, "r-1"), snapshot(I2, "r-1", "c"), snapshot(I3, "r-1", "d")],
-    });
-    ddbMock.on(UpdateCommand).resolves({});
     ssmMock
       .on(SendCommandCommand, { InstanceIds: [I1] })
       .resolves({ Command: { CommandId: "c-1" } });
@@ -103,7 +98,7 @@ describe("nightlyCleanup", () => {
       StatusDetails: "DeliveryTimedOut",
       ResponseCode: -1,
     });
-    const deps = testDeps(CONFIG);
+    const deps = ledger([snapshot(I1, "r-1"), snapshot(I2, "r-1", "c"), snapshot(I3, "r-1", "d")]);
 
     // Act
     const result = await nightlyCleanup(deps, {}, context());
@@ -132,12 +127,6 @@ describe("nightlyCleanup", () => {
       ],
       deferred: 0,
     });
-    expect(ddbMock).toHaveReceivedCommandWith(QueryCommand, {
-      TableName: TABLE,
-      IndexName: "gsi1",
-      KeyConditionExpression: "gsi1pk = :pending",
-      ExpressionAttributeValues: { ":pending": "CLEANUP#PENDING" },
-    });
     expect(ssmMock).toHaveReceivedCommandWith(SendCommandCommand, {
       DocumentName: "AR-Cleanup",
       InstanceIds: [I1],
@@ -152,34 +141,28 @@ describe("nightlyCleanup", () => {
       OutputS3KeyPrefix: `commands/cleanup/r-1/${I1}`,
       Comment: "agent-rollout cleanup r-1",
     });
-    // DELETED: done, out of the index, conditional on PENDING.
-    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      Key: { pk: `HOST#${I1}`, sk: "SNAPSHOT#r-1" },
-      UpdateExpression:
-        "SET #cleanup = :done, lastCheckedAt = :now, lastResult = :result ADD attempts :one REMOVE gsi1pk, gsi1sk",
-      ConditionExpression: "#cleanup = :pending",
-      ExpressionAttributeValues: expect.objectContaining({
-        ":result": { status: "DELETED", alive: 0 },
-      }),
+    // DELETED: done, out of the pending list.
+    expect(await deps.store.getSnapshot(I1, "r-1")).toMatchObject({
+      cleanup: "DONE",
+      attempts: 1,
+      lastCheckedAt: expect.stringMatching(/^2025-03-01T02:00:00/),
+      lastResult: { status: "DELETED", alive: 0 },
     });
     // KEPT and unreachable: an attempt, still pending.
-    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      Key: { pk: `HOST#${I2}`, sk: "SNAPSHOT#r-1" },
-      UpdateExpression: "SET lastCheckedAt = :now, lastResult = :result ADD attempts :one",
-      ConditionExpression: "#cleanup = :pending",
-      ExpressionAttributeValues: {
-        ":pending": "PENDING",
+    expect(await deps.store.listPendingCleanups()).toEqual([
+      expect.objectContaining({
+        hostId: I2,
+        cleanup: "PENDING",
+        attempts: 1,
         // The shared clock moved while another host was polled.
-        ":now": expect.stringMatching(/^2025-03-01T02:00:00/),
-        ":result": { status: "KEPT", reason: "2 recorded jobs still running", alive: 2 },
-        ":one": 1,
-      },
-    });
-    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      Key: { pk: `HOST#${I3}`, sk: "SNAPSHOT#r-1" },
-      UpdateExpression: "SET lastCheckedAt = :now, lastResult = :result ADD attempts :one",
-      ExpressionAttributeValues: expect.objectContaining({
-        ":result": {
+        lastCheckedAt: expect.stringMatching(/^2025-03-01T02:00:00/),
+        lastResult: { status: "KEPT", reason: "2 recorded jobs still running", alive: 2 },
+      }),
+      expect.objectContaining({
+        hostId: I3,
+        cleanup: "PENDING",
+        attempts: 1,
+        lastResult: {
           status: "ERROR",
           error: {
             name: "HostUnreachableError",
@@ -187,20 +170,18 @@ describe("nightlyCleanup", () => {
           },
         },
       }),
-    });
-    expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 3);
+    ]);
   });
 
   it("records an offline host SSM refuses as a failed attempt", async () => {
     // Prepare
-    ddbMock.on(QueryCommand).resolves({ Items: [snapshot(I1, "r-1")] });
-    ddbMock.on(UpdateCommand).resolves({});
+    const deps = ledger([snapshot(I1, "r-1")]);
     ssmMock
       .on(SendCommandCommand)
       .rejects(awsError("InvalidInstanceId", "Instances [i-…] not in a valid state"));
 
     // Act
-    const result = await nightlyCleanup(testDeps(CONFIG), {}, context());
+    const result = await nightlyCleanup(deps, {}, context());
 
     // Assess
     expect(result.failed).toEqual([
@@ -210,15 +191,16 @@ describe("nightlyCleanup", () => {
       }),
     ]);
     expect(result.deleted).toEqual([]);
-    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      UpdateExpression: "SET lastCheckedAt = :now, lastResult = :result ADD attempts :one",
+    expect(await deps.store.getSnapshot(I1, "r-1")).toMatchObject({
+      cleanup: "PENDING",
+      attempts: 1,
+      lastResult: { status: "ERROR", error: { name: "HostUnreachableError" } },
     });
   });
 
   it("runs one command at a time per host", async () => {
     // Prepare: two snapshots on the same host
-    ddbMock.on(QueryCommand).resolves({ Items: [snapshot(I1, "r-1"), snapshot(I1, "r-2")] });
-    ddbMock.on(UpdateCommand).resolves({});
+    const deps = ledger([snapshot(I1, "r-1"), snapshot(I1, "r-2")]);
     let running = 0;
     let maxRunning = 0;
     let counter = 0;
@@ -233,25 +215,25 @@ describe("nightlyCleanup", () => {
     });
 
     // Act
-    const result = await nightlyCleanup(testDeps(CONFIG), {}, context());
+    const result = await nightlyCleanup(deps, {}, context());
 
     // Assess
     expect(maxRunning).toBe(1);
     expect(result.deleted.map((d) => d.rolloutId)).toEqual(["r-1", "r-2"]);
+    expect(await deps.store.listPendingCleanups()).toEqual([]);
   });
 
   it("defers snapshots it has no time left for and gives up waiting before the end", async () => {
     // Prepare: 20 s left → 15 s of work; each command never finishes
-    ddbMock.on(QueryCommand).resolves({ Items: [snapshot(I1, "r-1"), snapshot(I1, "r-2")] });
-    ddbMock.on(UpdateCommand).resolves({});
+    const clock = fakeClock();
+    const deps = ledger([snapshot(I1, "r-1"), snapshot(I1, "r-2")], clock);
     ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: "c-1" } });
     ssmMock
       .on(GetCommandInvocationCommand)
       .resolves({ $metadata: {}, InstanceId: I1, Status: "InProgress" });
-    const clock = fakeClock();
 
     // Act
-    const result = await nightlyCleanup(testDeps(CONFIG, clock), {}, context(20_000));
+    const result = await nightlyCleanup(deps, {}, context(20_000));
 
     // Assess
     expect(result.checked).toBe(1);
@@ -266,17 +248,22 @@ describe("nightlyCleanup", () => {
     ]);
     expect(clock.now() - T0).toBeLessThanOrEqual(15_000);
     expect(ssmMock).toHaveReceivedCommandTimes(SendCommandCommand, 1);
+    // The deferred snapshot is untouched, left for the next run.
+    expect(await deps.store.getSnapshot(I1, "r-2")).toMatchObject({
+      cleanup: "PENDING",
+      attempts: 0,
+    });
+    expect(await deps.store.getSnapshot(I1, "r-1")).toMatchObject({ attempts: 1 });
   });
 
   it("counts a malformed cleanup result as a failed attempt", async () => {
     // Prepare
-    ddbMock.on(QueryCommand).resolves({ Items: [snapshot(I1, "r-1")] });
-    ddbMock.on(UpdateCommand).resolves({});
+    const deps = ledger([snapshot(I1, "r-1")]);
     ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: "c-1" } });
     ssmMock.on(GetCommandInvocationCommand).resolves(done(I1, { status: "GONE" }));
 
     // Act
-    const result = await nightlyCleanup(testDeps(CONFIG), {}, context());
+    const result = await nightlyCleanup(deps, {}, context());
 
     // Assess
     expect(result.failed).toEqual([
@@ -284,6 +271,11 @@ describe("nightlyCleanup", () => {
         reason: expect.stringContaining("CommandOutputError: cleanup result line: status:"),
       }),
     ]);
+    expect(await deps.store.getSnapshot(I1, "r-1")).toMatchObject({
+      cleanup: "PENDING",
+      attempts: 1,
+      lastResult: { status: "ERROR", error: { name: "CommandOutputError" } },
+    });
   });
 });
 

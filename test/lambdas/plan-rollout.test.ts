@@ -5,13 +5,7 @@ import {
   SendCommandCommand,
   SSMClient,
 } from "@aws-sdk/client-ssm";
-import {
-  BatchWriteCommand,
-  DeleteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler } from "../../lambdas/plan-rollout/index.js";
@@ -21,7 +15,6 @@ import {
   splitWaves,
 } from "../../lambdas/plan-rollout/plan-rollout.js";
 import {
-  awsError,
   I1,
   I2,
   I3,
@@ -107,19 +100,30 @@ describe("splitWaves", () => {
   });
 });
 
-describe("planRollout", () => {
-  beforeEach(() => {
-    // No rollout with this id yet, unless a test says otherwise.
-    ddbMock.on(GetCommand).resolves({});
-  });
+/** A fleet lock item of `fleet` held by `owner` until `expiresAt` (epoch s). */
+function lockItem(fleet: string, owner: string, expiresAt: number) {
+  return {
+    pk: `LOCK#${fleet}`,
+    sk: "LOCK",
+    kind: "lock",
+    schemaVersion: 1,
+    fleet,
+    owner,
+    acquiredAt: new Date(T0 - 60_000).toISOString(),
+    expiresAt,
+  };
+}
 
+describe("planRollout", () => {
   it("refuses more waves than one execution's history holds, before writing anything", async () => {
     // Prepare: 1,002 hosts in waves of 1 after a canary of 1 = 1,002 waves
     const ids = Array.from({ length: 1002 }, (_, n) => hexId(5000 + n));
     fakeInventory(ids.map((id) => ({ id, tags: TARGET })));
 
+    const deps = testDeps(CONFIG);
+
     // Act
-    const planning = planRollout(testDeps(CONFIG), {
+    const planning = planRollout(deps, {
       rolloutId: "r-waves",
       input: validInput({ hosts: { instanceIds: ids }, canary: 1, waveSize: 1 }),
     });
@@ -128,16 +132,13 @@ describe("planRollout", () => {
     await expect(planning).rejects.toThrow(
       "waveSize: 1002 hosts in waves of 1 make 1002 waves; one execution's history holds at most 1000 (use a waveSize of at least 2)",
     );
-    expect(ddbMock).toHaveReceivedCommandTimes(PutCommand, 0);
-    expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
+    expect(deps.store.calls).toEqual([]);
   });
 
-  it("verifies explicit hosts in batches of 50 with the target tag, keeps their order and writes the ledger", async () => {
+  it("verifies explicit hosts against the target tag, keeps their order and writes the ledger", async () => {
     // Prepare: 120 ids given in descending order
     const ids = Array.from({ length: 120 }, (_, n) => hexId(200 - n));
     fakeInventory(ids.map((id) => ({ id, tags: TARGET })));
-    ddbMock.on(PutCommand).resolves({});
-    ddbMock.on(BatchWriteCommand).resolves({});
     const deps = testDeps(CONFIG);
 
     // Act
@@ -145,6 +146,7 @@ describe("planRollout", () => {
       rolloutId: "r-1",
       input: validInput({ hosts: { instanceIds: ids }, canary: 2, waveSize: 50 }),
     });
+    const calls = [...deps.store.calls];
 
     // Assess
     expect(plan).toEqual({
@@ -156,55 +158,42 @@ describe("planRollout", () => {
       dryRun: false,
       waves: [2, 50, 50, 18],
     });
-    // Lock first, then the rollout item, then hosts in BatchWrite chunks of 25.
-    expect(ddbMock).toHaveReceivedNthCommandWith(PutCommand, 1, {
-      TableName: TABLE,
-      Item: expect.objectContaining({ pk: "LOCK#default", sk: "LOCK", owner: "r-1" }),
-      ConditionExpression: "attribute_not_exists(pk) OR expiresAt <= :now OR #owner = :owner",
+    // Lock first, then the rollout, then its hosts.
+    expect(calls).toEqual(["getRollout", "acquireLock", "createRollout", "putHosts"]);
+    expect(await deps.store.getLock("default")).toMatchObject({ owner: "r-1" });
+    expect(await deps.store.getRollout("r-1")).toEqual({
+      rolloutId: "r-1",
+      status: "PLANNED",
+      input: storedInput({ hosts: { instanceIds: ids }, canary: 2, waveSize: 50 }),
+      fleet: "default",
+      profile: "demo",
+      targetVersion: "2.0.0",
+      hostCount: 120,
+      waveCount: 4,
+      failureThreshold: 0,
+      failedCount: 0,
+      createdAt: new Date(T0).toISOString(),
+      updatedAt: new Date(T0).toISOString(),
     });
-    expect(ddbMock).toHaveReceivedNthCommandWith(PutCommand, 2, {
-      TableName: TABLE,
-      Item: expect.objectContaining({
-        pk: "ROLLOUT#r-1",
-        sk: "ROLLOUT",
-        kind: "rollout",
-        schemaVersion: 1,
-        status: "PLANNED",
-        hostCount: 120,
-        waveCount: 4,
-        failedCount: 0,
-      }),
-      ConditionExpression: "attribute_not_exists(pk)",
+    const hosts = await deps.store.listHosts("r-1");
+    expect(hosts).toHaveLength(120);
+    expect(hosts[0]).toEqual({
+      rolloutId: "r-1",
+      hostId: ids[0],
+      instanceId: ids[0],
+      wave: 0,
+      order: 0,
+      status: "PENDING",
+      commands: {},
+      stepMs: {},
+      updatedAt: new Date(T0).toISOString(),
     });
-    expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 5);
-    const first = ddbMock.commandCalls(BatchWriteCommand)[0]?.args[0].input.RequestItems?.[TABLE];
-    expect(first).toHaveLength(25);
-    expect(first?.[0]).toEqual({
-      PutRequest: {
-        Item: {
-          pk: "ROLLOUT#r-1",
-          sk: `HOST#0000#${ids[0]}`,
-          kind: "host",
-          schemaVersion: 1,
-          rolloutId: "r-1",
-          hostId: ids[0],
-          instanceId: ids[0],
-          wave: 0,
-          order: 0,
-          status: "PENDING",
-          commands: {},
-          stepMs: {},
-          updatedAt: new Date(T0).toISOString(),
-        },
-      },
-    });
-    const last = ddbMock.commandCalls(BatchWriteCommand)[4]?.args[0].input.RequestItems?.[TABLE];
-    expect(last).toHaveLength(20);
-    expect(last?.[19]?.PutRequest?.Item).toMatchObject({
-      sk: `HOST#0003#${ids[119]}`,
-      wave: 3,
-      order: 119,
-    });
+    expect(hosts.map((h) => h.hostId)).toEqual(ids);
+    expect(hosts.map((h) => h.order)).toEqual(ids.map((_, n) => n));
+    expect(hosts[119]).toMatchObject({ hostId: ids[119], wave: 3, order: 119 });
+    expect((await deps.store.listWaveHosts("r-1", 1)).map((h) => h.hostId)).toEqual(
+      ids.slice(2, 52),
+    );
   });
 
   it("resolves a tag filter with the target tag, paginated, ordered by instance id", async () => {
@@ -239,7 +228,7 @@ describe("planRollout", () => {
       MaxResults: 50,
     });
     // dry run: nothing written, and the ordering is by id (checked through a real plan below)
-    expect(ddbMock.calls()).toHaveLength(0);
+    expect(deps.store.calls).toEqual([]);
   });
 
   it("orders tag-selected hosts by instance id in the ledger", async () => {
@@ -249,8 +238,6 @@ describe("planRollout", () => {
       { id: I2, tags: TARGET },
       { id: I1, tags: TARGET },
     ]);
-    ddbMock.on(PutCommand).resolves({});
-    ddbMock.on(BatchWriteCommand).resolves({});
     const deps = testDeps(CONFIG);
 
     // Act
@@ -260,8 +247,12 @@ describe("planRollout", () => {
     });
 
     // Assess
-    const items = ddbMock.commandCalls(BatchWriteCommand)[0]?.args[0].input.RequestItems?.[TABLE];
-    expect(items?.map((r) => r.PutRequest?.Item?.hostId)).toEqual([I1, I2, I3]);
+    const hosts = await deps.store.listHosts("r-3");
+    expect(hosts.map((h) => [h.hostId, h.order])).toEqual([
+      [I1, 0],
+      [I2, 1],
+      [I3, 2],
+    ]);
     expect(ssmMock).toHaveReceivedCommandWith(DescribeInstanceInformationCommand, {
       Filters: [{ Key: "tag:agent-rollout", Values: ["enabled"] }],
     });
@@ -283,7 +274,7 @@ describe("planRollout", () => {
       name: "NoHostsError",
       message: expect.stringContaining("hosts.tags: no managed instance matches Env=prod"),
     });
-    expect(ddbMock.calls()).toHaveLength(0);
+    expect(deps.store.calls).toEqual([]);
   });
 
   it("returns the plan on dryRun and writes nothing", async () => {
@@ -296,7 +287,7 @@ describe("planRollout", () => {
 
     // Assess
     expect(plan).toMatchObject({ dryRun: true, hostCount: 2, waveCount: 2, waves: [1, 1] });
-    expect(ddbMock.calls()).toHaveLength(0);
+    expect(deps.store.calls).toEqual([]);
     expect(ssmMock).toHaveReceivedCommandTimes(SendCommandCommand, 0);
   });
 
@@ -304,20 +295,8 @@ describe("planRollout", () => {
     // Prepare
     fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
     const expiresAt = Math.floor(T0 / 1000) + 3600;
-    ddbMock.on(PutCommand).rejects(awsError("ConditionalCheckFailedException"));
-    ddbMock.on(GetCommand, { Key: { pk: "LOCK#default", sk: "LOCK" } }).resolves({
-      Item: {
-        pk: "LOCK#default",
-        sk: "LOCK",
-        kind: "lock",
-        schemaVersion: 1,
-        fleet: "default",
-        owner: "other-rollout",
-        acquiredAt: new Date(T0 - 60_000).toISOString(),
-        expiresAt,
-      },
-    });
     const deps = testDeps(CONFIG);
+    deps.store.putItem(lockItem("default", "other-rollout", expiresAt));
 
     // Act
     const result = planRollout(deps, { rolloutId: "r-6", input: validInput() });
@@ -331,16 +310,19 @@ describe("planRollout", () => {
         /locked by rollout other-rollout until 2025-03-01T03:00:00.000Z.*breakLock: "other-rollout"/,
       ),
     });
-    expect(ddbMock).toHaveReceivedCommandTimes(PutCommand, 1);
-    expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
+    expect(await deps.store.getLock("default")).toMatchObject({
+      owner: "other-rollout",
+      expiresAt,
+    });
+    expect(await deps.store.getRollout("r-6")).toBeUndefined();
+    expect(await deps.store.listHosts("r-6")).toEqual([]);
   });
 
-  it("takes the lock with breakLock: the condition also accepts the named owner", async () => {
-    // Prepare
+  it("takes the lock with breakLock from the rollout named there", async () => {
+    // Prepare: the dead rollout's lock has hours left
     fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
-    ddbMock.on(PutCommand).resolves({});
-    ddbMock.on(BatchWriteCommand).resolves({});
     const deps = testDeps(CONFIG);
+    deps.store.putItem(lockItem("eu", "dead-rollout", Math.floor(T0 / 1000) + 7200));
 
     // Act
     await planRollout(deps, {
@@ -349,79 +331,57 @@ describe("planRollout", () => {
     });
 
     // Assess
-    expect(ddbMock).toHaveReceivedNthCommandWith(PutCommand, 1, {
-      TableName: TABLE,
-      Item: {
-        pk: "LOCK#eu",
-        sk: "LOCK",
-        kind: "lock",
-        schemaVersion: 1,
-        fleet: "eu",
-        owner: "r-7",
-        acquiredAt: new Date(T0).toISOString(),
-        expiresAt: Math.floor(T0 / 1000) + 600,
-      },
-      ConditionExpression:
-        "attribute_not_exists(pk) OR expiresAt <= :now OR #owner = :owner OR #owner = :breakLock",
-      ExpressionAttributeNames: { "#owner": "owner" },
-      ExpressionAttributeValues: {
-        ":now": Math.floor(T0 / 1000),
-        ":owner": "r-7",
-        ":breakLock": "dead-rollout",
-      },
+    expect(await deps.store.getLock("eu")).toEqual({
+      fleet: "eu",
+      owner: "r-7",
+      acquiredAt: new Date(T0).toISOString(),
+      expiresAt: Math.floor(T0 / 1000) + 600,
     });
+    expect(await deps.store.getRollout("r-7")).toMatchObject({ status: "PLANNED", fleet: "eu" });
   });
 
   it("continues on a Lambda retry that finds its own PLANNED rollout item", async () => {
     // Prepare
+    // Prepare: the first attempt took the lock and wrote the rollout, then died
     fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
-    ddbMock
-      .on(PutCommand, { Item: expect.objectContaining({ kind: "rollout" }) } as never)
-      .rejects(awsError("ConditionalCheckFailedException"));
-    ddbMock
-      .on(PutCommand, { Item: expect.objectContaining({ kind: "lock" }) } as never)
-      .resolves({});
-    ddbMock.on(GetCommand).resolves({
-      Item: {
+    const deps = testDeps(CONFIG);
+    deps.store.putItem(lockItem("default", "r-8", Math.floor(T0 / 1000) + 600));
+    const earlier = new Date(T0 - 5000).toISOString();
+    deps.store.putItem(
+      rolloutItem({
         pk: "ROLLOUT#r-8",
-        sk: "ROLLOUT",
-        kind: "rollout",
-        schemaVersion: 1,
         rolloutId: "r-8",
         status: "PLANNED",
-        input: storedInput(),
-        fleet: "default",
-        profile: "demo",
-        targetVersion: "2.0.0",
-        hostCount: 2,
-        waveCount: 2,
-        failureThreshold: 0,
-        failedCount: 0,
-        createdAt: new Date(T0).toISOString(),
-        updatedAt: new Date(T0).toISOString(),
-      },
-    });
-    ddbMock.on(BatchWriteCommand).resolves({});
-    const deps = testDeps(CONFIG);
+        createdAt: earlier,
+        updatedAt: earlier,
+      }),
+    );
 
     // Act
     const plan = await planRollout(deps, { rolloutId: "r-8", input: validInput() });
 
     // Assess
     expect(plan.hostCount).toBe(2);
-    expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 1);
-    expect(ddbMock).toHaveReceivedCommandTimes(DeleteCommand, 0);
+    expect(deps.store.calls).toContain("createRollout");
+    expect(await deps.store.getRollout("r-8")).toMatchObject({
+      status: "PLANNED",
+      createdAt: earlier,
+    });
+    expect((await deps.store.listHosts("r-8")).map((h) => h.hostId)).toEqual([I1, I2]);
+    expect(await deps.store.getLock("default")).toMatchObject({ owner: "r-8" });
+    expect(deps.store.calls).not.toContain("releaseLock");
   });
 
   it("refuses an execution name another rollout already uses, writing nothing", async () => {
     // Prepare
     fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
-    ddbMock
-      .on(GetCommand)
-      .resolves({ Item: rolloutItem({ rolloutId: "r-old", status: "SUCCEEDED" }) });
+    const deps = testDeps(CONFIG);
+    deps.store.putItem(
+      rolloutItem({ pk: "ROLLOUT#r-old", rolloutId: "r-old", status: "SUCCEEDED" }),
+    );
 
     // Act
-    const result = planRollout(testDeps(CONFIG), { rolloutId: "r-old", input: validInput() });
+    const result = planRollout(deps, { rolloutId: "r-old", input: validInput() });
 
     // Assess
     await expect(result).rejects.toMatchObject({
@@ -430,33 +390,26 @@ describe("planRollout", () => {
         /^rolloutId: r-old already names another rollout \(SUCCEEDED\)/,
       ),
     });
-    expect(ddbMock).toHaveReceivedCommandWith(GetCommand, {
-      Key: { pk: "ROLLOUT#r-old", sk: "ROLLOUT" },
-      ConsistentRead: true,
-    });
-    expect(ddbMock).toHaveReceivedCommandTimes(PutCommand, 0);
-    expect(ddbMock).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
+    expect(deps.store.calls).toEqual(["getRollout"]);
+    expect(await deps.store.getRollout("r-old")).toMatchObject({ status: "SUCCEEDED" });
+    expect(await deps.store.getLock("default")).toBeUndefined();
   });
 
   it("releases its lock when writing the ledger fails, and rethrows", async () => {
     // Prepare
     fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
-    ddbMock.on(PutCommand).resolves({});
-    ddbMock.on(BatchWriteCommand).rejects(awsError("InternalServerError", "boom"));
-    ddbMock.on(DeleteCommand).resolves({});
     const deps = testDeps(CONFIG);
+    deps.store.putHosts = async () => {
+      throw Object.assign(new Error("boom"), { name: "InternalServerError" });
+    };
 
     // Act
     const result = planRollout(deps, { rolloutId: "r-9", input: validInput() });
 
     // Assess
     await expect(result).rejects.toMatchObject({ name: "InternalServerError" });
-    expect(ddbMock).toHaveReceivedCommandWith(DeleteCommand, {
-      TableName: TABLE,
-      Key: { pk: "LOCK#default", sk: "LOCK" },
-      ConditionExpression: "#owner = :owner",
-      ExpressionAttributeValues: { ":owner": "r-9" },
-    });
+    expect(deps.store.calls).toContain("releaseLock");
+    expect(await deps.store.getLock("default")).toBeUndefined();
   });
 });
 

@@ -1,15 +1,21 @@
-import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { mockClient } from "aws-sdk-client-mock";
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RecordHostEvent, StepState } from "../../lambdas/common/schemas.js";
 import { errorFromStates } from "../../lambdas/common/states-error.js";
 import { recordHost } from "../../lambdas/record-host/record-host.js";
-import { awsError, hostItem, I1, ROLLOUT_ID, T0, TABLE, testDeps } from "./helpers.js";
+import { hostItem, I1, ROLLOUT_ID, rolloutItem, T0, testDeps } from "./helpers.js";
 
-const ddbMock = mockClient(DynamoDBDocumentClient);
 const HOST = { rolloutId: ROLLOUT_ID, wave: 2, hostId: I1, instanceId: I1 };
-const HOST_KEY = { pk: `ROLLOUT#${ROLLOUT_ID}`, sk: `HOST#0002#${I1}` };
 const NOW = new Date(T0).toISOString();
+
+/** Dependencies on a ledger holding the rollout and the host, SWITCHING. */
+function ledger() {
+  const deps = testDeps({});
+  deps.store.putItem(rolloutItem({ failedCount: 0 }));
+  deps.store.putItem(
+    hostItem({ wave: 2, status: "SWITCHING", updatedAt: new Date(T0 - 60_000).toISOString() }),
+  );
+  return deps;
+}
 
 const step = (
   name: StepState["step"],
@@ -22,10 +28,6 @@ const step = (
   waitSeconds: 0,
   status,
   ...(summary === undefined ? {} : { summary }),
-});
-
-beforeEach(() => {
-  ddbMock.reset();
 });
 
 describe("recordHost", () => {
@@ -58,57 +60,57 @@ describe("recordHost", () => {
     ],
   ])("records %s as its final status without counting a failure", async (_, steps, status) => {
     // Prepare
-    ddbMock.on(UpdateCommand).resolves({});
+    const deps = ledger();
 
     // Act
-    const result = await recordHost(testDeps({}), { outcome: "result", host: HOST, ...steps });
+    const result = await recordHost(deps, { outcome: "result", host: HOST, ...steps });
 
     // Assess
     expect(result).toEqual({ hostId: I1, status });
-    expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 1);
-    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      TableName: TABLE,
-      Key: HOST_KEY,
-      UpdateExpression: "SET #status = :final, updatedAt = :now",
-      ConditionExpression: "#status IN (:active0, :active1, :active2, :active3)",
-      ExpressionAttributeValues: expect.objectContaining({ ":final": status, ":now": NOW }),
+    const host = await deps.store.getHost(HOST);
+    expect(host).toMatchObject({ status, updatedAt: NOW });
+    expect(host?.error).toBeUndefined();
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({
+      failedCount: 0,
+      updatedAt: new Date(T0).toISOString(),
     });
+    expect(deps.store.calls).not.toContain("incrementFailedCount");
   });
 
   it("records ROLLED_BACK with the switch's reason and adds one to failedCount", async () => {
     // Prepare
-    ddbMock.on(UpdateCommand).resolves({});
+    const deps = ledger();
+    deps.clock.advance(5000);
 
     // Act
-    const result = await recordHost(testDeps({}), {
+    const result = await recordHost(deps, {
       outcome: "result",
       host: HOST,
       preflight: step("preflight", "READY"),
       stage: step("stage", "STAGED"),
       switch: step("switch", "ROLLED_BACK", { reason: "health check failed for 30 s" }),
     });
+    const calls = [...deps.store.calls];
 
     // Assess
+    const later = new Date(T0 + 5000).toISOString();
     expect(result).toEqual({ hostId: I1, status: "ROLLED_BACK" });
-    expect(ddbMock).toHaveReceivedNthCommandWith(UpdateCommand, 1, {
-      Key: HOST_KEY,
-      ExpressionAttributeValues: expect.objectContaining({
-        ":final": "ROLLED_BACK",
-        ":error": { name: "RolledBack", message: "health check failed for 30 s" },
-      }),
+    expect(await deps.store.getHost(HOST)).toMatchObject({
+      status: "ROLLED_BACK",
+      error: { name: "RolledBack", message: "health check failed for 30 s" },
+      updatedAt: later,
     });
-    expect(ddbMock).toHaveReceivedNthCommandWith(UpdateCommand, 2, {
-      TableName: TABLE,
-      Key: { pk: `ROLLOUT#${ROLLOUT_ID}`, sk: "ROLLOUT" },
-      UpdateExpression: "ADD failedCount :one SET updatedAt = :now",
-      ConditionExpression: "attribute_exists(pk)",
-      ExpressionAttributeValues: { ":one": 1, ":now": NOW },
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({
+      failedCount: 1,
+      updatedAt: later,
     });
+    // The host's final status first, then the count (docs/contracts.md, "Ledger").
+    expect(calls).toEqual(["finalizeHost", "incrementFailedCount"]);
   });
 
   it("records a failure with the error name and the message from the Lambda error in Cause", async () => {
     // Prepare
-    ddbMock.on(UpdateCommand).resolves({});
+    const deps = ledger();
     const cause = JSON.stringify({
       errorType: "HostStepFailedError",
       errorMessage: "stage failed on i-0123456789abcdef0: no space left under /opt/agent",
@@ -116,7 +118,7 @@ describe("recordHost", () => {
     });
 
     // Act
-    const result = await recordHost(testDeps({}), {
+    const result = await recordHost(deps, {
       outcome: "failure",
       host: HOST,
       error: { Error: "HostStepFailedError", Cause: cause },
@@ -124,36 +126,25 @@ describe("recordHost", () => {
 
     // Assess
     expect(result).toEqual({ hostId: I1, status: "FAILED" });
-    expect(ddbMock).toHaveReceivedNthCommandWith(UpdateCommand, 1, {
-      Key: HOST_KEY,
-      UpdateExpression: "SET #status = :final, updatedAt = :now, #error = :error",
-      ExpressionAttributeValues: expect.objectContaining({
-        ":final": "FAILED",
-        ":error": {
-          name: "HostStepFailedError",
-          message: "stage failed on i-0123456789abcdef0: no space left under /opt/agent",
-        },
-      }),
+    expect(await deps.store.getHost(HOST)).toMatchObject({
+      status: "FAILED",
+      error: {
+        name: "HostStepFailedError",
+        message: "stage failed on i-0123456789abcdef0: no space left under /opt/agent",
+      },
+      updatedAt: NOW,
     });
-    expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 2);
+    expect((await deps.store.getRollout(ROLLOUT_ID))?.failedCount).toBe(1);
   });
 
   it("counts a failure once across two identical calls", async () => {
-    // Prepare: the first transition succeeds, the repeat finds the host FAILED
-    ddbMock
-      .on(UpdateCommand, { Key: HOST_KEY })
-      .resolvesOnce({})
-      .rejects(awsError("ConditionalCheckFailedException"));
-    ddbMock.on(UpdateCommand, { Key: { pk: `ROLLOUT#${ROLLOUT_ID}`, sk: "ROLLOUT" } }).resolves({});
-    ddbMock.on(GetCommand).resolves({
-      Item: hostItem({ wave: 2, status: "FAILED", error: { name: "X", message: "y" } }),
-    });
+    // Prepare: the first call moves the host to FAILED, the repeat finds it there
+    const deps = ledger();
     const event: RecordHostEvent = {
       outcome: "failure",
       host: HOST,
       error: { Error: "States.Timeout", Cause: "" },
     };
-    const deps = testDeps({});
 
     // Act
     const first = await recordHost(deps, event);
@@ -162,19 +153,16 @@ describe("recordHost", () => {
     // Assess
     expect(first).toEqual({ hostId: I1, status: "FAILED" });
     expect(second).toEqual({ hostId: I1, status: "FAILED" });
-    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      Key: { pk: `ROLLOUT#${ROLLOUT_ID}`, sk: "ROLLOUT" },
-      UpdateExpression: "ADD failedCount :one SET updatedAt = :now",
-    });
-    const increments = ddbMock
-      .commandCalls(UpdateCommand)
-      .filter((call) => call.args[0].input.UpdateExpression?.startsWith("ADD failedCount"));
-    expect(increments).toHaveLength(1);
+    expect((await deps.store.getRollout(ROLLOUT_ID))?.failedCount).toBe(1);
+    expect(deps.store.calls.filter((call) => call === "incrementFailedCount")).toHaveLength(1);
   });
 
   it("refuses a result without a finished switch", async () => {
+    // Prepare
+    const deps = ledger();
+
     // Act
-    const result = recordHost(testDeps({}), {
+    const result = recordHost(deps, {
       outcome: "result",
       host: HOST,
       preflight: step("preflight", "READY"),
@@ -186,7 +174,8 @@ describe("recordHost", () => {
       name: "InvalidInputError",
       message: expect.stringContaining("switch:"),
     });
-    expect(ddbMock.calls()).toHaveLength(0);
+    expect(deps.store.calls).toEqual([]);
+    expect(await deps.store.getHost(HOST)).toMatchObject({ status: "SWITCHING" });
   });
 });
 

@@ -1,18 +1,9 @@
-import {
-  DeleteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  QueryCommand,
-  UpdateCommand,
-} from "@aws-sdk/lib-dynamodb";
-import { mockClient } from "aws-sdk-client-mock";
-import { beforeEach, describe, expect, it } from "vitest";
-import type { HostItem, RolloutItem } from "../../lambdas/common/store.js";
+import { describe, expect, it } from "vitest";
+import type { HostItem, RolloutItem } from "../../lambdas/common/ledger/items.js";
 import { evaluateWave } from "../../lambdas/evaluate-wave/evaluate-wave.js";
 import { finishRollout } from "../../lambdas/finish-rollout/finish-rollout.js";
 import { loadWave } from "../../lambdas/load-wave/load-wave.js";
 import {
-  awsError,
   hostItem,
   I1,
   I2,
@@ -21,19 +12,38 @@ import {
   rolloutItem,
   storedInput,
   T0,
-  TABLE,
   testDeps,
 } from "./helpers.js";
 
-const ddbMock = mockClient(DynamoDBDocumentClient);
-const ROLLOUT_KEY = { pk: `ROLLOUT#${ROLLOUT_ID}`, sk: "ROLLOUT" };
 const NOW = new Date(T0).toISOString();
+const EARLIER = new Date(T0 - 60_000).toISOString();
 
-function ledger(rollout: RolloutItem | undefined, hosts: HostItem[]) {
-  ddbMock.on(GetCommand, { Key: ROLLOUT_KEY }).resolves({ Item: rollout });
-  ddbMock.on(QueryCommand).resolves({ Items: hosts });
-  ddbMock.on(UpdateCommand).resolves({});
-  ddbMock.on(DeleteCommand).resolves({});
+/**
+ * Dependencies on a ledger holding `rollout` and `hosts`, and the rollout's fleet lock
+ * held by `lockOwner` (none when undefined).
+ */
+function ledger(
+  rollout: RolloutItem | undefined,
+  hosts: HostItem[],
+  lockOwner: string | undefined = ROLLOUT_ID,
+) {
+  const deps = testDeps({});
+  if (rollout !== undefined) deps.store.putItem({ ...rollout, updatedAt: EARLIER });
+  for (const host of hosts) deps.store.putItem(host);
+  if (lockOwner !== undefined) {
+    const fleet = rollout?.fleet ?? "default";
+    deps.store.putItem({
+      pk: `LOCK#${fleet}`,
+      sk: "LOCK",
+      kind: "lock",
+      schemaVersion: 1,
+      fleet,
+      owner: lockOwner,
+      acquiredAt: EARLIER,
+      expiresAt: Math.floor(T0 / 1000) + 60,
+    });
+  }
+  return deps;
 }
 
 const id = (n: number) => `i-${String(n).padStart(17, "0")}`;
@@ -50,21 +60,18 @@ const hosts = (wave: number, statuses: HostItem["status"][], offset = 0) =>
     }),
   );
 
-beforeEach(() => {
-  ddbMock.reset();
-});
-
 describe("loadWave", () => {
   it("returns the wave's hosts in order and marks the rollout RUNNING on wave 0", async () => {
     // Prepare
-    ledger(rolloutItem(), [
+    const deps = ledger(rolloutItem({ status: "PLANNED" }), [
       hostItem({ hostId: I2, order: 1 }),
+      hostItem({ hostId: "i-0000000000000000f", wave: 1, order: 3 }),
       hostItem({ hostId: I3, instanceId: I3, order: 2 }),
       hostItem({ hostId: I1, order: 0 }),
     ]);
 
     // Act
-    const result = await loadWave(testDeps({}), { rolloutId: ROLLOUT_ID, wave: 0 });
+    const result = await loadWave(deps, { rolloutId: ROLLOUT_ID, wave: 0 });
 
     // Assess
     expect(result).toEqual({
@@ -75,29 +82,27 @@ describe("loadWave", () => {
         { hostId: I3, instanceId: I3 },
       ],
     });
-    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      Key: ROLLOUT_KEY,
-      UpdateExpression: "SET #status = :running, updatedAt = :now",
-      ConditionExpression: "#status = :planned",
-    });
-    expect(ddbMock).toHaveReceivedCommandWith(QueryCommand, {
-      KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-      ExpressionAttributeValues: { ":pk": `ROLLOUT#${ROLLOUT_ID}`, ":prefix": "HOST#0000#" },
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({
+      status: "RUNNING",
+      updatedAt: NOW,
     });
   });
 
   it("leaves the rollout status alone for later waves", async () => {
     // Prepare
-    ledger(rolloutItem(), []);
+    const deps = ledger(rolloutItem({ status: "PLANNED" }), [
+      hostItem({ hostId: I1, wave: 11, order: 0 }),
+      hostItem({ hostId: I2, wave: 12, order: 1 }),
+    ]);
 
     // Act
-    const result = await loadWave(testDeps({}), { rolloutId: ROLLOUT_ID, wave: 12 });
+    const result = await loadWave(deps, { rolloutId: ROLLOUT_ID, wave: 12 });
 
     // Assess
-    expect(result).toEqual({ wave: 12, hosts: [] });
-    expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 0);
-    expect(ddbMock).toHaveReceivedCommandWith(QueryCommand, {
-      ExpressionAttributeValues: { ":pk": `ROLLOUT#${ROLLOUT_ID}`, ":prefix": "HOST#0012#" },
+    expect(result).toEqual({ wave: 12, hosts: [{ hostId: I2, instanceId: I2 }] });
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({
+      status: "PLANNED",
+      updatedAt: EARLIER,
     });
   });
 });
@@ -111,13 +116,13 @@ describe("evaluateWave", () => {
       failedCount: 1,
       input: storedInput({ failureThreshold: 1, bakeSeconds: 300, lockTtlSeconds: 3600 }),
     });
-    ledger(rollout, [
+    const deps = ledger(rollout, [
       ...hosts(0, ["UPGRADED", "FAILED"]),
       ...hosts(1, ["UPGRADED", "SKIPPED", "UPGRADED"]),
     ]);
 
     // Act
-    const result = await evaluateWave(testDeps({}), { rolloutId: ROLLOUT_ID, wave: 1 });
+    const result = await evaluateWave(deps, { rolloutId: ROLLOUT_ID, wave: 1 });
 
     // Assess
     expect(result).toEqual({
@@ -128,25 +133,26 @@ describe("evaluateWave", () => {
       counts: { UPGRADED: 2, SKIPPED: 1 },
       failedCount: 1,
     });
-    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      TableName: TABLE,
-      Key: { pk: "LOCK#default", sk: "LOCK" },
-      UpdateExpression: "SET expiresAt = :expiresAt",
-      ConditionExpression: "#owner = :owner",
-      ExpressionAttributeValues: {
-        ":expiresAt": Math.floor(T0 / 1000) + 3600,
-        ":owner": ROLLOUT_ID,
-      },
+    expect(await deps.store.getLock("default")).toMatchObject({
+      owner: ROLLOUT_ID,
+      expiresAt: Math.floor(T0 / 1000) + 3600,
     });
-    expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 1);
+    // failedCount is right: nothing to repair.
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({
+      failedCount: 1,
+      updatedAt: EARLIER,
+    });
   });
 
   it("halts when failures exceed the threshold, and repairs a failedCount left behind", async () => {
     // Prepare
-    ledger(rolloutItem({ waveCount: 3, failedCount: 0 }), hosts(0, ["UPGRADED", "ROLLED_BACK"]));
+    const deps = ledger(
+      rolloutItem({ waveCount: 3, failedCount: 0 }),
+      hosts(0, ["UPGRADED", "ROLLED_BACK"]),
+    );
 
     // Act
-    const result = await evaluateWave(testDeps({}), { rolloutId: ROLLOUT_ID, wave: 0 });
+    const result = await evaluateWave(deps, { rolloutId: ROLLOUT_ID, wave: 0 });
 
     // Assess
     expect(result).toMatchObject({
@@ -155,20 +161,18 @@ describe("evaluateWave", () => {
       failedCount: 1,
       reason: "1 failed host(s) exceed the failure threshold 0",
     });
-    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      Key: ROLLOUT_KEY,
-      UpdateExpression: "SET failedCount = :count, updatedAt = :now",
-      ConditionExpression: "failedCount < :count",
-      ExpressionAttributeValues: { ":count": 1, ":now": NOW },
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({
+      failedCount: 1,
+      updatedAt: NOW,
     });
   });
 
   it("counts a host of the wave left unfinished as a failure", async () => {
     // Prepare
-    ledger(rolloutItem({ waveCount: 3 }), hosts(0, ["UPGRADED", "STAGING"]));
+    const deps = ledger(rolloutItem({ waveCount: 3 }), hosts(0, ["UPGRADED", "STAGING"]));
 
     // Act
-    const result = await evaluateWave(testDeps({}), { rolloutId: ROLLOUT_ID, wave: 0 });
+    const result = await evaluateWave(deps, { rolloutId: ROLLOUT_ID, wave: 0 });
 
     // Assess
     expect(result).toMatchObject({
@@ -179,13 +183,13 @@ describe("evaluateWave", () => {
 
   it("is DONE after the last wave", async () => {
     // Prepare
-    ledger(rolloutItem({ waveCount: 2, input: storedInput({ bakeSeconds: 60 }) }), [
+    const deps = ledger(rolloutItem({ waveCount: 2, input: storedInput({ bakeSeconds: 60 }) }), [
       ...hosts(0, ["UPGRADED"]),
       ...hosts(1, ["UPGRADED", "UPGRADED"]),
     ]);
 
     // Act
-    const result = await evaluateWave(testDeps({}), { rolloutId: ROLLOUT_ID, wave: 1 });
+    const result = await evaluateWave(deps, { rolloutId: ROLLOUT_ID, wave: 1 });
 
     // Assess
     expect(result).toEqual({
@@ -200,25 +204,28 @@ describe("evaluateWave", () => {
 
   it("halts when the fleet lock is no longer this rollout's", async () => {
     // Prepare
-    ledger(rolloutItem({ waveCount: 3 }), hosts(0, ["UPGRADED"]));
-    ddbMock.on(UpdateCommand).rejects(awsError("ConditionalCheckFailedException"));
+    const deps = ledger(rolloutItem({ waveCount: 3 }), hosts(0, ["UPGRADED"]), "other-rollout");
 
     // Act
-    const result = await evaluateWave(testDeps({}), { rolloutId: ROLLOUT_ID, wave: 0 });
+    const result = await evaluateWave(deps, { rolloutId: ROLLOUT_ID, wave: 0 });
 
     // Assess
     expect(result).toMatchObject({
       decision: "HALT",
-      reason: expect.stringContaining("fleet lock"),
+      reason: 'the fleet lock of "default" is no longer held by this rollout',
+    });
+    expect(await deps.store.getLock("default")).toMatchObject({
+      owner: "other-rollout",
+      expiresAt: Math.floor(T0 / 1000) + 60,
     });
   });
 
   it("halts a rollout an operator set HALTED", async () => {
     // Prepare
-    ledger(rolloutItem({ waveCount: 3, status: "HALTED" }), hosts(0, ["UPGRADED"]));
+    const deps = ledger(rolloutItem({ waveCount: 3, status: "HALTED" }), hosts(0, ["UPGRADED"]));
 
     // Act
-    const result = await evaluateWave(testDeps({}), { rolloutId: ROLLOUT_ID, wave: 0 });
+    const result = await evaluateWave(deps, { rolloutId: ROLLOUT_ID, wave: 0 });
 
     // Assess
     expect(result).toMatchObject({ decision: "HALT", reason: "the rollout was set HALTED" });
@@ -228,13 +235,13 @@ describe("evaluateWave", () => {
 describe("finishRollout", () => {
   it("records SUCCEEDED with counts when no host failed, and releases its own lock", async () => {
     // Prepare
-    ledger(rolloutItem({ fleet: "eu", input: storedInput({ fleet: "eu" }) }), [
+    const deps = ledger(rolloutItem({ fleet: "eu", input: storedInput({ fleet: "eu" }) }), [
       ...hosts(0, ["UPGRADED"]),
       ...hosts(1, ["UPGRADED", "SKIPPED"]),
     ]);
 
     // Act
-    const result = await finishRollout(testDeps({}), { rolloutId: ROLLOUT_ID, outcome: "DONE" });
+    const result = await finishRollout(deps, { rolloutId: ROLLOUT_ID, outcome: "DONE" });
 
     // Assess
     expect(result).toEqual({
@@ -247,29 +254,15 @@ describe("finishRollout", () => {
       failedHosts: [],
       lockReleased: true,
     });
-    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      TableName: TABLE,
-      Key: ROLLOUT_KEY,
-      UpdateExpression:
-        "SET #status = :status, updatedAt = :now, finishedAt = :now, #counts = :counts",
-      ConditionExpression: "attribute_exists(pk) AND #status IN (:from0, :from1, :from2)",
-      ExpressionAttributeNames: { "#status": "status", "#counts": "counts" },
-      ExpressionAttributeValues: {
-        ":status": "SUCCEEDED",
-        ":now": NOW,
-        ":counts": { UPGRADED: 2, SKIPPED: 1 },
-        ":from0": "PLANNED",
-        ":from1": "RUNNING",
-        ":from2": "SUCCEEDED",
-      },
+    const rollout = await deps.store.getRollout(ROLLOUT_ID);
+    expect(rollout).toMatchObject({
+      status: "SUCCEEDED",
+      counts: { UPGRADED: 2, SKIPPED: 1 },
+      finishedAt: NOW,
+      updatedAt: NOW,
     });
-    expect(ddbMock).toHaveReceivedCommandWith(DeleteCommand, {
-      TableName: TABLE,
-      Key: { pk: "LOCK#eu", sk: "LOCK" },
-      ConditionExpression: "#owner = :owner",
-      ExpressionAttributeNames: { "#owner": "owner" },
-      ExpressionAttributeValues: { ":owner": ROLLOUT_ID },
-    });
+    expect(rollout?.error).toBeUndefined();
+    expect(await deps.store.getLock("eu")).toBeUndefined();
   });
 
   it("records FAILED after the last wave when hosts failed, listing at most 50 with reasons", async () => {
@@ -278,10 +271,13 @@ describe("finishRollout", () => {
       0,
       Array.from({ length: 60 }, () => "FAILED" as const),
     );
-    ledger(rolloutItem({ failureThreshold: 100 }), [...failed, ...hosts(1, ["UPGRADED"], 60)]);
+    const deps = ledger(rolloutItem({ failureThreshold: 100 }), [
+      ...failed,
+      ...hosts(1, ["UPGRADED"], 60),
+    ]);
 
     // Act
-    const result = await finishRollout(testDeps({}), { rolloutId: ROLLOUT_ID, outcome: "DONE" });
+    const result = await finishRollout(deps, { rolloutId: ROLLOUT_ID, outcome: "DONE" });
 
     // Assess
     expect(result).toMatchObject({
@@ -296,36 +292,32 @@ describe("finishRollout", () => {
       status: "FAILED",
       reason: "HostStepFailedError: host 0 broke",
     });
-    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      ExpressionAttributeValues: expect.objectContaining({
-        ":status": "FAILED",
-        ":error": { name: "HostsFailed", message: "60 of 61 hosts did not upgrade" },
-      }),
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({
+      status: "FAILED",
+      error: { name: "HostsFailed", message: "60 of 61 hosts did not upgrade" },
+      counts: { FAILED: 60, UPGRADED: 1 },
     });
   });
 
   it("releases only its own lock: a lock held by another rollout stays", async () => {
     // Prepare
-    ledger(rolloutItem(), hosts(0, ["UPGRADED", "NOT_STARTED"]));
-    ddbMock.on(DeleteCommand).rejects(awsError("ConditionalCheckFailedException"));
+    const deps = ledger(rolloutItem(), hosts(0, ["UPGRADED", "NOT_STARTED"]), "other-rollout");
 
     // Act
-    const result = await finishRollout(testDeps({}), { rolloutId: ROLLOUT_ID, outcome: "HALTED" });
+    const result = await finishRollout(deps, { rolloutId: ROLLOUT_ID, outcome: "HALTED" });
 
     // Assess
     expect(result).toMatchObject({ status: "HALTED", lockReleased: false, recorded: true });
-    expect(ddbMock).toHaveReceivedCommandTimes(DeleteCommand, 1);
-    expect(ddbMock).toHaveReceivedCommandWith(DeleteCommand, {
-      ExpressionAttributeValues: { ":owner": ROLLOUT_ID },
-    });
+    expect(await deps.store.getLock("default")).toMatchObject({ owner: "other-rollout" });
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({ status: "HALTED" });
   });
 
   it("records the failure path's error on a rollout still running", async () => {
     // Prepare
-    ledger(rolloutItem({ status: "RUNNING" }), hosts(0, ["UPGRADED"]));
+    const deps = ledger(rolloutItem({ status: "RUNNING" }), hosts(0, ["UPGRADED"]));
 
     // Act
-    const result = await finishRollout(testDeps({}), {
+    const result = await finishRollout(deps, {
       rolloutId: ROLLOUT_ID,
       outcome: "FAILED",
       error: {
@@ -337,15 +329,12 @@ describe("finishRollout", () => {
 
     // Assess
     expect(result).toMatchObject({ status: "FAILED", recorded: true, lockReleased: true });
-    expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
-      ConditionExpression: "attribute_exists(pk) AND #status IN (:from0, :from1, :from2)",
-      ExpressionAttributeValues: expect.objectContaining({
-        ":status": "FAILED",
-        ":from0": "PLANNED",
-        ":from1": "RUNNING",
-        ":error": { name: "States.TaskFailed", message: "rollout x is not in the ledger" },
-      }),
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({
+      status: "FAILED",
+      error: { name: "States.TaskFailed", message: "rollout x is not in the ledger" },
+      finishedAt: NOW,
     });
+    expect(await deps.store.getLock("default")).toBeUndefined();
   });
 
   it.each(["SUCCEEDED", "HALTED", "FAILED"] as const)(
@@ -353,10 +342,11 @@ describe("finishRollout", () => {
     async (final) => {
       // Prepare: FinishRollout wrote the final status, then the execution failed (or
       // the FAILED status-change event arrives after it).
-      ledger(rolloutItem({ status: final, fleet: "eu" }), hosts(0, ["UPGRADED"]));
+      const deps = ledger(rolloutItem({ status: final, fleet: "eu" }), hosts(0, ["UPGRADED"]));
+      const before = await deps.store.getRollout(ROLLOUT_ID);
 
       // Act
-      const result = await finishRollout(testDeps({}), {
+      const result = await finishRollout(deps, {
         rolloutId: ROLLOUT_ID,
         outcome: "FAILED",
         error: { Error: "States.DataLimitExceeded", Cause: "too big" },
@@ -364,21 +354,19 @@ describe("finishRollout", () => {
 
       // Assess
       expect(result).toMatchObject({ status: final, recorded: false, lockReleased: true });
-      expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 0);
-      expect(ddbMock).toHaveReceivedCommandWith(DeleteCommand, {
-        Key: { pk: "LOCK#eu", sk: "LOCK" },
-        ExpressionAttributeValues: { ":owner": ROLLOUT_ID },
-      });
+      expect(deps.store.calls).not.toContain("finishRollout");
+      expect(await deps.store.getRollout(ROLLOUT_ID)).toEqual(before);
+      expect(await deps.store.getLock("eu")).toBeUndefined();
     },
   );
 
   it("keeps the lock of another rollout when a late failure event arrives", async () => {
     // Prepare
-    ledger(rolloutItem({ status: "SUCCEEDED" }), hosts(0, ["UPGRADED"]));
-    ddbMock.on(DeleteCommand).rejects(awsError("ConditionalCheckFailedException"));
+    const deps = ledger(rolloutItem({ status: "SUCCEEDED" }), hosts(0, ["UPGRADED"]), "other");
+    const before = await deps.store.getRollout(ROLLOUT_ID);
 
     // Act
-    const result = await finishRollout(testDeps({}), {
+    const result = await finishRollout(deps, {
       rolloutId: ROLLOUT_ID,
       outcome: "FAILED",
       error: { Error: "ExecutionFailed", Cause: "late" },
@@ -386,15 +374,16 @@ describe("finishRollout", () => {
 
     // Assess
     expect(result).toMatchObject({ status: "SUCCEEDED", recorded: false, lockReleased: false });
-    expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 0);
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toEqual(before);
+    expect(await deps.store.getLock("default")).toMatchObject({ owner: "other" });
   });
 
   it("writes nothing on the failure path when planning never wrote the rollout", async () => {
     // Prepare
-    ledger(undefined, []);
+    const deps = ledger(undefined, [], "other-rollout");
 
     // Act
-    const result = await finishRollout(testDeps({}), {
+    const result = await finishRollout(deps, {
       rolloutId: ROLLOUT_ID,
       outcome: "FAILED",
       error: { Error: "InternalServerError", Cause: "boom" },
@@ -402,17 +391,17 @@ describe("finishRollout", () => {
 
     // Assess
     expect(result).toMatchObject({ status: "FAILED", recorded: false, lockReleased: false });
-    expect(ddbMock).toHaveReceivedCommandTimes(UpdateCommand, 0);
-    expect(ddbMock).toHaveReceivedCommandTimes(DeleteCommand, 0);
-    expect(ddbMock).toHaveReceivedCommandTimes(QueryCommand, 0);
+    expect(deps.store.calls).toEqual(["getRollout"]);
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toBeUndefined();
+    expect(await deps.store.getLock("default")).toMatchObject({ owner: "other-rollout" });
   });
 
   it("raises LedgerConflictError when finishing a rollout that does not exist", async () => {
     // Prepare
-    ledger(undefined, []);
+    const deps = ledger(undefined, []);
 
     // Act
-    const result = finishRollout(testDeps({}), { rolloutId: ROLLOUT_ID, outcome: "DONE" });
+    const result = finishRollout(deps, { rolloutId: ROLLOUT_ID, outcome: "DONE" });
 
     // Assess
     await expect(result).rejects.toMatchObject({ name: "LedgerConflictError" });

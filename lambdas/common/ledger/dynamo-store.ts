@@ -1,0 +1,437 @@
+/**
+ * {@link DynamoLedgerStore}: the {@link LedgerStore} on one DynamoDB table, through
+ * the document client.
+ *
+ * @module
+ */
+import { DeleteCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { LedgerConflictError } from "../errors.js";
+import { DynamoTable, type DynamoTableOptions } from "./dynamo-table.js";
+import {
+  ACTIVE_HOST_STATUSES,
+  epochSeconds,
+  type Host,
+  HostItemSchema,
+  type HostStatus,
+  iso,
+  type Lock,
+  LockItemSchema,
+  newHostItems,
+  newLockItem,
+  newRolloutItem,
+  newSnapshotItems,
+  type Rollout,
+  type RolloutGate,
+  RolloutGateSchema,
+  RolloutItemSchema,
+  type Snapshot,
+  SnapshotItemSchema,
+  toRecord,
+} from "./items.js";
+import {
+  CLEANUP_INDEX,
+  CLEANUP_PENDING_PK,
+  HOSTS_PREFIX,
+  hostKey,
+  lockKey,
+  rolloutKey,
+  rolloutPk,
+  snapshotKey,
+  wavePrefix,
+} from "./keys.js";
+import {
+  type AcquireLockArgs,
+  type CleanupResultArgs,
+  type FinalizeHostArgs,
+  type FinishRolloutArgs,
+  fleetLockedError,
+  type HostKey,
+  type LedgerStore,
+  type NewHost,
+  type NewRollout,
+  type NewSnapshot,
+  type RecordCommandArgs,
+  type RecordCommandResult,
+  type RecordStepResultArgs,
+  type RefreshLockArgs,
+} from "./store.js";
+
+/** Options of {@link DynamoLedgerStore}: the client and the ledger table's name. */
+export type DynamoLedgerStoreOptions = DynamoTableOptions;
+
+/** `:prefix0, :prefix1, …` for an `IN (…)` list, adding each value to `values`. */
+function inList(
+  prefix: string,
+  statuses: readonly string[],
+  values: Record<string, unknown>,
+): string {
+  return statuses
+    .map((status, i) => {
+      values[`:${prefix}${i}`] = status;
+      return `:${prefix}${i}`;
+    })
+    .join(", ");
+}
+
+/** {@link LedgerStore} on one DynamoDB table. */
+export class DynamoLedgerStore implements LedgerStore {
+  private readonly db: DynamoTable;
+
+  constructor(options: DynamoLedgerStoreOptions) {
+    this.db = new DynamoTable(options);
+  }
+
+  async acquireLock(args: AcquireLockArgs): Promise<Lock> {
+    const item = newLockItem(args);
+    const breaking = args.breakLock !== undefined;
+    const acquired = await this.db.conditional(
+      new PutCommand({
+        TableName: this.db.name,
+        Item: item,
+        ConditionExpression: `attribute_not_exists(pk) OR expiresAt <= :now OR #owner = :owner${
+          breaking ? " OR #owner = :breakLock" : ""
+        }`,
+        ExpressionAttributeNames: { "#owner": "owner" },
+        ExpressionAttributeValues: {
+          ":now": epochSeconds(args.now),
+          ":owner": args.owner,
+          ...(breaking ? { ":breakLock": args.breakLock } : {}),
+        },
+      }),
+    );
+    if (acquired) return toRecord(item);
+    throw fleetLockedError(args.fleet, await this.getLock(args.fleet));
+  }
+
+  async refreshLock(args: RefreshLockArgs): Promise<boolean> {
+    return this.db.conditional(
+      new UpdateCommand({
+        TableName: this.db.name,
+        Key: lockKey(args.fleet),
+        UpdateExpression: "SET expiresAt = :expiresAt",
+        ConditionExpression: "#owner = :owner",
+        ExpressionAttributeNames: { "#owner": "owner" },
+        ExpressionAttributeValues: {
+          ":expiresAt": epochSeconds(args.now) + args.ttlSeconds,
+          ":owner": args.owner,
+        },
+      }),
+    );
+  }
+
+  async releaseLock(fleet: string, owner: string): Promise<boolean> {
+    return this.db.conditional(
+      new DeleteCommand({
+        TableName: this.db.name,
+        Key: lockKey(fleet),
+        ConditionExpression: "#owner = :owner",
+        ExpressionAttributeNames: { "#owner": "owner" },
+        ExpressionAttributeValues: { ":owner": owner },
+      }),
+    );
+  }
+
+  async getLock(fleet: string): Promise<Lock | undefined> {
+    const item = await this.db.getItem(lockKey(fleet), LockItemSchema);
+    return item && toRecord(item);
+  }
+
+  async createRollout(rollout: NewRollout): Promise<"created" | "exists"> {
+    const created = await this.db.conditional(
+      new PutCommand({
+        TableName: this.db.name,
+        Item: newRolloutItem(rollout),
+        ConditionExpression: "attribute_not_exists(pk)",
+      }),
+    );
+    return created ? "created" : "exists";
+  }
+
+  async getRollout(rolloutId: string): Promise<Rollout | undefined> {
+    const item = await this.db.getItem(rolloutKey(rolloutId), RolloutItemSchema);
+    return item && toRecord(item);
+  }
+
+  async getRolloutGate(rolloutId: string): Promise<RolloutGate | undefined> {
+    return this.db.getItem(rolloutKey(rolloutId), RolloutGateSchema.strip(), {
+      ProjectionExpression: "#status, failedCount, failureThreshold",
+      ExpressionAttributeNames: { "#status": "status" },
+    });
+  }
+
+  async markRolloutRunning(rolloutId: string, now: number): Promise<void> {
+    await this.db.conditional(
+      new UpdateCommand({
+        TableName: this.db.name,
+        Key: rolloutKey(rolloutId),
+        UpdateExpression: "SET #status = :running, updatedAt = :now",
+        ConditionExpression: "#status = :planned",
+        ExpressionAttributeNames: { "#status": "status" },
+        ExpressionAttributeValues: {
+          ":running": "RUNNING",
+          ":planned": "PLANNED",
+          ":now": iso(now),
+        },
+      }),
+    );
+  }
+
+  async incrementFailedCount(rolloutId: string, now: number): Promise<void> {
+    await this.db.client.send(
+      new UpdateCommand({
+        TableName: this.db.name,
+        Key: rolloutKey(rolloutId),
+        UpdateExpression: "ADD failedCount :one SET updatedAt = :now",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ":one": 1, ":now": iso(now) },
+      }),
+    );
+  }
+
+  async raiseFailedCount(rolloutId: string, count: number, now: number): Promise<void> {
+    await this.db.conditional(
+      new UpdateCommand({
+        TableName: this.db.name,
+        Key: rolloutKey(rolloutId),
+        UpdateExpression: "SET failedCount = :count, updatedAt = :now",
+        ConditionExpression: "failedCount < :count",
+        ExpressionAttributeValues: { ":count": count, ":now": iso(now) },
+      }),
+    );
+  }
+
+  async finishRollout(args: FinishRolloutArgs): Promise<boolean> {
+    const values: Record<string, unknown> = {
+      ":status": args.status,
+      ":now": iso(args.now),
+      ":counts": args.counts,
+    };
+    let condition = "attribute_exists(pk)";
+    if (args.from !== "any") {
+      const allowed = [...new Set([...args.from, args.status])];
+      condition += ` AND #status IN (${inList("from", allowed, values)})`;
+    }
+    let update = "SET #status = :status, updatedAt = :now, finishedAt = :now, #counts = :counts";
+    const names: Record<string, string> = { "#status": "status", "#counts": "counts" };
+    if (args.error !== undefined) {
+      update += ", #error = :error";
+      names["#error"] = "error";
+      values[":error"] = args.error;
+    }
+    return this.db.conditional(
+      new UpdateCommand({
+        TableName: this.db.name,
+        Key: rolloutKey(args.rolloutId),
+        UpdateExpression: update,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  async putHosts(rolloutId: string, hosts: readonly NewHost[], now: number): Promise<void> {
+    await this.db.batchPut(newHostItems(rolloutId, hosts, now));
+  }
+
+  async getHost(key: HostKey): Promise<Host | undefined> {
+    const item = await this.db.getItem(hostKey(key), HostItemSchema);
+    return item && toRecord(item);
+  }
+
+  async listWaveHosts(rolloutId: string, wave: number): Promise<Host[]> {
+    const hosts = await this.queryHosts(rolloutId, wavePrefix(wave));
+    return hosts.sort((a, b) => a.order - b.order);
+  }
+
+  async listHosts(rolloutId: string): Promise<Host[]> {
+    const hosts = await this.queryHosts(rolloutId, HOSTS_PREFIX);
+    return hosts.sort((a, b) => a.wave - b.wave || a.order - b.order);
+  }
+
+  async recordCommand(args: RecordCommandArgs): Promise<RecordCommandResult> {
+    const values: Record<string, unknown> = {
+      ":commandId": args.commandId,
+      ":status": args.status,
+      ":now": iso(args.now),
+    };
+    const from = inList("from", args.from, values);
+    const recorded = await this.db.conditional(
+      new UpdateCommand({
+        TableName: this.db.name,
+        Key: hostKey(args.key),
+        UpdateExpression: "SET #commands.#step = :commandId, #status = :status, updatedAt = :now",
+        ConditionExpression: `attribute_not_exists(#commands.#step) AND #status IN (${from})`,
+        ExpressionAttributeNames: {
+          "#commands": "commands",
+          "#step": args.step,
+          "#status": "status",
+        },
+        ExpressionAttributeValues: values,
+      }),
+    );
+    if (recorded) return { recorded: true, commandId: args.commandId };
+    const host = await this.getHost(args.key);
+    const existing = host?.commands[args.step];
+    if (existing !== undefined) return { recorded: false, commandId: existing };
+    throw new LedgerConflictError(
+      host === undefined
+        ? `host ${args.key.hostId} of rollout ${args.key.rolloutId} is not in the ledger`
+        : `host ${args.key.hostId} is ${host.status}; ${args.step} expects ${args.from.join(" or ")}`,
+    );
+  }
+
+  async recordStepResult(args: RecordStepResultArgs): Promise<void> {
+    const sets = ["#stepMs.#step = :stepMs", "updatedAt = :now"];
+    const values: Record<string, unknown> = {
+      ":stepMs": args.fields.stepMs,
+      ":now": iso(args.now),
+      ":commandId": args.commandId,
+    };
+    for (const field of ["fromVersion", "toVersion", "suspendMs", "listenerGapMs"] as const) {
+      const value = args.fields[field];
+      if (value !== undefined) {
+        sets.push(`${field} = :${field}`);
+        values[`:${field}`] = value;
+      }
+    }
+    const ok = await this.db.conditional(
+      new UpdateCommand({
+        TableName: this.db.name,
+        Key: hostKey(args.key),
+        UpdateExpression: `SET ${sets.join(", ")}`,
+        ConditionExpression: "#commands.#step = :commandId",
+        ExpressionAttributeNames: {
+          "#commands": "commands",
+          "#stepMs": "stepMs",
+          "#step": args.step,
+        },
+        ExpressionAttributeValues: values,
+      }),
+    );
+    if (!ok) {
+      throw new LedgerConflictError(
+        `host ${args.key.hostId}: ${args.step} command ${args.commandId} is not the one recorded`,
+      );
+    }
+  }
+
+  async finalizeHost(
+    args: FinalizeHostArgs,
+  ): Promise<{ transitioned: boolean; status: HostStatus }> {
+    const values: Record<string, unknown> = { ":final": args.status, ":now": iso(args.now) };
+    const active = inList("active", ACTIVE_HOST_STATUSES, values);
+    const names: Record<string, string> = { "#status": "status" };
+    let update = "SET #status = :final, updatedAt = :now";
+    if (args.error !== undefined) {
+      update += ", #error = :error";
+      names["#error"] = "error";
+      values[":error"] = args.error;
+    }
+    const transitioned = await this.db.conditional(
+      new UpdateCommand({
+        TableName: this.db.name,
+        Key: hostKey(args.key),
+        UpdateExpression: update,
+        ConditionExpression: `#status IN (${active})`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
+    if (transitioned) return { transitioned: true, status: args.status };
+    const host = await this.getHost(args.key);
+    if (host === undefined) {
+      throw new LedgerConflictError(
+        `host ${args.key.hostId} of rollout ${args.key.rolloutId} is not in the ledger`,
+      );
+    }
+    return { transitioned: false, status: host.status };
+  }
+
+  async putSnapshot(args: NewSnapshot): Promise<"created" | "exists"> {
+    const { snapshot, chunks } = newSnapshotItems(args);
+    await this.db.batchPut(chunks);
+    const created = await this.db.conditional(
+      new PutCommand({
+        TableName: this.db.name,
+        Item: snapshot,
+        ConditionExpression: "attribute_not_exists(pk)",
+      }),
+    );
+    if (created) return "created";
+    const existing = await this.getSnapshot(args.hostId, args.rolloutId);
+    if (existing?.jobsSha256 === snapshot.jobsSha256) return "exists";
+    throw new LedgerConflictError(
+      `snapshot of host ${args.hostId} for rollout ${args.rolloutId} already exists with other jobs`,
+    );
+  }
+
+  async getSnapshot(hostId: string, rolloutId: string): Promise<Snapshot | undefined> {
+    const item = await this.db.getItem(snapshotKey(hostId, rolloutId), SnapshotItemSchema);
+    return item && toRecord(item);
+  }
+
+  async listPendingCleanups(): Promise<Snapshot[]> {
+    const items = await this.db.queryAll(
+      {
+        TableName: this.db.name,
+        IndexName: CLEANUP_INDEX.name,
+        KeyConditionExpression: "gsi1pk = :pending",
+        ExpressionAttributeValues: { ":pending": CLEANUP_PENDING_PK },
+      },
+      SnapshotItemSchema,
+    );
+    return items.map(toRecord);
+  }
+
+  async completeCleanup(args: CleanupResultArgs): Promise<boolean> {
+    return this.db.conditional(
+      new UpdateCommand({
+        TableName: this.db.name,
+        Key: snapshotKey(args.hostId, args.rolloutId),
+        UpdateExpression:
+          "SET #cleanup = :done, lastCheckedAt = :now, lastResult = :result ADD attempts :one REMOVE gsi1pk, gsi1sk",
+        ConditionExpression: "#cleanup = :pending",
+        ExpressionAttributeNames: { "#cleanup": "cleanup" },
+        ExpressionAttributeValues: {
+          ":done": "DONE",
+          ":pending": "PENDING",
+          ":now": iso(args.now),
+          ":result": args.result,
+          ":one": 1,
+        },
+      }),
+    );
+  }
+
+  async recordCleanupAttempt(args: CleanupResultArgs): Promise<boolean> {
+    return this.db.conditional(
+      new UpdateCommand({
+        TableName: this.db.name,
+        Key: snapshotKey(args.hostId, args.rolloutId),
+        UpdateExpression: "SET lastCheckedAt = :now, lastResult = :result ADD attempts :one",
+        ConditionExpression: "#cleanup = :pending",
+        ExpressionAttributeNames: { "#cleanup": "cleanup" },
+        ExpressionAttributeValues: {
+          ":pending": "PENDING",
+          ":now": iso(args.now),
+          ":result": args.result,
+          ":one": 1,
+        },
+      }),
+    );
+  }
+
+  private async queryHosts(rolloutId: string, prefix: string): Promise<Host[]> {
+    const items = await this.db.queryAll(
+      {
+        TableName: this.db.name,
+        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues: { ":pk": rolloutPk(rolloutId), ":prefix": prefix },
+        ConsistentRead: true,
+      },
+      HostItemSchema,
+    );
+    return items.map(toRecord);
+  }
+}

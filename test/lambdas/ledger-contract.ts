@@ -1,0 +1,821 @@
+/**
+ * The behaviour every {@link LedgerStore} shares, as one suite: `ledgerContract` runs
+ * it against a store built fresh for each test. It runs against `DynamoLedgerStore` on
+ * dynalite (store.dynalite.test.ts) and against the in-memory store the domain tests
+ * use (memory-ledger-store.test.ts), which proves the two behave alike.
+ */
+import { beforeEach, describe, expect, it } from "vitest";
+import type { LedgerStore, NewSnapshot } from "../../lambdas/common/ledger/index.js";
+import { recordHost } from "../../lambdas/record-host/record-host.js";
+import {
+  fakeClock,
+  hostItem,
+  I1,
+  I2,
+  I3,
+  jobs,
+  ROLLOUT_ID,
+  rolloutItem,
+  snapshotItem,
+  storedInput,
+  T0,
+} from "./helpers.js";
+import type { RawItem } from "./memory-ledger-store.js";
+
+/** A fresh store, and a way to put a raw item (valid or not) under its key. */
+export interface ContractFixture {
+  readonly store: LedgerStore;
+  seed(item: RawItem): Promise<void>;
+}
+
+const NOW = new Date(T0).toISOString();
+const KEY = { rolloutId: ROLLOUT_ID, wave: 1, hostId: I1 };
+const later = (ms: number) => new Date(T0 + ms).toISOString();
+
+function newSnapshot(hostId: string, overrides: Partial<NewSnapshot> = {}): NewSnapshot {
+  const { items, sha256 } = jobs(2);
+  return {
+    hostId,
+    rolloutId: ROLLOUT_ID,
+    instanceId: hostId,
+    profile: "demo",
+    oldVersion: "1.0.0",
+    oldRelease: "/opt/agent/releases/1.0.0",
+    jobs: items,
+    jobsSha256: sha256,
+    now: T0,
+    ...overrides,
+  };
+}
+
+/** Declares the shared suite for the stores `fresh` builds. */
+export function ledgerContract(name: string, fresh: () => Promise<ContractFixture>): void {
+  let store: LedgerStore;
+  let seed: ContractFixture["seed"];
+
+  beforeEach(async () => {
+    ({ store, seed } = await fresh());
+  });
+
+  describe(`${name}: fleet lock`, () => {
+    it("refuses a held lock, and takes it once expired, by its owner again, or with breakLock", async () => {
+      // Prepare
+      const first = await store.acquireLock({
+        fleet: "default",
+        owner: "r-a",
+        now: T0,
+        ttlSeconds: 600,
+      });
+
+      // Act
+      const held = await store
+        .acquireLock({ fleet: "default", owner: "r-b", now: T0 + 1000, ttlSeconds: 600 })
+        .catch((error: unknown) => error);
+      const retry = await store.acquireLock({
+        fleet: "default",
+        owner: "r-a",
+        now: T0 + 2000,
+        ttlSeconds: 600,
+      });
+      const broken = await store.acquireLock({
+        fleet: "default",
+        owner: "r-c",
+        now: T0 + 3000,
+        ttlSeconds: 600,
+        breakLock: "r-a",
+      });
+      const afterExpiry = await store.acquireLock({
+        fleet: "default",
+        owner: "r-d",
+        now: T0 + 3000 + 600_000,
+        ttlSeconds: 600,
+      });
+
+      // Assess
+      expect(first).toEqual({
+        fleet: "default",
+        owner: "r-a",
+        acquiredAt: NOW,
+        expiresAt: Math.floor(T0 / 1000) + 600,
+      });
+      expect(held).toMatchObject({
+        name: "FleetLockedError",
+        owner: "r-a",
+        expiresAt: Math.floor(T0 / 1000) + 600,
+        message:
+          'fleet "default" is locked by rollout r-a until 2025-03-01T02:10:00.000Z; wait for it, or pass breakLock: "r-a" if that rollout is dead',
+      });
+      expect(retry.owner).toBe("r-a");
+      expect(broken.owner).toBe("r-c");
+      expect(afterExpiry.owner).toBe("r-d");
+      expect(await store.getLock("default")).toEqual({
+        fleet: "default",
+        owner: "r-d",
+        acquiredAt: later(603_000),
+        expiresAt: Math.floor((T0 + 603_000) / 1000) + 600,
+      });
+    });
+
+    it("does not break a lock whose owner is not the one named in breakLock", async () => {
+      // Prepare
+      await store.acquireLock({ fleet: "default", owner: "r-a", now: T0, ttlSeconds: 600 });
+
+      // Act
+      const result = store.acquireLock({
+        fleet: "default",
+        owner: "r-b",
+        now: T0,
+        ttlSeconds: 600,
+        breakLock: "r-x",
+      });
+
+      // Assess
+      await expect(result).rejects.toMatchObject({ name: "FleetLockedError", owner: "r-a" });
+      expect((await store.getLock("default"))?.owner).toBe("r-a");
+    });
+
+    it("refreshes and releases only its own lock", async () => {
+      // Prepare
+      await store.acquireLock({ fleet: "default", owner: "r-a", now: T0, ttlSeconds: 600 });
+
+      // Act
+      const foreignRefresh = await store.refreshLock({
+        fleet: "default",
+        owner: "r-b",
+        now: T0,
+        ttlSeconds: 900,
+      });
+      const ownRefresh = await store.refreshLock({
+        fleet: "default",
+        owner: "r-a",
+        now: T0 + 1000,
+        ttlSeconds: 900,
+      });
+      const refreshed = await store.getLock("default");
+      const foreignRelease = await store.releaseLock("default", "r-b");
+      const ownRelease = await store.releaseLock("default", "r-a");
+      const absentRelease = await store.releaseLock("default", "r-a");
+      const absentRefresh = await store.refreshLock({
+        fleet: "default",
+        owner: "r-a",
+        now: T0,
+        ttlSeconds: 900,
+      });
+
+      // Assess
+      expect([foreignRefresh, ownRefresh, foreignRelease, ownRelease]).toEqual([
+        false,
+        true,
+        false,
+        true,
+      ]);
+      expect([absentRelease, absentRefresh]).toEqual([false, false]);
+      expect(refreshed?.expiresAt).toBe(Math.floor((T0 + 1000) / 1000) + 900);
+      expect(await store.getLock("default")).toBeUndefined();
+    });
+  });
+
+  describe(`${name}: rollouts`, () => {
+    it("creates a PLANNED rollout from its input once; a second create finds it", async () => {
+      // Prepare
+      const input = storedInput({ fleet: "eu", failureThreshold: 3 });
+      const rollout = { rolloutId: "r-1", input, hostCount: 7, waveCount: 3, now: T0 };
+
+      // Act
+      const first = await store.createRollout(rollout);
+      const second = await store.createRollout({ ...rollout, hostCount: 1, now: T0 + 1000 });
+
+      // Assess
+      expect([first, second]).toEqual(["created", "exists"]);
+      expect(await store.getRollout("r-1")).toEqual({
+        rolloutId: "r-1",
+        status: "PLANNED",
+        input,
+        fleet: "eu",
+        profile: "demo",
+        targetVersion: "2.0.0",
+        hostCount: 7,
+        waveCount: 3,
+        failureThreshold: 3,
+        failedCount: 0,
+        createdAt: NOW,
+        updatedAt: NOW,
+      });
+      expect(await store.getRollout("r-2")).toBeUndefined();
+    });
+
+    it("marks a PLANNED rollout RUNNING, and leaves any other status alone", async () => {
+      // Prepare
+      await store.createRollout({
+        rolloutId: ROLLOUT_ID,
+        input: storedInput(),
+        hostCount: 1,
+        waveCount: 1,
+        now: T0,
+      });
+      await seed(rolloutItem({ rolloutId: "r-halted", status: "HALTED", pk: "ROLLOUT#r-halted" }));
+
+      // Act
+      await store.markRolloutRunning(ROLLOUT_ID, T0 + 1000);
+      await store.markRolloutRunning(ROLLOUT_ID, T0 + 2000);
+      await store.markRolloutRunning("r-halted", T0 + 1000);
+      await store.markRolloutRunning("r-absent", T0 + 1000);
+
+      // Assess
+      expect(await store.getRollout(ROLLOUT_ID)).toMatchObject({
+        status: "RUNNING",
+        updatedAt: later(1000),
+      });
+      expect(await store.getRollout("r-halted")).toMatchObject({
+        status: "HALTED",
+        updatedAt: NOW,
+      });
+      expect(await store.getRollout("r-absent")).toBeUndefined();
+    });
+
+    it("adds to failedCount, raises it only upwards, and refuses to count for an absent rollout", async () => {
+      // Prepare
+      await seed(rolloutItem({ failedCount: 3 }));
+
+      // Act
+      await store.raiseFailedCount(ROLLOUT_ID, 2, T0 + 1000);
+      const unchanged = await store.getRollout(ROLLOUT_ID);
+      await store.raiseFailedCount(ROLLOUT_ID, 5, T0 + 2000);
+      await store.incrementFailedCount(ROLLOUT_ID, T0 + 3000);
+      await store.raiseFailedCount("r-absent", 5, T0);
+      const absent = await store
+        .incrementFailedCount("r-absent", T0)
+        .catch((error: unknown) => error);
+
+      // Assess
+      expect(unchanged).toMatchObject({ failedCount: 3, updatedAt: NOW });
+      expect(await store.getRollout(ROLLOUT_ID)).toMatchObject({
+        failedCount: 6,
+        updatedAt: later(3000),
+      });
+      expect(absent).toMatchObject({ name: "ConditionalCheckFailedException" });
+      expect(await store.getRollout("r-absent")).toBeUndefined();
+    });
+
+    it("reads the preflight gate's live fields only", async () => {
+      // Prepare
+      await seed(rolloutItem({ status: "RUNNING", failedCount: 2 }));
+
+      // Act
+      const gate = await store.getRolloutGate(ROLLOUT_ID);
+      const missing = await store.getRolloutGate("rollout-2");
+
+      // Assess
+      expect(gate).toEqual({ status: "RUNNING", failedCount: 2, failureThreshold: 0 });
+      expect(missing).toBeUndefined();
+    });
+
+    it("finishes a rollout from RUNNING, and again with the same status, but not with another", async () => {
+      // Prepare
+      await seed(rolloutItem({ status: "RUNNING" }));
+      const args = {
+        rolloutId: ROLLOUT_ID,
+        counts: { UPGRADED: 2 },
+        now: T0 + 1000,
+        from: ["PLANNED", "RUNNING"] as const,
+      };
+
+      // Act
+      const first = await store.finishRollout({ ...args, status: "SUCCEEDED" });
+      const repeat = await store.finishRollout({ ...args, status: "SUCCEEDED" });
+      const other = await store.finishRollout({ ...args, status: "HALTED" });
+      const afterSuccess = await store.getRollout(ROLLOUT_ID);
+      const failure = await store.finishRollout({
+        ...args,
+        status: "FAILED",
+        from: "any",
+        error: { name: "X", message: "y" },
+        now: T0 + 2000,
+      });
+      const absent = await store.finishRollout({
+        ...args,
+        rolloutId: "r-absent",
+        from: "any",
+        status: "FAILED",
+      });
+
+      // Assess
+      expect([first, repeat, other, failure, absent]).toEqual([true, true, false, true, false]);
+      expect(afterSuccess).toMatchObject({
+        status: "SUCCEEDED",
+        counts: { UPGRADED: 2 },
+        finishedAt: later(1000),
+        updatedAt: later(1000),
+      });
+      expect(afterSuccess?.error).toBeUndefined();
+      expect(await store.getRollout(ROLLOUT_ID)).toMatchObject({
+        status: "FAILED",
+        error: { name: "X", message: "y" },
+        counts: { UPGRADED: 2 },
+        finishedAt: later(2000),
+      });
+      expect(await store.getRollout("r-absent")).toBeUndefined();
+    });
+  });
+
+  describe(`${name}: hosts`, () => {
+    it("writes PENDING hosts and lists a wave, or the rollout, in order", async () => {
+      // Prepare: 30 hosts (more than one batch), given out of order
+      const hosts = Array.from({ length: 30 }, (_, n) => ({
+        hostId: `i-${String(n).padStart(17, "0")}`,
+        instanceId: `i-${String(n).padStart(17, "0")}`,
+        wave: n < 2 ? 0 : 1 + (n % 2),
+        order: 29 - n,
+      })).reverse();
+
+      // Act
+      await store.putHosts(ROLLOUT_ID, hosts, T0);
+      const wave1 = await store.listWaveHosts(ROLLOUT_ID, 1);
+      const all = await store.listHosts(ROLLOUT_ID);
+      const one = await store.getHost({
+        rolloutId: ROLLOUT_ID,
+        wave: 0,
+        hostId: hosts[29]?.hostId ?? "",
+      });
+
+      // Assess
+      expect(wave1.map((h) => h.order)).toEqual([
+        1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
+      ]);
+      expect(all).toHaveLength(30);
+      expect(all.map((h) => [h.wave, h.order])).toEqual(
+        [...all.map((h) => [h.wave, h.order])].sort(
+          ([wa = 0, oa = 0], [wb = 0, ob = 0]) => wa - wb || oa - ob,
+        ),
+      );
+      expect(one).toEqual({
+        rolloutId: ROLLOUT_ID,
+        hostId: "i-00000000000000000",
+        instanceId: "i-00000000000000000",
+        wave: 0,
+        order: 29,
+        status: "PENDING",
+        commands: {},
+        stepMs: {},
+        updatedAt: NOW,
+      });
+      expect(await store.listWaveHosts(ROLLOUT_ID, 7)).toEqual([]);
+      expect(await store.listHosts("r-other")).toEqual([]);
+    });
+
+    it("refuses a host it cannot store, naming the field", async () => {
+      // Act
+      const result = store.putHosts(
+        ROLLOUT_ID,
+        [{ hostId: "web-1", instanceId: "web-1", wave: 0, order: 0 }],
+        T0,
+      );
+
+      // Assess
+      await expect(result).rejects.toMatchObject({
+        name: "InvalidLedgerItemError",
+        message: expect.stringContaining("hostId:"),
+      });
+      expect(await store.listHosts(ROLLOUT_ID)).toEqual([]);
+    });
+
+    it("records a step's command once and reports the first one to a second attempt", async () => {
+      // Prepare
+      await seed(hostItem({ wave: 1 }));
+
+      // Act
+      const first = await store.recordCommand({
+        key: KEY,
+        step: "preflight",
+        commandId: "c-1",
+        status: "PREFLIGHT",
+        from: ["PENDING"],
+        now: T0 + 1000,
+      });
+      const second = await store.recordCommand({
+        key: KEY,
+        step: "preflight",
+        commandId: "c-2",
+        status: "PREFLIGHT",
+        from: ["PENDING"],
+        now: T0 + 2000,
+      });
+      await store.recordStepResult({
+        key: KEY,
+        step: "preflight",
+        commandId: "c-1",
+        fields: { stepMs: 800, fromVersion: "1.0.0" },
+        now: T0 + 3000,
+      });
+      const wrongCommand = await store
+        .recordStepResult({
+          key: KEY,
+          step: "preflight",
+          commandId: "c-2",
+          fields: { stepMs: 1 },
+          now: T0,
+        })
+        .catch((error: unknown) => error);
+
+      // Assess
+      expect(first).toEqual({ recorded: true, commandId: "c-1" });
+      expect(second).toEqual({ recorded: false, commandId: "c-1" });
+      expect(wrongCommand).toMatchObject({
+        name: "LedgerConflictError",
+        message: `host ${I1}: preflight command c-2 is not the one recorded`,
+      });
+      expect(await store.getHost(KEY)).toEqual({
+        ...hostItem({ wave: 1 }),
+        pk: undefined,
+        sk: undefined,
+        kind: undefined,
+        schemaVersion: undefined,
+        status: "PREFLIGHT",
+        commands: { preflight: "c-1" },
+        stepMs: { preflight: 800 },
+        fromVersion: "1.0.0",
+        updatedAt: later(3000),
+      });
+    });
+
+    it("records all of a switch's result fields", async () => {
+      // Prepare
+      await seed(
+        hostItem({
+          wave: 1,
+          status: "SWITCHING",
+          commands: { preflight: "c0", stage: "c1", switch: "c2" },
+          stepMs: { preflight: 10, stage: 20 },
+        }),
+      );
+
+      // Act
+      await store.recordStepResult({
+        key: KEY,
+        step: "switch",
+        commandId: "c2",
+        fields: {
+          stepMs: 4200,
+          fromVersion: "1.0.0",
+          toVersion: "2.0.0",
+          suspendMs: 900,
+          listenerGapMs: 350,
+        },
+        now: T0 + 1000,
+      });
+
+      // Assess
+      expect(await store.getHost(KEY)).toMatchObject({
+        status: "SWITCHING",
+        stepMs: { preflight: 10, stage: 20, switch: 4200 },
+        fromVersion: "1.0.0",
+        toVersion: "2.0.0",
+        suspendMs: 900,
+        listenerGapMs: 350,
+        updatedAt: later(1000),
+      });
+    });
+
+    it("raises LedgerConflictError for a command on a host in another status, or absent", async () => {
+      // Prepare
+      await seed(hostItem({ wave: 1, status: "FAILED" }));
+      const args = {
+        step: "stage" as const,
+        commandId: "cmd-1",
+        status: "STAGING" as const,
+        from: ["PREFLIGHT" as const],
+        now: T0,
+      };
+
+      // Act
+      const failed = await store
+        .recordCommand({ ...args, key: KEY })
+        .catch((error: unknown) => error);
+      const absent = await store
+        .recordCommand({ ...args, key: { ...KEY, hostId: I2 } })
+        .catch((error: unknown) => error);
+      const absentResult = await store
+        .recordStepResult({
+          key: { ...KEY, hostId: I2 },
+          step: "stage",
+          commandId: "cmd-1",
+          fields: { stepMs: 1 },
+          now: T0,
+        })
+        .catch((error: unknown) => error);
+
+      // Assess
+      expect(failed).toMatchObject({
+        name: "LedgerConflictError",
+        message: `host ${I1} is FAILED; stage expects PREFLIGHT`,
+      });
+      expect(absent).toMatchObject({
+        name: "LedgerConflictError",
+        message: `host ${I2} of rollout ${ROLLOUT_ID} is not in the ledger`,
+      });
+      expect(absentResult).toMatchObject({ name: "LedgerConflictError" });
+      expect(await store.getHost(KEY)).toMatchObject({ status: "FAILED", commands: {} });
+    });
+
+    it("finalizes a host only from an active status, reporting the status it found", async () => {
+      // Prepare
+      await seed(hostItem({ wave: 1, status: "STAGING" }));
+      const error = { name: "HostStepFailedError", message: "disk full" };
+
+      // Act
+      const first = await store.finalizeHost({ key: KEY, status: "FAILED", error, now: T0 + 1000 });
+      const again = await store.finalizeHost({ key: KEY, status: "UPGRADED", now: T0 + 2000 });
+      const absent = await store
+        .finalizeHost({ key: { ...KEY, hostId: I3 }, status: "FAILED", now: T0 })
+        .catch((error: unknown) => error);
+
+      // Assess
+      expect(first).toEqual({ transitioned: true, status: "FAILED" });
+      expect(again).toEqual({ transitioned: false, status: "FAILED" });
+      expect(absent).toMatchObject({ name: "LedgerConflictError" });
+      expect(await store.getHost(KEY)).toMatchObject({
+        status: "FAILED",
+        error,
+        updatedAt: later(1000),
+      });
+    });
+
+    it("record-host counts a failure once across two identical calls", async () => {
+      // Prepare
+      await seed(rolloutItem({ failedCount: 0 }));
+      await seed(hostItem({ status: "STAGING" }));
+      await seed(hostItem({ hostId: I2, order: 1, status: "SWITCHING" }));
+      const deps = { store, clock: fakeClock(), config: {} } as never;
+      const host = { rolloutId: ROLLOUT_ID, wave: 0, hostId: I1, instanceId: I1 };
+      const event = {
+        outcome: "failure" as const,
+        host,
+        error: {
+          Error: "HostStepFailedError",
+          Cause: JSON.stringify({
+            errorType: "HostStepFailedError",
+            errorMessage: "stage failed on i-1: no space",
+            trace: ["x"],
+          }),
+        },
+      };
+
+      // Act
+      const first = await recordHost(deps, event);
+      const second = await recordHost(deps, event);
+      const rolledBack = await recordHost(deps, {
+        outcome: "result",
+        host: { ...host, hostId: I2, instanceId: I2 },
+        switch: {
+          step: "switch",
+          commandId: "c",
+          done: true,
+          waitSeconds: 0,
+          status: "ROLLED_BACK",
+          summary: { reason: "health failed" },
+        },
+      });
+
+      // Assess
+      expect(first).toEqual({ hostId: I1, status: "FAILED" });
+      expect(second).toEqual({ hostId: I1, status: "FAILED" });
+      expect(rolledBack).toEqual({ hostId: I2, status: "ROLLED_BACK" });
+      expect((await store.getRollout(ROLLOUT_ID))?.failedCount).toBe(2);
+      expect(await store.getHost({ rolloutId: ROLLOUT_ID, wave: 0, hostId: I1 })).toMatchObject({
+        status: "FAILED",
+        error: { name: "HostStepFailedError", message: "stage failed on i-1: no space" },
+      });
+    });
+  });
+
+  describe(`${name}: snapshots`, () => {
+    it("writes a snapshot once: the same jobs again are a repeat, other jobs a conflict", async () => {
+      // Act
+      const first = await store.putSnapshot(newSnapshot(I1));
+      const again = await store.putSnapshot(newSnapshot(I1, { now: T0 + 300_000 }));
+      const other = store.putSnapshot(
+        newSnapshot(I1, { jobs: jobs(3).items, jobsSha256: jobs(3).sha256 }),
+      );
+
+      // Assess
+      expect([first, again]).toEqual(["created", "exists"]);
+      await expect(other).rejects.toMatchObject({
+        name: "LedgerConflictError",
+        message: `snapshot of host ${I1} for rollout ${ROLLOUT_ID} already exists with other jobs`,
+      });
+      expect(await store.getSnapshot(I1, ROLLOUT_ID)).toEqual({
+        hostId: I1,
+        rolloutId: ROLLOUT_ID,
+        instanceId: I1,
+        profile: "demo",
+        oldVersion: "1.0.0",
+        oldRelease: "/opt/agent/releases/1.0.0",
+        jobCount: 2,
+        jobsSha256: jobs(2).sha256,
+        chunkCount: 1,
+        cleanup: "PENDING",
+        attempts: 0,
+        createdAt: NOW,
+      });
+    });
+
+    it("counts 2,500 jobs in 3 chunks, and a snapshot without jobs in none", async () => {
+      // Prepare
+      const many = jobs(2500);
+
+      // Act
+      await store.putSnapshot(newSnapshot(I1, { jobs: many.items, jobsSha256: many.sha256 }));
+      await store.putSnapshot(newSnapshot(I2, { jobs: [], jobsSha256: "e".repeat(64) }));
+
+      // Assess
+      expect(await store.getSnapshot(I1, ROLLOUT_ID)).toMatchObject({
+        jobCount: 2500,
+        chunkCount: 3,
+      });
+      expect(await store.getSnapshot(I2, ROLLOUT_ID)).toMatchObject({ jobCount: 0, chunkCount: 0 });
+    });
+
+    it("lists pending snapshots oldest first; a done cleanup leaves the list", async () => {
+      // Prepare
+      await store.putSnapshot(newSnapshot(I2, { now: T0 - 3_600_000 }));
+      await store.putSnapshot(newSnapshot(I1));
+      await store.putSnapshot(newSnapshot(I3, { now: T0 - 60_000 }));
+
+      // Act
+      const before = await store.listPendingCleanups();
+      const kept = await store.recordCleanupAttempt({
+        hostId: I1,
+        rolloutId: ROLLOUT_ID,
+        result: { status: "KEPT", alive: 1 },
+        now: T0 + 1000,
+      });
+      const done = await store.completeCleanup({
+        hostId: I2,
+        rolloutId: ROLLOUT_ID,
+        result: { status: "DELETED" },
+        now: T0 + 2000,
+      });
+      const doneAgain = await store.completeCleanup({
+        hostId: I2,
+        rolloutId: ROLLOUT_ID,
+        result: { status: "DELETED" },
+        now: T0 + 3000,
+      });
+      const attemptOnDone = await store.recordCleanupAttempt({
+        hostId: I2,
+        rolloutId: ROLLOUT_ID,
+        result: { status: "KEPT" },
+        now: T0 + 3000,
+      });
+      const absent = await store.completeCleanup({
+        hostId: I1,
+        rolloutId: "r-absent",
+        result: { status: "DELETED" },
+        now: T0,
+      });
+      const after = await store.listPendingCleanups();
+
+      // Assess
+      expect(before.map((s) => s.hostId)).toEqual([I2, I3, I1]);
+      expect([kept, done, doneAgain, attemptOnDone, absent]).toEqual([
+        true,
+        true,
+        false,
+        false,
+        false,
+      ]);
+      expect(after.map((s) => s.hostId)).toEqual([I3, I1]);
+      expect(after[1]).toMatchObject({
+        hostId: I1,
+        cleanup: "PENDING",
+        attempts: 1,
+        lastCheckedAt: later(1000),
+        lastResult: { status: "KEPT", alive: 1 },
+      });
+      expect(await store.getSnapshot(I2, ROLLOUT_ID)).toMatchObject({
+        cleanup: "DONE",
+        attempts: 1,
+        lastCheckedAt: later(2000),
+        lastResult: { status: "DELETED" },
+      });
+      expect(await store.getSnapshot(I1, "r-absent")).toBeUndefined();
+    });
+  });
+
+  describe(`${name}: corrupt items`, () => {
+    it.each([
+      [
+        "a rollout of another schemaVersion",
+        () => seed({ ...rolloutItem(), schemaVersion: 2 }),
+        () => store.getRollout(ROLLOUT_ID),
+        `ROLLOUT#${ROLLOUT_ID} ROLLOUT`,
+        "schemaVersion",
+      ],
+      [
+        "a rollout with an unknown field",
+        () => seed({ ...rolloutItem(), extra: 1 }),
+        () => store.getRollout(ROLLOUT_ID),
+        `ROLLOUT#${ROLLOUT_ID} ROLLOUT`,
+        "extra",
+      ],
+      [
+        "a gate with a negative failedCount",
+        () => seed(rolloutItem({ failedCount: -1 })),
+        () => store.getRolloutGate(ROLLOUT_ID),
+        `ROLLOUT#${ROLLOUT_ID} ROLLOUT`,
+        "failedCount",
+      ],
+      [
+        "a host with an unknown status",
+        () => seed({ ...hostItem(), status: "DONE" }),
+        () => store.listHosts(ROLLOUT_ID),
+        `ROLLOUT#${ROLLOUT_ID} HOST#0000#${I1}`,
+        "status",
+      ],
+      [
+        "a host in a wave listing",
+        () => seed({ ...hostItem({ wave: 2 }), order: "1" }),
+        () => store.listWaveHosts(ROLLOUT_ID, 2),
+        `ROLLOUT#${ROLLOUT_ID} HOST#0002#${I1}`,
+        "order",
+      ],
+      [
+        "a host read by its key",
+        () => seed({ ...hostItem({ wave: 1 }), commands: [] }),
+        () => store.getHost(KEY),
+        `ROLLOUT#${ROLLOUT_ID} HOST#0001#${I1}`,
+        "commands",
+      ],
+      [
+        "a lock without an expiry",
+        () =>
+          seed({
+            pk: "LOCK#default",
+            sk: "LOCK",
+            kind: "lock",
+            schemaVersion: 1,
+            fleet: "default",
+            owner: "r-a",
+            acquiredAt: NOW,
+          }),
+        () => store.getLock("default"),
+        "LOCK#default LOCK",
+        "expiresAt",
+      ],
+      [
+        "a lock in the way of another owner",
+        () =>
+          seed({
+            pk: "LOCK#default",
+            sk: "LOCK",
+            kind: "lock",
+            schemaVersion: 1,
+            fleet: "default",
+            owner: "r-a",
+            acquiredAt: "yesterday",
+            expiresAt: Math.floor(T0 / 1000) + 600,
+          }),
+        () => store.acquireLock({ fleet: "default", owner: "r-b", now: T0, ttlSeconds: 60 }),
+        "LOCK#default LOCK",
+        "acquiredAt",
+      ],
+      [
+        "a pending snapshot",
+        () => seed({ ...snapshotItem(I1, ROLLOUT_ID), jobCount: "2" }),
+        () => store.listPendingCleanups(),
+        `HOST#${I1} SNAPSHOT#${ROLLOUT_ID}`,
+        "jobCount",
+      ],
+      [
+        "a snapshot read by its key",
+        () => seed({ ...snapshotItem(I1, ROLLOUT_ID), cleanup: "MAYBE" }),
+        () => store.getSnapshot(I1, ROLLOUT_ID),
+        `HOST#${I1} SNAPSHOT#${ROLLOUT_ID}`,
+        "cleanup",
+      ],
+      [
+        "a snapshot in the way of a repeat",
+        () => seed({ ...snapshotItem(I1, ROLLOUT_ID), kind: "snap" }),
+        () => store.putSnapshot(newSnapshot(I1)),
+        `HOST#${I1} SNAPSHOT#${ROLLOUT_ID}`,
+        "kind",
+      ],
+    ] as const)(
+      "raises InvalidLedgerItemError naming the key of %s",
+      async (_, prepare, act, key, field) => {
+        // Prepare
+        await prepare();
+
+        // Act
+        const result = act();
+
+        // Assess
+        await expect(result).rejects.toMatchObject({
+          name: "InvalidLedgerItemError",
+          key,
+          message: expect.stringMatching(new RegExp(`^ledger item ${key}: .*${field}`)),
+        });
+      },
+    );
+  });
+}

@@ -1,0 +1,375 @@
+/**
+ * An in-memory {@link LedgerStore} for domain tests, with the semantics of
+ * `DynamoLedgerStore` (proved by the shared contract suite in `ledger-contract.ts`,
+ * which runs against both): the same items under the same keys, the same conditions
+ * on every write, the same errors. Items are copied in and out as JSON, as the
+ * document client marshals them (undefined values dropped).
+ */
+
+import type { z } from "zod";
+import { LedgerConflictError } from "../../lambdas/common/errors.js";
+import {
+  ACTIVE_HOST_STATUSES,
+  epochSeconds,
+  type Host,
+  HostItemSchema,
+  type HostStatus,
+  iso,
+  type Lock,
+  LockItemSchema,
+  newHostItems,
+  newLockItem,
+  newRolloutItem,
+  newSnapshotItems,
+  parseItem,
+  ROLLOUT_GATE_FIELDS,
+  type Rollout,
+  type RolloutGate,
+  RolloutGateSchema,
+  RolloutItemSchema,
+  type Snapshot,
+  SnapshotChunkItemSchema,
+  SnapshotItemSchema,
+  toRecord,
+} from "../../lambdas/common/ledger/items.js";
+import {
+  CLEANUP_PENDING_PK,
+  HOSTS_PREFIX,
+  hostKey,
+  type ItemKey,
+  lockKey,
+  rolloutKey,
+  rolloutPk,
+  snapshotKey,
+  snapshotPk,
+  snapshotSk,
+  wavePrefix,
+} from "../../lambdas/common/ledger/keys.js";
+import {
+  type AcquireLockArgs,
+  type CleanupResultArgs,
+  type FinalizeHostArgs,
+  type FinishRolloutArgs,
+  fleetLockedError,
+  type HostKey,
+  type LedgerStore,
+  type NewHost,
+  type NewRollout,
+  type NewSnapshot,
+  type RecordCommandArgs,
+  type RecordCommandResult,
+  type RecordStepResultArgs,
+  type RefreshLockArgs,
+} from "../../lambdas/common/ledger/store.js";
+import type { JobEntry } from "../../lambdas/common/schemas.js";
+
+/** A stored item as DynamoDB holds it: any attributes, valid or not. */
+export type RawItem = Record<string, unknown> & { pk: string; sk: string };
+type Attributes = Record<string, unknown>;
+
+const copy = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
+const id = (key: ItemKey) => `${key.pk}\u0000${key.sk}`;
+/** What DynamoDB raises when a condition it was not asked to tolerate fails. */
+const conditionFailed = () =>
+  Object.assign(new Error("The conditional request failed"), {
+    name: "ConditionalCheckFailedException",
+  });
+
+/** {@link LedgerStore} on a map of raw items. */
+export class MemoryLedgerStore implements LedgerStore {
+  private readonly items = new Map<string, RawItem>();
+  /** Store methods called, in order: lets tests check call order and caching. */
+  readonly calls: (keyof LedgerStore)[] = [];
+
+  /** Stores an item as it is, valid or not, replacing any item under its key. */
+  putItem(item: RawItem): void {
+    this.items.set(id(item), copy(item));
+  }
+
+  /** The raw item under a key, if any. */
+  item(key: ItemKey): RawItem | undefined {
+    const item = this.items.get(id(key));
+    return item && copy(item);
+  }
+
+  /** The jobs a snapshot's chunks hold, in chunk order. */
+  snapshotJobs(hostId: string, rolloutId: string): JobEntry[] {
+    const prefix = `${snapshotSk(rolloutId)}#JOBS#`;
+    return this.query(snapshotPk(hostId), prefix).flatMap(
+      (item) => parseItem(SnapshotChunkItemSchema, item).jobs,
+    );
+  }
+
+  async acquireLock(args: AcquireLockArgs): Promise<Lock> {
+    this.calls.push("acquireLock");
+    const item = newLockItem(args);
+    const held = this.raw(lockKey(args.fleet));
+    const free =
+      held === undefined ||
+      (typeof held.expiresAt === "number" && held.expiresAt <= epochSeconds(args.now)) ||
+      held.owner === args.owner ||
+      (args.breakLock !== undefined && held.owner === args.breakLock);
+    if (!free) throw fleetLockedError(args.fleet, this.read(lockKey(args.fleet), LockItemSchema));
+    this.putItem(item);
+    return toRecord(item);
+  }
+
+  async refreshLock(args: RefreshLockArgs): Promise<boolean> {
+    this.calls.push("refreshLock");
+    const held = this.raw(lockKey(args.fleet));
+    if (held?.owner !== args.owner) return false;
+    held.expiresAt = epochSeconds(args.now) + args.ttlSeconds;
+    return true;
+  }
+
+  async releaseLock(fleet: string, owner: string): Promise<boolean> {
+    this.calls.push("releaseLock");
+    if (this.raw(lockKey(fleet))?.owner !== owner) return false;
+    this.items.delete(id(lockKey(fleet)));
+    return true;
+  }
+
+  async getLock(fleet: string): Promise<Lock | undefined> {
+    this.calls.push("getLock");
+    return this.read(lockKey(fleet), LockItemSchema);
+  }
+
+  async createRollout(rollout: NewRollout): Promise<"created" | "exists"> {
+    this.calls.push("createRollout");
+    const item = newRolloutItem(rollout);
+    if (this.raw(item) !== undefined) return "exists";
+    this.putItem(item);
+    return "created";
+  }
+
+  async getRollout(rolloutId: string): Promise<Rollout | undefined> {
+    this.calls.push("getRollout");
+    return this.read(rolloutKey(rolloutId), RolloutItemSchema);
+  }
+
+  async getRolloutGate(rolloutId: string): Promise<RolloutGate | undefined> {
+    this.calls.push("getRolloutGate");
+    const key = rolloutKey(rolloutId);
+    const raw = this.raw(key);
+    if (raw === undefined) return undefined;
+    // Like the projection: only the gate's attributes are read.
+    const projected: Attributes = { ...key };
+    for (const field of ROLLOUT_GATE_FIELDS) {
+      if (field in raw) projected[field] = raw[field];
+    }
+    return parseItem(RolloutGateSchema.strip(), projected);
+  }
+
+  async markRolloutRunning(rolloutId: string, now: number): Promise<void> {
+    this.calls.push("markRolloutRunning");
+    const raw = this.raw(rolloutKey(rolloutId));
+    if (raw?.status !== "PLANNED") return;
+    Object.assign(raw, { status: "RUNNING", updatedAt: iso(now) });
+  }
+
+  async incrementFailedCount(rolloutId: string, now: number): Promise<void> {
+    this.calls.push("incrementFailedCount");
+    const raw = this.raw(rolloutKey(rolloutId));
+    if (raw === undefined) throw conditionFailed();
+    const count = typeof raw.failedCount === "number" ? raw.failedCount : 0;
+    Object.assign(raw, { failedCount: count + 1, updatedAt: iso(now) });
+  }
+
+  async raiseFailedCount(rolloutId: string, count: number, now: number): Promise<void> {
+    this.calls.push("raiseFailedCount");
+    const raw = this.raw(rolloutKey(rolloutId));
+    if (raw === undefined || typeof raw.failedCount !== "number" || raw.failedCount >= count) {
+      return;
+    }
+    Object.assign(raw, { failedCount: count, updatedAt: iso(now) });
+  }
+
+  async finishRollout(args: FinishRolloutArgs): Promise<boolean> {
+    this.calls.push("finishRollout");
+    const raw = this.raw(rolloutKey(args.rolloutId));
+    if (raw === undefined) return false;
+    if (args.from !== "any" && ![...args.from, args.status].includes(raw.status as never)) {
+      return false;
+    }
+    const time = iso(args.now);
+    Object.assign(raw, {
+      status: args.status,
+      updatedAt: time,
+      finishedAt: time,
+      counts: copy(args.counts),
+      ...(args.error === undefined ? {} : { error: copy(args.error) }),
+    });
+    return true;
+  }
+
+  async putHosts(rolloutId: string, hosts: readonly NewHost[], now: number): Promise<void> {
+    this.calls.push("putHosts");
+    for (const item of newHostItems(rolloutId, hosts, now)) this.putItem(item);
+  }
+
+  async getHost(key: HostKey): Promise<Host | undefined> {
+    this.calls.push("getHost");
+    return this.read(hostKey(key), HostItemSchema);
+  }
+
+  async listWaveHosts(rolloutId: string, wave: number): Promise<Host[]> {
+    this.calls.push("listWaveHosts");
+    return this.hosts(rolloutId, wavePrefix(wave)).sort((a, b) => a.order - b.order);
+  }
+
+  async listHosts(rolloutId: string): Promise<Host[]> {
+    this.calls.push("listHosts");
+    return this.hosts(rolloutId, HOSTS_PREFIX).sort((a, b) => a.wave - b.wave || a.order - b.order);
+  }
+
+  async recordCommand(args: RecordCommandArgs): Promise<RecordCommandResult> {
+    this.calls.push("recordCommand");
+    const raw = this.raw(hostKey(args.key));
+    const commands = raw?.commands as Attributes | undefined;
+    if (
+      raw !== undefined &&
+      commands?.[args.step] === undefined &&
+      args.from.includes(raw.status as HostStatus)
+    ) {
+      Object.assign(raw, {
+        commands: { ...commands, [args.step]: args.commandId },
+        status: args.status,
+        updatedAt: iso(args.now),
+      });
+      return { recorded: true, commandId: args.commandId };
+    }
+    const host = this.read(hostKey(args.key), HostItemSchema);
+    const existing = host?.commands[args.step];
+    if (existing !== undefined) return { recorded: false, commandId: existing };
+    throw new LedgerConflictError(
+      host === undefined
+        ? `host ${args.key.hostId} of rollout ${args.key.rolloutId} is not in the ledger`
+        : `host ${args.key.hostId} is ${host.status}; ${args.step} expects ${args.from.join(" or ")}`,
+    );
+  }
+
+  async recordStepResult(args: RecordStepResultArgs): Promise<void> {
+    this.calls.push("recordStepResult");
+    const raw = this.raw(hostKey(args.key));
+    if (
+      raw === undefined ||
+      (raw.commands as Attributes | undefined)?.[args.step] !== args.commandId
+    ) {
+      throw new LedgerConflictError(
+        `host ${args.key.hostId}: ${args.step} command ${args.commandId} is not the one recorded`,
+      );
+    }
+    const { stepMs, ...versions } = copy(args.fields);
+    Object.assign(raw, versions, {
+      stepMs: { ...(raw.stepMs as Attributes), [args.step]: stepMs },
+      updatedAt: iso(args.now),
+    });
+  }
+
+  async finalizeHost(
+    args: FinalizeHostArgs,
+  ): Promise<{ transitioned: boolean; status: HostStatus }> {
+    this.calls.push("finalizeHost");
+    const raw = this.raw(hostKey(args.key));
+    if (raw !== undefined && ACTIVE_HOST_STATUSES.includes(raw.status as HostStatus)) {
+      Object.assign(raw, {
+        status: args.status,
+        updatedAt: iso(args.now),
+        ...(args.error === undefined ? {} : { error: copy(args.error) }),
+      });
+      return { transitioned: true, status: args.status };
+    }
+    const host = this.read(hostKey(args.key), HostItemSchema);
+    if (host === undefined) {
+      throw new LedgerConflictError(
+        `host ${args.key.hostId} of rollout ${args.key.rolloutId} is not in the ledger`,
+      );
+    }
+    return { transitioned: false, status: host.status };
+  }
+
+  async putSnapshot(args: NewSnapshot): Promise<"created" | "exists"> {
+    this.calls.push("putSnapshot");
+    const { snapshot, chunks } = newSnapshotItems(args);
+    for (const chunk of chunks) this.putItem(chunk);
+    if (this.raw(snapshot) === undefined) {
+      this.putItem(snapshot);
+      return "created";
+    }
+    const existing = this.read(snapshotKey(args.hostId, args.rolloutId), SnapshotItemSchema);
+    if (existing?.jobsSha256 === snapshot.jobsSha256) return "exists";
+    throw new LedgerConflictError(
+      `snapshot of host ${args.hostId} for rollout ${args.rolloutId} already exists with other jobs`,
+    );
+  }
+
+  async getSnapshot(hostId: string, rolloutId: string): Promise<Snapshot | undefined> {
+    this.calls.push("getSnapshot");
+    return this.read(snapshotKey(hostId, rolloutId), SnapshotItemSchema);
+  }
+
+  async listPendingCleanups(): Promise<Snapshot[]> {
+    this.calls.push("listPendingCleanups");
+    // The sparse index holds the items carrying both of its keys, in gsi1sk order.
+    return [...this.items.values()]
+      .filter((item) => item.gsi1pk === CLEANUP_PENDING_PK && typeof item.gsi1sk === "string")
+      .sort((a, b) => compare(a.gsi1sk as string, b.gsi1sk as string))
+      .map((item) => toRecord(parseItem(SnapshotItemSchema, copy(item))));
+  }
+
+  async completeCleanup(args: CleanupResultArgs): Promise<boolean> {
+    this.calls.push("completeCleanup");
+    const raw = this.cleanupAttempt(args);
+    if (raw === undefined) return false;
+    raw.cleanup = "DONE";
+    delete raw.gsi1pk;
+    delete raw.gsi1sk;
+    return true;
+  }
+
+  async recordCleanupAttempt(args: CleanupResultArgs): Promise<boolean> {
+    this.calls.push("recordCleanupAttempt");
+    return this.cleanupAttempt(args) !== undefined;
+  }
+
+  /** Counts an attempt on a pending snapshot; the (live) item, or undefined if not pending. */
+  private cleanupAttempt(args: CleanupResultArgs): RawItem | undefined {
+    const raw = this.raw(snapshotKey(args.hostId, args.rolloutId));
+    if (raw?.cleanup !== "PENDING") return undefined;
+    const attempts = typeof raw.attempts === "number" ? raw.attempts : 0;
+    Object.assign(raw, {
+      lastCheckedAt: iso(args.now),
+      lastResult: copy(args.result),
+      attempts: attempts + 1,
+    });
+    return raw;
+  }
+
+  /** The live item under a key (conditions read and updates change it in place). */
+  private raw(key: ItemKey): RawItem | undefined {
+    return this.items.get(id(key));
+  }
+
+  /** The one read-and-parse path: the record of the item, undefined when absent. */
+  private read<S extends z.ZodType<object>>(key: ItemKey, schema: S) {
+    const item = this.item(key);
+    return item === undefined ? undefined : toRecord(parseItem(schema, item));
+  }
+
+  /** Items of a partition whose sort key starts with `prefix`, in sort-key order. */
+  private query(pk: string, prefix: string): RawItem[] {
+    return [...this.items.values()]
+      .filter((item) => item.pk === pk && item.sk.startsWith(prefix))
+      .sort((a, b) => compare(a.sk, b.sk))
+      .map(copy);
+  }
+
+  private hosts(rolloutId: string, prefix: string): Host[] {
+    return this.query(rolloutPk(rolloutId), prefix).map((item) =>
+      toRecord(parseItem(HostItemSchema, item)),
+    );
+  }
+}
+
+/** Byte order of ASCII strings, as DynamoDB sorts keys. */
+const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
