@@ -228,19 +228,29 @@ export const StepStateSchema = z.strictObject({
 /** See {@link StepStateSchema}. */
 export type StepState = z.infer<typeof StepStateSchema>;
 
+/** The StepState a poll carries: the command sent, so its id is required. */
+const PollCommandSchema = StepStateSchema.extend({
+  commandId: z.string().min(1).max(64),
+});
+
 /** host-step event: send a step's command, or poll the one in `command`. */
 export const HostStepEventSchema = z
-  .strictObject({
-    action: z.enum(["send", "poll"]),
-    step: StepNameSchema,
-    host: HostRefSchema,
-    command: StepStateSchema.optional(),
-  })
+  .discriminatedUnion("action", [
+    z.strictObject({
+      action: z.literal("send"),
+      step: StepNameSchema,
+      host: HostRefSchema,
+      command: StepStateSchema.optional(),
+    }),
+    z.strictObject({
+      action: z.literal("poll"),
+      step: StepNameSchema,
+      host: HostRefSchema,
+      command: PollCommandSchema,
+    }),
+  ])
   .superRefine((event, ctx) => {
-    if (event.action !== "poll") return;
-    if (event.command?.commandId === undefined) {
-      ctx.addIssue({ code: "custom", path: ["command"], message: "poll needs the command sent" });
-    } else if (event.command.step !== event.step) {
+    if (event.action === "poll" && event.command.step !== event.step) {
       ctx.addIssue({
         code: "custom",
         path: ["command", "step"],

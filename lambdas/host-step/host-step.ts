@@ -51,13 +51,6 @@ export const INVOCATION_RESERVE_MS = 5000;
 /** An invocation SSM still does not know this long after sending means a lost command. */
 export const MISSING_INVOCATION_LIMIT_MS = 120_000;
 
-/** Host status while a step's command runs, and the statuses it may start from. */
-const STEP_STATUS: Record<StepName, { status: HostStatus; from: HostStatus[] }> = {
-  preflight: { status: "PREFLIGHT", from: ["PENDING"] },
-  stage: { status: "STAGING", from: ["PREFLIGHT"] },
-  switch: { status: "SWITCHING", from: ["STAGING"] },
-};
-
 /**
  * Wait before the next poll: 2 s while the command is young, then 5 s, then 15 s, so
  * a long step (a slow download, a long health check) costs few state transitions.
@@ -92,9 +85,8 @@ export async function runHostStep(
   let commandId: string;
   let sentAt: string;
   if (event.action === "poll") {
-    // The schema guarantees a command id on poll.
-    commandId = event.command?.commandId ?? "";
-    sentAt = event.command?.sentAt ?? isoTime(start);
+    commandId = event.command.commandId;
+    sentAt = event.command.sentAt ?? isoTime(start);
   } else {
     if (step === "preflight") {
       // The gate needs the live status and failedCount, not the cached plan.
@@ -125,8 +117,8 @@ export async function runHostStep(
         key: host,
         step,
         commandId,
-        status: STEP_STATUS[step].status,
-        from: STEP_STATUS[step].from,
+        status: STEPS[step].status,
+        from: STEPS[step].from,
         now: deps.clock.now(),
       });
       if (!result.recorded) {
@@ -196,23 +188,6 @@ async function loadRollout(deps: HostStepDeps, rolloutId: string): Promise<Rollo
   return rollout;
 }
 
-/** Document parameters of a step (docs/contracts.md, "Host scripts"). */
-export function stepParameters(rollout: Rollout, step: StepName): Record<string, string> {
-  const common = {
-    profile: rollout.profile,
-    targetVersion: rollout.targetVersion,
-    rolloutId: rollout.rolloutId,
-  };
-  if (step !== "stage") return common;
-  return {
-    profile: rollout.profile,
-    targetVersion: rollout.targetVersion,
-    artifactUrl: rollout.input.artifact.url,
-    artifactSha256: rollout.input.artifact.sha256,
-    rolloutId: rollout.rolloutId,
-  };
-}
-
 function send(deps: HostStepDeps, rollout: Rollout, host: HostRef, step: StepName) {
   return sendCommand(deps.ssm, {
     documentName: deps.config.documents[step],
@@ -251,6 +226,149 @@ function summary(
 
 const orUndefined = <T>(value: T | null | undefined): T | undefined => value ?? undefined;
 
+/** What one step's finished command leaves: its result status, ledger fields and summary. */
+interface StepOutcome {
+  readonly status: string;
+  readonly fields: Omit<StepResultFields, "stepMs">;
+  readonly summary: Record<string, string | number | boolean | null>;
+}
+
+/** Everything that differs between the steps; see {@link STEPS}. */
+interface Step {
+  /** Host status while the command runs. */
+  readonly status: HostStatus;
+  /** Statuses the host may start the step from. */
+  readonly from: readonly HostStatus[];
+  /** Result statuses a failed invocation may carry (switch: ROLLED_BACK, exit 3). */
+  readonly resultOnFailure: readonly string[];
+  /** Document parameters (docs/contracts.md, "Host scripts"). */
+  parameters(rollout: Rollout): Record<string, string>;
+  /** Checks the result line and records what it reports beyond the host item. */
+  finish(deps: HostStepDeps, rollout: Rollout, host: HostRef, line: unknown): Promise<StepOutcome>;
+}
+
+/** A step's result handling, typed by its result line. */
+interface StepSpec<R extends { status: string }> extends Omit<Step, "finish"> {
+  readonly step: StepName;
+  readonly schema: z.ZodType<R>;
+  /** Refuses a result that contradicts the rollout (throws `CommandOutputError`). */
+  check?(result: R, rollout: Rollout): void;
+  /** Writes what the result reports beyond the host item (the switch's job snapshot). */
+  record?(deps: HostStepDeps, rollout: Rollout, host: HostRef, result: R): Promise<void>;
+  /** Host item fields the result sets, besides the step's duration. */
+  fields(result: R): Omit<StepResultFields, "stepMs">;
+  /** Values returned to the state machine. */
+  summary(result: R): Record<string, unknown>;
+}
+
+function defineStep<R extends { status: string }>(spec: StepSpec<R>): Step {
+  return {
+    ...spec,
+    finish: async (deps, rollout, host, line) => {
+      const result = parseResult(spec.schema, line, spec.step);
+      spec.check?.(result, rollout);
+      await spec.record?.(deps, rollout, host, result);
+      return {
+        status: result.status,
+        fields: spec.fields(result),
+        summary: summary(spec.summary(result)),
+      };
+    },
+  };
+}
+
+const commonParameters = (rollout: Rollout) => ({
+  profile: rollout.profile,
+  targetVersion: rollout.targetVersion,
+  rolloutId: rollout.rolloutId,
+});
+
+/** The steps, in order: what each one sends, expects back, records and reports. */
+const STEPS: Readonly<Record<StepName, Step>> = {
+  preflight: defineStep({
+    step: "preflight",
+    status: "PREFLIGHT",
+    from: ["PENDING"],
+    resultOnFailure: [],
+    parameters: commonParameters,
+    schema: PreflightResultSchema,
+    check: (result, rollout) => {
+      if (result.targetVersion != null && result.targetVersion !== rollout.targetVersion) {
+        throw new CommandOutputError(
+          `preflight checked version ${result.targetVersion}, not the target ${rollout.targetVersion}`,
+        );
+      }
+    },
+    fields: (result) => ({ fromVersion: orUndefined(result.currentVersion) }),
+    summary: (result) => ({
+      currentVersion: result.currentVersion,
+      targetVersion: result.targetVersion,
+      freeMb: result.freeMb,
+    }),
+  }),
+  stage: defineStep({
+    step: "stage",
+    status: "STAGING",
+    from: ["PREFLIGHT"],
+    resultOnFailure: [],
+    parameters: (rollout) => ({
+      profile: rollout.profile,
+      targetVersion: rollout.targetVersion,
+      artifactUrl: rollout.input.artifact.url,
+      artifactSha256: rollout.input.artifact.sha256,
+      rolloutId: rollout.rolloutId,
+    }),
+    schema: StageResultSchema,
+    check: (result, rollout) => {
+      if (result.sha256 != null && result.sha256 !== rollout.input.artifact.sha256) {
+        throw new CommandOutputError(
+          `stage verified sha256 ${result.sha256}, not the artifact's ${rollout.input.artifact.sha256}`,
+        );
+      }
+    },
+    fields: () => ({}),
+    summary: (result) => ({
+      release: result.release,
+      sha256: result.sha256,
+      durationMs: result.durationMs,
+    }),
+  }),
+  switch: defineStep({
+    step: "switch",
+    status: "SWITCHING",
+    from: ["STAGING"],
+    resultOnFailure: ["ROLLED_BACK"],
+    parameters: commonParameters,
+    schema: SwitchResultSchema,
+    record: async (deps, rollout, host, result) => {
+      if (result.status === "SWITCHED") await writeSnapshot(deps, rollout, host, result);
+    },
+    fields: (result) => ({
+      fromVersion: orUndefined(result.fromVersion),
+      toVersion: orUndefined(result.currentVersion ?? result.toVersion),
+      suspendMs: orUndefined(result.suspendMs),
+      listenerGapMs: orUndefined(result.listenerGapMs),
+    }),
+    summary: (result) => ({
+      fromVersion: result.fromVersion,
+      toVersion: result.toVersion,
+      currentVersion: result.currentVersion,
+      oldRelease: result.oldRelease,
+      suspendMs: result.suspendMs,
+      listenerGapMs: result.listenerGapMs,
+      healthMs: result.healthMs,
+      configureReport: result.configureReport,
+      jobCount: result.jobs?.count,
+      reason: result.reason,
+    }),
+  }),
+};
+
+/** Document parameters of a step (docs/contracts.md, "Host scripts"). */
+export function stepParameters(rollout: Rollout, step: StepName): Record<string, string> {
+  return STEPS[step].parameters(rollout);
+}
+
 async function complete(
   deps: HostStepDeps,
   rollout: Rollout,
@@ -266,80 +384,22 @@ async function complete(
     s3: deps.s3,
     outputBucket: deps.config.outputBucket,
     what: step,
-    resultOnFailure: step === "switch" ? ["ROLLED_BACK"] : [],
+    resultOnFailure: STEPS[step].resultOnFailure,
   });
   const stepMs = Math.max(0, deps.clock.now() - Date.parse(sentAt));
-  let fields: StepResultFields;
-  let state: StepState;
-  const base = { step, commandId, done: true, waitSeconds: 0, sentAt } as const;
-
-  if (step === "preflight") {
-    const result = parseResult(PreflightResultSchema, line, step);
-    if (result.targetVersion != null && result.targetVersion !== rollout.targetVersion) {
-      throw new CommandOutputError(
-        `preflight checked version ${result.targetVersion}, not the target ${rollout.targetVersion}`,
-      );
-    }
-    fields = { stepMs, fromVersion: orUndefined(result.currentVersion) };
-    state = {
-      ...base,
-      status: result.status,
-      summary: summary({
-        currentVersion: result.currentVersion,
-        targetVersion: result.targetVersion,
-        freeMb: result.freeMb,
-      }),
-    };
-  } else if (step === "stage") {
-    const result = parseResult(StageResultSchema, line, step);
-    if (result.sha256 != null && result.sha256 !== rollout.input.artifact.sha256) {
-      throw new CommandOutputError(
-        `stage verified sha256 ${result.sha256}, not the artifact's ${rollout.input.artifact.sha256}`,
-      );
-    }
-    fields = { stepMs };
-    state = {
-      ...base,
-      status: result.status,
-      summary: summary({
-        release: result.release,
-        sha256: result.sha256,
-        durationMs: result.durationMs,
-      }),
-    };
-  } else {
-    const result = parseResult(SwitchResultSchema, line, step);
-    if (result.status === "SWITCHED") {
-      await writeSnapshot(deps, rollout, host, result);
-    }
-    fields = {
-      stepMs,
-      fromVersion: orUndefined(result.fromVersion),
-      toVersion: orUndefined(result.currentVersion ?? result.toVersion),
-      suspendMs: orUndefined(result.suspendMs),
-      listenerGapMs: orUndefined(result.listenerGapMs),
-    };
-    state = {
-      ...base,
-      status: result.status,
-      summary: summary({
-        fromVersion: result.fromVersion,
-        toVersion: result.toVersion,
-        currentVersion: result.currentVersion,
-        oldRelease: result.oldRelease,
-        suspendMs: result.suspendMs,
-        listenerGapMs: result.listenerGapMs,
-        healthMs: result.healthMs,
-        configureReport: result.configureReport,
-        jobCount: result.jobs?.count,
-        reason: result.reason,
-      }),
-    };
-  }
-
+  const outcome = await STEPS[step].finish(deps, rollout, host, line);
+  const fields: StepResultFields = { stepMs, ...outcome.fields };
   await deps.store.recordStepResult({ key: host, step, commandId, fields, now: deps.clock.now() });
-  log.info("step finished", { commandId, status: state.status, stepMs });
-  return state;
+  log.info("step finished", { commandId, status: outcome.status, stepMs });
+  return {
+    step,
+    commandId,
+    done: true,
+    waitSeconds: 0,
+    sentAt,
+    status: outcome.status,
+    summary: outcome.summary,
+  };
 }
 
 /**

@@ -423,7 +423,7 @@ describe("runHostStep: inline polling", () => {
       .on(GetCommandInvocationCommand)
       .resolves(invocation({ Status: "InProgress", StatusDetails: "InProgress" }));
     const d = deps();
-    const command: StepState = {
+    const command: StepState & { commandId: string } = {
       step: "stage",
       commandId: "cmd-1",
       done: false,
@@ -446,7 +446,7 @@ describe("runHostStep: inline polling", () => {
     ledger();
     ssmMock.on(GetCommandInvocationCommand).resolves(invocation({ Status: "InProgress" }));
     const d = deps();
-    const command: StepState = {
+    const command: StepState & { commandId: string } = {
       step: "stage",
       commandId: "cmd-1",
       done: false,
@@ -476,7 +476,7 @@ describe("runHostStep: inline polling", () => {
     ledger();
     ssmMock.on(GetCommandInvocationCommand).resolves(invocation({ Status: "InProgress" }));
     const d = deps({ ...fakeClock(T0 + ageMs) } as ReturnType<typeof fakeClock>);
-    const command: StepState = {
+    const command: StepState & { commandId: string } = {
       step: "stage",
       commandId: "cmd-1",
       done: false,
@@ -500,7 +500,7 @@ describe("runHostStep: inline polling", () => {
     // Prepare
     ledger();
     ssmMock.on(GetCommandInvocationCommand).rejects(awsError("InvocationDoesNotExist"));
-    const command: StepState = {
+    const command: StepState & { commandId: string } = {
       step: "stage",
       commandId: "cmd-1",
       done: false,
@@ -532,7 +532,7 @@ describe("runHostStep: inline polling", () => {
     ledger();
     ssmMock.on(GetCommandInvocationCommand).resolves(invocation({ Status: "InProgress" }));
     const d = deps();
-    const command: StepState = {
+    const command: StepState & { commandId: string } = {
       step: "stage",
       commandId: "cmd-1",
       done: false,
@@ -932,20 +932,46 @@ describe("host-step handler", () => {
     });
   });
 
-  it("refuses a poll without its command, naming the field", async () => {
+  it("refuses a poll without its command, or its command without an id, naming the field", async () => {
     // Prepare
     const { handler } = await import("../../lambdas/host-step/index.js");
 
     // Act
-    const result = handler(
+    const withoutCommand = await handler(
       { action: "poll", step: "stage", host: HOST },
       { getRemainingTimeInMillis: () => 30_000, awsRequestId: "req-2" },
-    );
+    ).catch((error: unknown) => error);
+    const withoutId = await handler(
+      {
+        action: "poll",
+        step: "stage",
+        host: HOST,
+        command: { step: "stage", done: false, waitSeconds: 2 },
+      },
+      { getRemainingTimeInMillis: () => 30_000, awsRequestId: "req-3" },
+    ).catch((error: unknown) => error);
+    const otherStep = await handler(
+      {
+        action: "poll",
+        step: "stage",
+        host: HOST,
+        command: { step: "switch", commandId: "c-1", done: false, waitSeconds: 2 },
+      },
+      { getRemainingTimeInMillis: () => 30_000, awsRequestId: "req-4" },
+    ).catch((error: unknown) => error);
 
     // Assess
-    await expect(result).rejects.toMatchObject({
+    expect(withoutCommand).toMatchObject({
       name: "InvalidInputError",
-      message: "command: poll needs the command sent",
+      message: "command: required",
+    });
+    expect(withoutId).toMatchObject({
+      name: "InvalidInputError",
+      message: "command.commandId: required",
+    });
+    expect(otherStep).toMatchObject({
+      name: "InvalidInputError",
+      message: "command.step: is switch, expected stage",
     });
     expect(ssmMock.calls()).toHaveLength(0);
   });
