@@ -4,7 +4,7 @@
  *
  * Parts: `server.ts` composes `transport.ts` (HTTP, X-Amz-Target routing, errors on
  * the wire, S3 reads), `operations.ts` (one handler per SSM operation),
- * `validation.ts` (what each operation refuses), `views.ts` (response shapes and
+ * `validation.ts` and `instance-validation.ts` (what each operation refuses), `views.ts` (response shapes and
  * snapshots), `instances.ts` (the simulated hosts), `commands.ts` (commands and
  * invocations) and `agent.ts` (the simulated SSM agent that runs them, via
  * `process.ts`, `documents.ts` and `s3.ts`).

@@ -5,13 +5,13 @@
  */
 import type { SimulatedAgent } from "./agent.js";
 import { type CommandLog, type CommandRecord, commandMatches } from "./commands.js";
+import { validateDescribeInstanceInformation } from "./instance-validation.js";
 import type { InstanceRegistry } from "./instances.js";
 import { type Json, paginate } from "./protocol.js";
 import type { Handlers } from "./transport.js";
 import type { LocalSsmOptions } from "./types.js";
 import {
   validateCancelCommand,
-  validateDescribeInstanceInformation,
   validateGetCommandInvocation,
   validateListCommandInvocations,
   validateListCommands,
