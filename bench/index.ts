@@ -172,7 +172,7 @@ async function main(): Promise<void> {
         "gap med/p95 ms",
         "jobs",
         "lost",
-        "failed dispatches",
+        "failed submissions",
       ],
       [b1, b5, fixed].map((m) => [
         m.label,
@@ -183,7 +183,7 @@ async function main(): Promise<void> {
         medP95(distribution(m.listenerGapMs)),
         m.jobs.submitted,
         m.jobs.lost,
-        m.jobs.failedDispatches,
+        m.jobs.failedSubmissions,
       ]),
     );
 

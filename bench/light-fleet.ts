@@ -55,8 +55,7 @@ export async function createLightFleet(
       computerName,
       hostRoot,
       agentRoot,
-      jobsDir: join(agentRoot, "jobs"),
-      // Nothing listens: the scheduler simulation gets no jobs for these hosts.
+      // Nothing listens; the fleet file names no kit, so no workload runs.
       agentPort: 0,
       tags: { "agent-rollout:managed": "true", Name: computerName },
       state: "online",
@@ -77,7 +76,6 @@ export async function createLightFleet(
 async function install(host: FleetHost, version: string): Promise<void> {
   const release = join(host.agentRoot, "releases", version);
   await mkdir(release, { recursive: true });
-  await mkdir(host.jobsDir, { recursive: true });
   await writeFile(join(release, "VERSION"), `${version}\n`);
   await symlink(join("releases", version), join(host.agentRoot, "current"));
 }

@@ -140,7 +140,7 @@ export interface RolloutMeasurement {
     completed: number;
     lost: number;
     failed: number;
-    failedDispatches: number;
+    failedSubmissions: number;
     runningAtSwitch: number;
   };
   readonly suspendMs: number[];

@@ -8,6 +8,7 @@ import { type CleanupReport, runCleanup } from "./cleanup.js";
 import { startEnvironment } from "./environment.js";
 import { createFleet, type Fault, fleetExists, parseFault } from "./fleet.js";
 import { formatCleanup, formatProgress, formatSummary } from "./format.js";
+import { loadKit } from "./kit.js";
 import { stopFleetProcesses } from "./processes.js";
 import { type RolloutReport, runRollout, writeReport } from "./runner.js";
 import { waitForRunningCommands } from "./shutdown.js";
@@ -30,7 +31,9 @@ Options (run):
   --failure-threshold N  host failures tolerated before the rollout halts (default 0)
   --wave-size N          hosts per wave after the canary (default 100)
   --bake-seconds N       pause between waves (default 0)
-  --profile FILE         deploy this agent profile with the stack and roll out with it
+  --agent NAME|DIR       the agent kit: a kit of this repository (demo, controlm-like, fta-like)
+                         or a directory holding your own kit.json (default demo)
+  --profile FILE         deploy this profile instead of the kit's and roll out with it
   --from VERSION         version installed on the fleet first (default 1.0.0)
   --to VERSION           version to roll out (default 2.0.0)
   --jobs-per-host N      jobs kept running on every host during the rollout (default 3)
@@ -89,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
       "failure-threshold": { type: "string" },
       "wave-size": { type: "string" },
       "bake-seconds": { type: "string" },
+      agent: { type: "string" },
       profile: { type: "string" },
       from: { type: "string" },
       to: { type: "string" },
@@ -154,6 +158,7 @@ async function main(argv: string[]): Promise<number> {
   if (profileFile && !existsSync(profileFile))
     throw new UsageError(`--profile ${values.profile}: no such file`);
 
+  const kit = loadKit(values.agent ?? "demo");
   const keep = values["work-dir"] !== undefined;
   const workDir = keep
     ? resolve(values["work-dir"] as string)
@@ -178,15 +183,21 @@ async function main(argv: string[]): Promise<number> {
   let report: RolloutReport | undefined;
   try {
     if (!fleetExists(workDir)) {
-      say(`Creating a fleet of ${hosts} demo-agent hosts on ${from} in ${workDir}`);
-      await createFleet(workDir, { hosts, fromVersion: from, versions: [from, to], faults });
+      say(`Creating a fleet of ${hosts} ${kit.name} hosts on ${from} in ${workDir}`);
+      await createFleet(workDir, {
+        kit: kit.dir,
+        hosts,
+        fromVersion: from,
+        versions: [from, to],
+        faults,
+      });
     } else {
       say(`Reusing the fleet in ${workDir}`);
     }
     const env = await startEnvironment({ workDir, profileFile, stepTimeoutCapSeconds });
     try {
       say(
-        `Rolling out ${to} (profile ${env.profile}, batch ${batchSize}, canary ${canary}, threshold ${failureThreshold}, ${jobsPerHost} jobs per host)`,
+        `Rolling out ${to} (kit ${env.fleet.kit?.name ?? "none"}, profile ${env.profile}, batch ${batchSize}, canary ${canary}, threshold ${failureThreshold}, ${jobsPerHost} jobs per host)`,
       );
       report = await runRollout(env, {
         targetVersion: to,

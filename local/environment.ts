@@ -81,7 +81,10 @@ export interface Instrumentation {
 /** Options of {@link startEnvironment}. */
 export interface EnvironmentOptions {
   readonly workDir: string;
-  /** An extra profile file to deploy beside the shipped ones; the rollout then names it. */
+  /**
+   * A profile file to deploy beside the shipped ones, which the rollout then names.
+   * @default the fleet kit's profile
+   */
   readonly profileFile?: string;
   /** How long an offline host keeps a command pending before SSM gives up. @default 3000 */
   readonly deliveryTimeoutMs?: number;
@@ -110,15 +113,18 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
     if (file.endsWith(".profile"))
       await copyFile(join(repoRoot, "profiles", file), join(profilesDir, file));
   }
+  const fleet = await openFleet(workDir);
+  // The fleet's kit brings its profile; an explicit profile file (a variant for a test
+  // or a benchmark) takes its place.
+  const profileFile = options.profileFile ?? fleet.kit?.profileFile;
   let profile = "demo";
-  if (options.profileFile) {
-    const name = basename(options.profileFile).replace(/\.profile$/, "");
-    await copyFile(options.profileFile, join(profilesDir, `${name}.profile`));
+  if (profileFile) {
+    const name = basename(profileFile).replace(/\.profile$/, "");
+    await copyFile(profileFile, join(profilesDir, `${name}.profile`));
     profile = name;
   }
 
   const synth = synthesizeRollout({ profilesDir, context: options.context });
-  const fleet = await openFleet(workDir);
 
   const cleanups: Array<() => Promise<void>> = [];
   const close = async () => {

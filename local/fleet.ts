@@ -1,18 +1,9 @@
-import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile, readlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { basename, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import { type Kit, loadKit, runKitProgram } from "./kit.js";
 import { UsageError } from "./usage-error.js";
-
-const run = promisify(execFile);
-const repoRoot = resolve(fileURLToPath(new URL("..", import.meta.url)));
-const buildScript = join(repoRoot, "demo-agent", "build-release.sh");
-
-/** Where the demo agent lives inside a host root (its profile's `install_root`). */
-export const DEMO_INSTALL_ROOT = "opt/demo-agent";
 
 /** Kinds of fault the local fleet can be given (see `--fault` in local/cli.ts). */
 export const FAULT_KINDS = ["bad-release", "host-offline", "undeliverable", "hang"] as const;
@@ -38,9 +29,9 @@ export interface FleetHost {
   readonly computerName: string;
   /** The host-root prefix: the host's `/` on this machine. */
   readonly hostRoot: string;
-  /** `$AR_ROOT` of the demo agent on this host. */
+  /** `$AR_ROOT` of the agent on this host (host root + the profile's `install_root`). */
   readonly agentRoot: string;
-  readonly jobsDir: string;
+  /** A free port on 127.0.0.1 reserved for the host's agent (the kit decides its use). */
   readonly agentPort: number;
   readonly tags: Record<string, string>;
   /** How the host's SSM agent behaves. */
@@ -59,6 +50,8 @@ export interface Artifact {
 
 interface FleetFile {
   readonly schemaVersion: 1;
+  /** Directory of the agent kit the fleet runs (absent: a fleet with no agent running). */
+  readonly kitDir?: string;
   readonly hosts: FleetHost[];
   /** Versions built so that their health check fails on every host. */
   readonly badVersions: string[];
@@ -91,13 +84,10 @@ function isFaultKind(kind: string | undefined): kind is Fault["kind"] {
   return (FAULT_KINDS as readonly (string | undefined)[]).includes(kind);
 }
 
-/** True when `workDir` holds a fleet a previous run created. */
-export function fleetExists(workDir: string): boolean {
-  return existsSync(join(workDir, "fleet.json"));
-}
-
 /** Options of {@link createFleet}. */
 export interface CreateFleetOptions {
+  /** The agent kit: a kit name (`kits/<name>`) or a kit directory. @default "demo" */
+  readonly kit?: string;
   readonly hosts: number;
   readonly fromVersion: string;
   /** Versions to build now (the others are built when first asked for). */
@@ -106,10 +96,19 @@ export interface CreateFleetOptions {
 }
 
 /**
- * Creates a fleet of demo-agent hosts in `<workDir>/fleet/host-NN`, each with the
- * `fromVersion` release installed and its listener running.
+ * Creates a fleet of hosts in `<workDir>/fleet/host-NN`, each given its first install
+ * of `fromVersion` by the kit, agent running.
  */
 export async function createFleet(workDir: string, options: CreateFleetOptions): Promise<Fleet> {
+  const kit = loadKit(options.kit ?? "demo");
+  for (const fault of options.faults) {
+    const needsKit = fault.kind === "hang" || (fault.kind === "bad-release" && fault.hosts);
+    if (needsKit && !kit.hostFaults.includes(fault.kind as "hang" | "bad-release")) {
+      throw new UsageError(
+        `--fault ${fault.kind}:${fault.hosts?.join(",")}: kit ${kit.name} does not support this host fault (kit.json hostFaults)`,
+      );
+    }
+  }
   const hostsWith = (kind: Fault["kind"]) =>
     new Set(options.faults.filter((f) => f.kind === kind).flatMap((f) => f.hosts ?? []));
   const offline = hostsWith("host-offline");
@@ -123,13 +122,11 @@ export async function createFleet(workDir: string, options: CreateFleetOptions):
   for (let i = 1; i <= options.hosts; i++) {
     const computerName = `host-${String(i).padStart(2, "0")}`;
     const hostRoot = join(resolve(workDir), "fleet", computerName);
-    const agentRoot = join(hostRoot, DEMO_INSTALL_ROOT);
     hosts.push({
       instanceId: `mi-${i.toString(16).padStart(17, "0")}`,
       computerName,
       hostRoot,
-      agentRoot,
-      jobsDir: join(agentRoot, "jobs"),
+      agentRoot: join(hostRoot, kit.installRoot),
       agentPort: await freePort(),
       tags: { "agent-rollout:managed": "true", Name: computerName },
       state: offline.has(i) ? "offline" : undeliverable.has(i) ? "undeliverable" : "online",
@@ -139,6 +136,7 @@ export async function createFleet(workDir: string, options: CreateFleetOptions):
   }
   const file: FleetFile = {
     schemaVersion: 1,
+    kitDir: kit.dir,
     hosts,
     badVersions: badEverywhere ? targetVersions : [],
   };
@@ -150,18 +148,24 @@ export async function createFleet(workDir: string, options: CreateFleetOptions):
   return fleet;
 }
 
+/** True when `workDir` holds a fleet a previous run created. */
+export function fleetExists(workDir: string): boolean {
+  return existsSync(join(workDir, "fleet.json"));
+}
+
 /** Opens the fleet a previous run left in `workDir`. */
 export async function openFleet(workDir: string): Promise<Fleet> {
   const file = JSON.parse(await readFile(join(workDir, "fleet.json"), "utf8")) as FleetFile;
   return new Fleet(resolve(workDir), file);
 }
 
-/** The local fleet: its hosts, their release artifacts and their listeners. */
+/** The local fleet: its hosts, the kit that runs their agent, its release artifacts. */
 export class Fleet {
   readonly hosts: readonly FleetHost[];
+  /** The agent kit; undefined for a fleet with no agent running (benchmarks). */
+  readonly kit: Kit | undefined;
   private readonly artifactsDir: string;
-  /** Scheduler URL each agent was last pointed at, kept when its config is rewritten. */
-  private readonly schedulerUrls = new Map<string, string>();
+  private readonly linkName: string;
 
   constructor(
     readonly workDir: string,
@@ -169,6 +173,9 @@ export class Fleet {
   ) {
     this.hosts = file.hosts;
     this.artifactsDir = join(workDir, "artifacts");
+    this.kit = file.kitDir ? loadKit(file.kitDir) : undefined;
+    const profile = this.kit ? readFileSync(this.kit.profileFile, "utf8") : "";
+    this.linkName = /^link_name=(.+)$/m.exec(profile)?.[1] ?? "current";
   }
 
   /** The host with this instance id. */
@@ -178,36 +185,38 @@ export class Fleet {
     return host;
   }
 
+  private requireKit(): Kit {
+    if (!this.kit) throw new Error(`the fleet in ${this.workDir} runs no agent kit`);
+    return this.kit;
+  }
+
   /**
-   * The artifact of a version: a demo-agent release tarball built on first use,
-   * served as a `file://` URL with its sha256, like a release on an artifact store.
+   * The artifact of a version: built by the kit on first use, served as a `file://`
+   * URL with its sha256, like a release on an artifact store.
    */
   async artifact(version: string): Promise<Artifact> {
     const bad = this.file.badVersions.includes(version);
-    const tarball = join(this.artifactsDir, `demo-agent-${version}.tar.gz`);
-    const shaFile = `${tarball}.sha256`;
+    const shaFile = join(this.artifactsDir, `${version}.sha256`);
     if (!existsSync(shaFile)) {
-      await mkdir(this.artifactsDir, { recursive: true });
-      const args = [buildScript, version, this.artifactsDir, ...(bad ? ["--bad-health"] : [])];
-      const { stdout } = await run("bash", args);
-      const sha256 = stdout.trim().split(/\s+/).pop() ?? "";
-      if (!/^[a-f0-9]{64}$/.test(sha256))
-        throw new Error(`building ${version} printed no sha256: ${stdout}`);
-      await writeFile(shaFile, `${sha256}  ${basename(tarball)}\n`);
+      const kit = this.requireKit();
+      const outDir = join(this.artifactsDir, version);
+      await mkdir(outDir, { recursive: true });
+      const stdout = await runKitProgram(
+        kit,
+        kit.buildRelease,
+        [version, outDir, ...(bad ? ["--bad-health"] : [])],
+        {},
+      );
+      const last = stdout.trim().split("\n").pop() ?? "";
+      const match = /^([a-f0-9]{64})\s+\*?(\/.+)$/.exec(last.trim());
+      if (!match || !existsSync(match[2] as string))
+        throw new Error(
+          `kit ${kit.name}: building ${version} printed no "<sha256>  <file>": ${last}`,
+        );
+      await writeFile(shaFile, `${match[1]}  ${match[2]}\n`);
     }
-    const sha256 = readFileSync(shaFile, "utf8").split(/\s+/)[0] ?? "";
-    return { url: `file://${tarball}`, sha256 };
-  }
-
-  /** Points every agent's suspend/resume hooks at the scheduler simulation. */
-  async connectScheduler(urlOf: (hostId: string) => string): Promise<void> {
-    await Promise.all(
-      this.hosts.map((host) => {
-        const url = urlOf(host.instanceId);
-        this.schedulerUrls.set(host.instanceId, url);
-        return this.writeAgentConfig(host, url);
-      }),
-    );
+    const [sha256 = "", path = ""] = readFileSync(shaFile, "utf8").trim().split(/\s+/);
+    return { url: `file://${path}`, sha256 };
   }
 
   /**
@@ -228,64 +237,57 @@ export class Fleet {
     };
     this.file.hosts[index] = fixed;
     await writeFile(join(this.workDir, "fleet.json"), `${JSON.stringify(this.file, null, 2)}\n`);
-    await this.writeAgentConfig(fixed, this.schedulerUrls.get(instanceId));
+    await this.configureHost(fixed);
   }
 
-  /** Version the host's `current` link points to, read on the host. */
+  /** Version the host's link (the profile's `link_name`) points to, read on the host. */
   async runningVersion(instanceId: string): Promise<string | null> {
+    const host = this.host(instanceId);
+    let target: string;
     try {
-      return basename(await readlink(join(this.host(instanceId).agentRoot, "current")));
+      target = basename(await readlink(join(host.agentRoot, this.linkName)));
     } catch {
       return null;
     }
+    const profile = this.kit ? readFileSync(this.kit.profileFile, "utf8") : "";
+    const pattern = /^release_name=(.+)$/m.exec(profile)?.[1] ?? "{version}";
+    const [before = "", after = ""] = pattern.split("{version}");
+    if (!target.startsWith(before) || !target.endsWith(after)) return target;
+    return target.slice(before.length, target.length - after.length);
   }
 
-  /** Starts every host's listener that is not running (a kept fleet after a restart). */
-  async boot(): Promise<void> {
-    await Promise.all(this.hosts.map((host) => this.startListener(host)));
-  }
-
-  /** Installs `version` on a new host and starts its listener, as a host's first install. */
+  /** The first install of a host: its settings, then the kit installs `version` and starts it. */
   async install(host: FleetHost, version: string): Promise<void> {
-    await mkdir(host.jobsDir, { recursive: true });
-    await this.writeAgentConfig(host);
+    const kit = this.requireKit();
+    await this.configureHost(host);
     const artifact = await this.artifact(version);
-    await run(
-      "bash",
-      [
-        join(repoRoot, "demo-agent", "install-first.sh"),
-        host.agentRoot,
-        version,
-        artifact.url.slice("file://".length),
-      ],
-      {
-        env: { ...process.env, AR_HOST_ROOT: host.hostRoot },
-      },
-    );
-    await this.startListener(host);
-  }
-
-  private async startListener(host: FleetHost): Promise<void> {
-    await run("bash", [join(host.agentRoot, "current", "bin", "agentctl"), "start"], {
-      env: {
-        ...process.env,
-        AR_HOST_ROOT: host.hostRoot,
-        AR_ROOT: host.agentRoot,
-        AR_RELEASE: join(host.agentRoot, "current"),
-      },
+    await runKitProgram(kit, kit.installHost, [], {
+      ...hostEnv(host),
+      KIT_VERSION: version,
+      KIT_ARTIFACT: artifact.url.slice("file://".length),
     });
   }
 
-  private async writeAgentConfig(host: FleetHost, schedulerUrl?: string): Promise<void> {
-    await mkdir(join(host.agentRoot, "conf"), { recursive: true });
-    const lines = [`AGENT_PORT=${host.agentPort}`, `HOST_ID=${host.instanceId}`];
-    if (schedulerUrl) lines.push(`SCHEDULER_URL=${schedulerUrl}`);
-    if (host.failHealthVersions.length > 0)
-      lines.push(`FAIL_HEALTH_VERSIONS=${host.failHealthVersions.join(",")}`);
-    if ((host.hangStartVersions ?? []).length > 0)
-      lines.push(`HANG_START_VERSIONS=${host.hangStartVersions?.join(",")}`);
-    await writeFile(join(host.agentRoot, "conf", "agent.env"), `${lines.join("\n")}\n`);
+  private async configureHost(host: FleetHost): Promise<void> {
+    const kit = this.requireKit();
+    await mkdir(host.agentRoot, { recursive: true });
+    if (kit.configureHost) await runKitProgram(kit, kit.configureHost, [], hostEnv(host));
   }
+}
+
+/** What a kit's installHost and configureHost get about the host. */
+function hostEnv(host: FleetHost): Record<string, string> {
+  return {
+    // Every process started on the host carries it (local/processes.ts finds them).
+    AR_HOST_ROOT: host.hostRoot,
+    KIT_HOST_ROOT: host.hostRoot,
+    KIT_AGENT_ROOT: host.agentRoot,
+    KIT_HOST_ID: host.instanceId,
+    KIT_HOST_NAME: host.computerName,
+    KIT_PORT: String(host.agentPort),
+    KIT_FAIL_HEALTH_VERSIONS: host.failHealthVersions.join(","),
+    KIT_HANG_START_VERSIONS: (host.hangStartVersions ?? []).join(","),
+  };
 }
 
 /** A free TCP port on 127.0.0.1 (the agent binds it later). */

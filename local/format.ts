@@ -60,8 +60,10 @@ export function formatSummary(report: RolloutReport): string {
   return [
     table(["host", "instance", "from", "running", "status", "suspend ms", "gap ms", "error"], rows),
     "",
-    `Jobs: ${j.submitted} submitted, ${j.completed} completed, ${j.lost} lost, ${j.failed} failed, ` +
-      `${j.failedDispatches} failed dispatches, ${j.runningAtSwitch} running at switch time`,
+    `Jobs (counted by the kit's workload driver): ${j.submitted} submitted, ${j.completed} completed, ` +
+      `${j.lost} lost, ${j.failed} failed, ${j.failedSubmissions} failed submissions, ` +
+      `${j.statusUpdatesLost} status updates lost, ${j.runningAtSwitch} running at switch time`,
+    ...(j.details ? [`Agent figures: ${JSON.stringify(j.details)}`] : []),
     `Rollout ${report.rolloutId}: ${report.status} in ${(report.durationMs / 1000).toFixed(1)} s` +
       (report.error ? ` — ${report.error}` : ""),
   ].join("\n");

@@ -9,13 +9,13 @@ import {
 } from "aws-local-stepfunctions";
 import type { LocalEnvironment } from "./environment.js";
 import { type LedgerHost, readLedger } from "./ledger-view.js";
-import { SchedulerSimulation } from "./scheduler.js";
 import {
   type ExecutionFailure,
   type ExecutionLimits,
   executionFailure,
   StrictStateMachine,
 } from "./strict-state-machine.js";
+import { NO_WORKLOAD, startWorkload, type WorkloadStats } from "./workload.js";
 
 /** One event of the local execution's event log (state entered/exited, Map iteration, ...). */
 export type ExecutionEvent =
@@ -75,20 +75,14 @@ export interface RolloutReport {
   durationMs: number;
   error: string | null;
   hosts: HostReport[];
-  jobs: {
-    submitted: number;
-    completed: number;
-    lost: number;
-    failed: number;
-    failedDispatches: number;
-    runningAtSwitch: number;
-  };
+  /** Counted by the kit's workload driver, except `runningAtSwitch` (the ledger's snapshots). */
+  jobs: WorkloadStats & { runningAtSwitch: number };
 }
 
 /**
- * Runs one rollout through the synthesized state machine, with the scheduler
- * simulation submitting jobs to every agent for the whole time, then waits for
- * every job to finish and reports what was measured.
+ * Runs one rollout through the synthesized state machine, with the kit's workload
+ * driver submitting work to every agent for the whole time, then waits for every
+ * job to finish and reports what was measured.
  */
 export async function runRollout(
   env: LocalEnvironment,
@@ -98,17 +92,16 @@ export async function runRollout(
     options.rolloutId ??
     `local-${new Date().toISOString().replace(/[:.]/g, "-")}-${randomUUID().slice(0, 8)}`;
   const hosts = options.hostIds ? options.hostIds.map((id) => env.fleet.host(id)) : env.fleet.hosts;
-  const scheduler = new SchedulerSimulation({
-    agents: env.fleet.hosts.map((h) => ({
-      hostId: h.instanceId,
-      port: h.agentPort,
-      jobsDir: h.jobsDir,
-    })),
-    jobsPerHost: options.jobsPerHost,
-    jobSeconds: options.jobSeconds,
-  });
-  const schedulerUrl = await scheduler.listen();
-  await env.fleet.connectScheduler((hostId) => scheduler.agentUrl(schedulerUrl, hostId));
+  const jobSeconds = options.jobSeconds ?? [2, 6];
+  const kit = env.fleet.kit;
+  const workload =
+    kit && options.jobsPerHost > 0
+      ? await startWorkload(kit, env.fleet, {
+          jobsPerHost: options.jobsPerHost,
+          jobSeconds,
+          drainTimeoutMs: (jobSeconds[1] + 15) * 1_000,
+        })
+      : undefined;
 
   const input = {
     targetVersion: options.targetVersion,
@@ -142,9 +135,8 @@ export async function runRollout(
     }
   })();
 
-  scheduler.startSubmitting();
   // Let every agent reach its running-jobs level before the first host is touched.
-  await new Promise((r) => setTimeout(r, 500));
+  if (workload) await new Promise((r) => setTimeout(r, 500));
 
   let error: string | null = null;
   // As strict as Step Functions: payload and history quotas, uncatchable errors.
@@ -216,9 +208,7 @@ export async function runRollout(
   }
 
   // Jobs already dispatched run to their end even after Ctrl-C: none is lost.
-  const jobSecondsMax = options.jobSeconds?.[1] ?? 6;
-  const jobs = await scheduler.drain((jobSecondsMax + 15) * 1_000);
-  await scheduler.close();
+  const jobs = workload ? await workload.stop() : NO_WORKLOAD;
   stopWatching = true;
   await watcher;
 
@@ -246,11 +236,7 @@ export async function runRollout(
     error: error ?? ledger.rollout?.error ?? null,
     hosts: hostReports,
     jobs: {
-      submitted: jobs.submitted,
-      completed: jobs.completed,
-      lost: jobs.lost,
-      failed: jobs.failed,
-      failedDispatches: jobs.failedDispatches,
+      ...jobs,
       runningAtSwitch: ledger.snapshots.reduce((sum, s) => sum + s.jobCount, 0),
     },
   };

@@ -99,7 +99,7 @@ describe("local mode", () => {
     expect(report.jobs.completed).toBe(report.jobs.submitted);
     expect(report.jobs.lost).toBe(0);
     expect(report.jobs.failed).toBe(0);
-    expect(report.jobs.failedDispatches).toBe(0);
+    expect(report.jobs.failedSubmissions).toBe(0);
     // Nothing of the fleet keeps running after the command.
     expect(await fleetProcesses(join(dir, "fleet"))).toEqual([]);
 
@@ -175,7 +175,7 @@ describe("local mode", () => {
       const sentTo = new Set(env.ssm.invocations().map((i) => i.instanceId));
       expect([...sentTo]).toEqual([env.fleet.hosts[0]?.instanceId]);
       expect(report.jobs.lost).toBe(0);
-      expect(report.jobs.failedDispatches).toBe(0);
+      expect(report.jobs.failedSubmissions).toBe(0);
       expect(report.jobs.completed).toBe(report.jobs.submitted);
     } finally {
       await env?.close();

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SchedulerSimulation } from "../../local/scheduler.js";
+import { SchedulerSimulation } from "../../kits/demo/scheduler.js";
 
 /** A stand-in agent: records job submissions, can refuse them, completes them on demand. */
 class FakeAgent {
