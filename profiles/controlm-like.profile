@@ -1,40 +1,45 @@
-# Control-M/Agent-like agent: the "upgrade with no downtime" procedure.
-#
-# Example, not run in this repository: the commands below stand for your agent's and
-# server's tools (names are placeholders; map them to your installation). The
-# orchestration is what matters:
+# Control-M/Agent-like agent: the "upgrade with no downtime" procedure of the BMC
+# knowledge article, run for real by kits/controlm-like (its scheduler server is the
+# kit's workload driver, ctm-server.mjs; the agent's tool is exe/ctmag). On a real
+# installation the same hooks would call your agent's and server's own tools.
 #   - releases sit side by side in the agent home as exe_<version>; `exe` is the
-#     running one and `exe_old` the one before, which cleanup (the nightly "New Day"
-#     step) deletes once every job recorded at the switch has finished;
-#   - suspend/resume go to the scheduler SERVER: it stops submitting to this agent
-#     (and answers once its in-flight submissions are done) and later rediscovers it;
-#   - stopping the listener leaves the job-monitor processes running their jobs.
+#     running one and `exe_old` the one before; the nightly cleanup (the "New Day"
+#     step) deletes the old release once every job recorded at the switch has ended;
+#   - suspend/resume go to the scheduler SERVER: "upgrade started" puts the agent in
+#     Suspended (no new submission; status updates still taken) and answers once its
+#     in-flight submissions are done; "upgrade ended" moves it to Discovering, then
+#     Available once the server has pinged the new agent;
+#   - stopping the listener and the tracker leaves the job monitors (one process per
+#     job, each reporting its job's end to the server) running.
 description=Control-M/Agent-like: exe -> exe_<version>, exe_old kept for running jobs, server suspend/resume
 install_root=/home/ctmagent/ctm
-# Releases directly in the agent home: exe_9.0.21.200, exe_9.0.22.000, ...
+# Releases directly in the agent home: exe_1.0.0, exe_2.0.0, ...
 releases_dir=.
 release_name=exe_{version}
 link_name=exe
 previous_link_name=exe_old
 artifact=tar.gz
-min_free_mb=2048
-hook_timeout_s=300
-health_timeout_s=120
+min_free_mb=50
+hook_timeout_s=60
+health_timeout_s=10
 
-hook.version=exe/scripts/agent-version --short
-# The new agent version must be supported by the server it reports to.
-hook.preflight=ctm-server-cli agent compatibility --host "$(hostname -f)" --agent-version "$AR_TO_VERSION"
-# Post-extraction install step of the agent package, run as the agent user.
-hook.install=su - ctmagent -c "cd '$AR_RELEASE' && ./install/post-install.sh --silent"
-# Carries the agent's config into the new exe and reports what changed (one line).
-hook.configure=su - ctmagent -c "'$AR_RELEASE/scripts/agent-config' --migrate-from exe_old --report oneline"
-# Server side: stop submitting jobs to this agent, wait for in-flight submissions.
-hook.suspend=ctm-server-cli agent suspend --host "$(hostname -f)" --wait-drained --timeout 240
-# Server side: end of upgrade (Suspended -> Discovering -> Available). Idempotent.
-hook.resume=ctm-server-cli agent resume --host "$(hostname -f)"
-# Listener only (AG_LISTENER); the trackers of running jobs stay up.
-hook.stopListener=su - ctmagent -c "'$AR_RELEASE/scripts/shut-agent' --listener-only --wait"
-hook.startListener=su - ctmagent -c "'$AR_RELEASE/scripts/start-agent' --listener-only"
-hook.health=su - ctmagent -c "'$AR_RELEASE/scripts/agent-diag' --ping --expect-version '$AR_VERSION'"
+hook.version=exe/ctmag version
+# Step 1: the server must be version 8 or later (it knows the Suspended state).
+hook.preflight=v=$(exe/ctmag server version) && [[ ${v%%.*} -ge 8 ]]
+# Steps 3-4: back up the agent's files, then copy the release's non-executable files
+# over the agent home's (the executables stay in exe_<version>).
+hook.install=mkdir -p "backup/before_$AR_VERSION" && cp -R share data/CONFIG.dat "backup/before_$AR_VERSION/" && cp -R "$AR_RELEASE/share/." share/
+# Steps 10-11: CONFIG.dat updated (one-line report), then upgrade_running_jobs.dat
+# written from the snapshot of running jobs ($AR_JOBS_FILE).
+hook.configure="$AR_RELEASE/ctmag" configure
+# Step 6: the server suspends new submissions; answers once in-flight ones are done.
+hook.suspend="$AR_RELEASE/ctmag" server upgrade-started
+# Step 13: Suspended -> Discovering -> Available. Idempotent.
+hook.resume="$AR_RELEASE/ctmag" server upgrade-ended
+# Step 7: listener and tracker only; the job monitors keep running their jobs.
+hook.stopListener="$AR_RELEASE/ctmag" stop
+# Step 12.
+hook.startListener="$AR_RELEASE/ctmag" start
+hook.health="$AR_RELEASE/ctmag" ping "$AR_VERSION"
 # "<jobId> <pid>" per running job (order id and job-monitor pid).
-hook.listJobs=su - ctmagent -c "exe/scripts/agent-jobs --running --format '%orderid %pid'"
+hook.listJobs=exe/ctmag jobs

@@ -179,6 +179,9 @@ ar_log "switching $from_v -> $to_v (staged from sha256 $staged_sha)"
 # Suspend window: from here to ar_resume only what must happen while suspended.
 ar_suspend || ar_fail 1 "suspend failed: $AR_HOOK_ERROR"
 snapshot_jobs || ar_fail 1 "cannot snapshot the running jobs: $AR_HOOK_ERROR"
+# The configure hook may record the running jobs where the agent wants them
+# (Control-M's upgrade_running_jobs.dat).
+export AR_JOBS_FILE=$snapshot
 ar_cutover "$from_t" "$from_v" "$to_t" "$to_v" "$from_t" "$prev_before" yes
 resume_error=''
 ar_resume || resume_error=$AR_HOOK_ERROR
