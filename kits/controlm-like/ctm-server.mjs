@@ -54,8 +54,17 @@ function post(port, path, body) {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: "127.0.0.1", port, path, method: "POST", timeout: 2000,
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } },
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        method: "POST",
+        timeout: 2000,
+        headers: {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(payload),
+        },
+      },
       (res) => {
         res.resume();
         res.on("end", () => resolve(res.statusCode));
@@ -129,7 +138,11 @@ async function tick() {
       [...agents.values()].map(async (a) => {
         while (submitting && a.running.size + a.queue.length + a.inFlight < jobsPerHost) {
           const seconds = Math.round((minS + Math.random() * (maxS - minS)) * 10) / 10;
-          a.queue.push({ jobId: `${a.computerName}-ord${String(a.seq++).padStart(5, "0")}`, seconds, exitCode: 0 });
+          a.queue.push({
+            jobId: `${a.computerName}-ord${String(a.seq++).padStart(5, "0")}`,
+            seconds,
+            exitCode: 0,
+          });
           totals.submitted++;
         }
         await dispatch(a);
@@ -150,7 +163,8 @@ const server = createServer((req, res) => {
     const m = /^\/agents\/([^/]+)(?:\/(upgrade-started|upgrade-ended))?$/.exec(req.url);
     const a = m ? agents.get(decodeURIComponent(m[1])) : undefined;
     if (req.method === "GET" && req.url === "/version") return res.end(`${SERVER_VERSION}\n`);
-    if (req.method === "GET" && a && !m[2]) return res.end(`${JSON.stringify({ state: a.state, discovered: a.discovered })}\n`);
+    if (req.method === "GET" && a && !m[2])
+      return res.end(`${JSON.stringify({ state: a.state, discovered: a.discovered })}\n`);
     if (req.method === "POST" && a && m[2] === "upgrade-started") {
       setState(a, "Suspended");
       const answer = () => res.end("Suspended\n");
@@ -193,7 +207,9 @@ const url = `http://127.0.0.1:${server.address().port}`;
 // The agents learn the server's address from CONFIG.dat, as from a real installation.
 for (const a of agents.values()) {
   const file = join(a.agentRoot, "data", "CONFIG.dat");
-  const lines = readFileSync(file, "utf8").split("\n").filter((l) => l && !l.startsWith("CTMSHOST "));
+  const lines = readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l && !l.startsWith("CTMSHOST "));
   lines.push(`CTMSHOST ${url}`);
   writeFileSync(`${file}.tmp`, `${lines.sort().join("\n")}\n`);
   renameSync(`${file}.tmp`, file);
@@ -232,7 +248,9 @@ async function stop() {
       discoveredVersion: a.discovered,
     };
   }
-  process.stdout.write(`${JSON.stringify({ event: "stats", ...totals, lost, statusUpdatesLost, details })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ event: "stats", ...totals, lost, statusUpdatesLost, details })}\n`,
+  );
   server.closeAllConnections();
   server.close();
   process.exit(0);

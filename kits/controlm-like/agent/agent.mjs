@@ -85,7 +85,12 @@ function listener() {
       const child = spawn(
         "bash",
         [join(release, "monitor.sh"), jobId, String(seconds), String(exitCode)],
-        { cwd: root, detached: true, stdio: ["ignore", log, log], env: { ...process.env, CTM_ROOT: root } },
+        {
+          cwd: root,
+          detached: true,
+          stdio: ["ignore", log, log],
+          env: { ...process.env, CTM_ROOT: root },
+        },
       );
       closeSync(log);
       child.on("error", () => {});
