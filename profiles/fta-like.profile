@@ -1,37 +1,40 @@
-# FTA-like agent (file-transfer agent upgraded node by node, after the CERN FTA
-# rolling-upgrade procedure): upgrade packages, re-run the configuration tool (it
-# reports what it changed), restart the daemons; transfers in flight continue.
-#
-# Example, not run in this repository: package, unit and tool names are placeholders.
-# The agent is installed by the package manager, in place: there are no side-by-side
-# release trees, so artifact=none and the release directories under install_root are
-# bookkeeping only (the links record which version runs, cleanup removes them).
-# Rollback therefore has to reinstall the old package: startListener installs the
-# package version of the release it starts when it is not the installed one (a no-op
-# on the normal path, as install already put that version in place).
-# Transfers survive the restart because the unit stops the daemon only
-# (systemd KillMode=process): transfer processes are not in the daemon's kill set.
+# FTA-like agent: the CERN FTA agent rolling-upgrade procedure (TWiki), run for real by
+# kits/fta-like. Applied to each node in sequence (batch size 1): upgrade the package,
+# re-run the configuration tool (it reports the changes it made to the agent config
+# files: configureReport in the switch result), restart all the agent daemons of the
+# node (channel agents, VO agents) as one service. Transfers in flight keep running
+# across the restart; requests queued meanwhile are picked up by the new daemons.
+# On a real node the same hooks would call your package manager (SPMA, dnf), YAIM's
+# configure_node and `service transfer-agents`.
+#   - the package is the artifact: stage extracts it into releases/<version> (the
+#     package cache); `current` records which version the daemons run;
+#   - the package is installed in place (files replaced by rename) at the switch, after
+#     the daemons stopped; a rollback reinstalls the old package (startListener ensures
+#     the installed package is the release it starts);
+#   - no suspend: the procedure says not to mark the node for maintenance; transfer
+#     requests wait in the agents' queues while the daemons restart.
 description=FTA-like: package upgrade, config tool with one-line report, daemon restart
-install_root=/var/lib/fta-rollout
+install_root=/opt/fta
 releases_dir=releases
 release_name={version}
 link_name=current
 previous_link_name=previous
-# Nothing to download: the package repository is the artifact store.
-artifact=none
-min_free_mb=500
-hook_timeout_s=600
-health_timeout_s=60
+artifact=tar.gz
+min_free_mb=50
+hook_timeout_s=60
+health_timeout_s=10
 
-hook.version=rpm -q --queryformat '%{VERSION}\n' fta-server
-hook.preflight=dnf -q list --available "fta-server-$AR_TO_VERSION" >/dev/null
-# Package-manager upgrade; the running daemon keeps the old code until restarted.
-hook.install=dnf -y -q install "fta-server-$AR_VERSION"
-# The configuration tool prints its change report as one line (configureReport).
-hook.configure=fta-configure --apply --report oneline
-hook.suspend=fta-admin drain --on --wait 120
-hook.resume=fta-admin drain --off
-hook.stopListener=systemctl stop fta-server.service
-hook.startListener={ rpm -q "fta-server-$AR_VERSION" >/dev/null || dnf -y -q install "fta-server-$AR_VERSION"; } && systemctl start fta-server.service
-hook.health=curl -fsS --max-time 2 http://127.0.0.1:8446/health | grep -q "\"version\":\"$AR_VERSION\""
-hook.listJobs=fta-admin transfers --running --format '%id %pid'
+# Version of the installed package (what the daemons run once started).
+hook.version=usr/sbin/transfer-agents version
+hook.preflight=test -f etc/site-info.def
+hook.install=test "$(cat "$AR_RELEASE/VERSION")" = "$AR_VERSION"
+# Package upgrade, then the configuration tool; its last line is the change report.
+hook.configure="$AR_RELEASE/bin/fta-pkg" install && "$AR_RELEASE/bin/configure_node" etc/site-info.def FTA
+# Nothing to suspend (see above).
+hook.suspend=true
+hook.resume=true
+# `service transfer-agents restart`, split: stop every daemon, then start them.
+hook.stopListener=usr/sbin/transfer-agents stop
+hook.startListener="$AR_RELEASE/bin/fta-pkg" ensure && usr/sbin/transfer-agents start
+hook.health=usr/sbin/transfer-agents status "$AR_VERSION"
+hook.listJobs=usr/sbin/transfer-agents transfers
