@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync } from "node:fs";
+import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import { copyFile, readdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -108,20 +108,26 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
   const logsDir = join(workDir, "logs");
   mkdirSync(logsDir, { recursive: true });
   const profilesDir = join(workDir, "profiles");
+  // A kept work dir may hold the profiles of an earlier run: the stack deploys only
+  // what this run's directory holds.
+  rmSync(profilesDir, { recursive: true, force: true });
   mkdirSync(profilesDir, { recursive: true });
-  for (const file of await readdir(join(repoRoot, "profiles"))) {
-    if (file.endsWith(".profile"))
-      await copyFile(join(repoRoot, "profiles", file), join(profilesDir, file));
-  }
   const fleet = await openFleet(workDir);
-  // The fleet's kit brings its profile; an explicit profile file (a variant for a test
-  // or a benchmark) takes its place.
+  // The local stack deploys the profile the fleet runs: its kit's, or an explicit file
+  // (a variant for a test or a benchmark); every shipped profile when there is neither.
+  // Every SSM document embeds every deployed profile, so a kit's profile comes in
+  // without pushing the shipped ones past the document size limit.
   const profileFile = options.profileFile ?? fleet.kit?.profileFile;
   let profile = "demo";
   if (profileFile) {
     const name = basename(profileFile).replace(/\.profile$/, "");
     await copyFile(profileFile, join(profilesDir, `${name}.profile`));
     profile = name;
+  } else {
+    for (const file of await readdir(join(repoRoot, "profiles"))) {
+      if (file.endsWith(".profile"))
+        await copyFile(join(repoRoot, "profiles", file), join(profilesDir, file));
+    }
   }
 
   const synth = synthesizeRollout({ profilesDir, context: options.context });

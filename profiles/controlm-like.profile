@@ -21,7 +21,7 @@ previous_link_name=exe_old
 artifact=tar.gz
 min_free_mb=50
 hook_timeout_s=60
-health_timeout_s=10
+health_timeout_s=5
 
 hook.version=exe/ctmag version
 # Step 1: the server must be version 8 or later (it knows the Suspended state).

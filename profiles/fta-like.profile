@@ -22,7 +22,7 @@ previous_link_name=previous
 artifact=tar.gz
 min_free_mb=50
 hook_timeout_s=60
-health_timeout_s=10
+health_timeout_s=5
 
 # Version of the installed package (what the daemons run once started).
 hook.version=usr/sbin/transfer-agents version
