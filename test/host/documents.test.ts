@@ -242,15 +242,13 @@ describe("host/scripts/lib", () => {
       link_name: "exe",
       previous_link_name: "exe_old",
     });
-    expect(controlm["hook.suspend"]).toMatch(/^ctm-server-cli agent suspend /);
+    expect(controlm["hook.suspend"]).toBe('"$AR_RELEASE/ctmag" server upgrade-started');
     expect(fta).toMatchObject({
-      artifact: "none",
-      "hook.stopListener": "systemctl stop fta-server.service",
+      artifact: "tar.gz",
+      "hook.stopListener": "usr/sbin/transfer-agents stop",
     });
-    expect(fta["hook.install"]).toMatch(/^dnf -y -q install /);
-    expect(fta["hook.configure"]).toBe("fta-configure --apply --report oneline");
-    // Defaults of docs/contracts.md for keys a profile leaves out.
-    expect(fta.hook_timeout_s).toBe("600");
+    expect(fta["hook.configure"]).toMatch(/bin\/configure_node" etc\/site-info\.def FTA$/);
+    expect(fta.hook_timeout_s).toBe("60");
     expect(Object.keys(demo)).toHaveLength(20);
   });
 
