@@ -1,7 +1,8 @@
 /**
  * A fleet of lightweight simulated hosts for the scale benchmarks: host directories
  * holding a release of the benchmark profile (`bench/profiles/bench-light.profile`)
- * and nothing running. Written in the `fleet.json` format of `local/fleet.ts`, so
+ * and nothing running, run through the benchmark kit (`bench/light-kit/`: its release
+ * builder makes the artifacts; its workload driver submits nothing). Written in the `fleet.json` format of `local/fleet.ts`, so
  * `startEnvironment` opens it like any local fleet and the rollout goes through the
  * same state machine, handlers, documents and local SSM endpoint.
  *
@@ -21,6 +22,9 @@ export const LIGHT_PROFILE_FILE = fileURLToPath(
 export const SLOW_PROFILE_FILE = fileURLToPath(
   new URL("./profiles/bench-slow.profile", import.meta.url),
 );
+
+/** The benchmark kit: the light fleet's profile, release builder and (idle) workload. */
+export const LIGHT_KIT_DIR = fileURLToPath(new URL("./light-kit", import.meta.url));
 
 /** `install_root` of the benchmark profiles, relative to a host root. */
 const LIGHT_INSTALL_ROOT = "opt/bench-light";
@@ -55,7 +59,7 @@ export async function createLightFleet(
       computerName,
       hostRoot,
       agentRoot,
-      // Nothing listens; the fleet file names no kit, so no workload runs.
+      // Nothing listens: the benchmark kit's workload submits nothing.
       agentPort: 0,
       tags: { "agent-rollout:managed": "true", Name: computerName },
       state: "online",
@@ -68,7 +72,7 @@ export async function createLightFleet(
     );
   }
   // Same shape as local/fleet.ts's fleet file, which openFleet reads.
-  const file = { schemaVersion: 1, hosts, badVersions: [] as string[] };
+  const file = { schemaVersion: 1, kitDir: LIGHT_KIT_DIR, hosts, badVersions: [] as string[] };
   await writeFile(join(root, "fleet.json"), `${JSON.stringify(file)}\n`);
   return hosts;
 }
