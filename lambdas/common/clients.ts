@@ -5,12 +5,19 @@
  * (`ThrottlingException`, common when a thousand hosts poll SSM at once) is retried
  * with backoff and client-side rate limiting instead of failing a host.
  *
+ * The container's clients are instrumented by Powertools Tracer (one X-Ray subsegment
+ * per AWS call); the Tracer is a no-op outside Lambda (local mode, tests) or with
+ * `POWERTOOLS_TRACE_ENABLED=false`, and then returns the client untouched.
+ *
  * @module
  */
+
+import { Tracer } from "@aws-lambda-powertools/tracer";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { SERVICE_NAME } from "./logger.js";
 
 /** Attempts per request (first try included) before an error reaches our code. */
 export const MAX_ATTEMPTS = 6;
@@ -26,7 +33,12 @@ export interface ClientOptions {
   readonly region?: string;
   /** Attempts per request. @default {@link MAX_ATTEMPTS} */
   readonly maxAttempts?: number;
+  /** Instruments the SDK client (the container's tracer). @default none */
+  readonly instrument?: <T extends SdkClient>(client: T) => T;
 }
+
+/** What {@link ClientOptions.instrument} receives: any AWS SDK v3 client. */
+export type SdkClient = Parameters<Tracer["captureAWSv3Client"]>[0];
 
 function commonConfig(options: ClientOptions) {
   const region =
@@ -43,7 +55,7 @@ function commonConfig(options: ClientOptions) {
 
 /** New SSM client. */
 export function createSsmClient(options: ClientOptions = {}): SSMClient {
-  return new SSMClient(commonConfig(options));
+  return instrumented(new SSMClient(commonConfig(options)), options);
 }
 
 /**
@@ -51,9 +63,12 @@ export function createSsmClient(options: ClientOptions = {}): SSMClient {
  * omitted by leaving them undefined.
  */
 export function createDocumentClient(options: ClientOptions = {}): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(new DynamoDBClient(commonConfig(options)), {
-    marshallOptions: { removeUndefinedValues: true },
-  });
+  return DynamoDBDocumentClient.from(
+    instrumented(new DynamoDBClient(commonConfig(options)), options),
+    {
+      marshallOptions: { removeUndefinedValues: true },
+    },
+  );
 }
 
 /**
@@ -61,11 +76,28 @@ export function createDocumentClient(options: ClientOptions = {}): DynamoDBDocum
  * `http://127.0.0.1:<port>/<bucket>/<key>`, not bucket subdomains.
  */
 export function createS3Client(options: ClientOptions = {}): S3Client {
-  return new S3Client({
-    ...commonConfig(options),
-    ...(options.endpoint === undefined ? {} : { forcePathStyle: true }),
-  });
+  return instrumented(
+    new S3Client({
+      ...commonConfig(options),
+      ...(options.endpoint === undefined ? {} : { forcePathStyle: true }),
+    }),
+    options,
+  );
 }
+
+function instrumented<T extends SdkClient>(client: T, options: ClientOptions): T {
+  return options.instrument === undefined ? client : options.instrument(client);
+}
+
+let tracer: Tracer | undefined;
+
+/** The container's Powertools Tracer (service `agent-rollout`). */
+export function getTracer(): Tracer {
+  tracer ??= new Tracer({ serviceName: SERVICE_NAME });
+  return tracer;
+}
+
+const traced = <T extends SdkClient>(client: T): T => getTracer().captureAWSv3Client(client);
 
 let ssm: SSMClient | undefined;
 let documentClient: DynamoDBDocumentClient | undefined;
@@ -73,19 +105,22 @@ let s3: S3Client | undefined;
 
 /** The container's SSM client (endpoint from `ENDPOINT_SSM`). */
 export function getSsmClient(): SSMClient {
-  ssm ??= createSsmClient({ endpoint: nonEmpty(process.env.ENDPOINT_SSM) });
+  ssm ??= createSsmClient({ endpoint: nonEmpty(process.env.ENDPOINT_SSM), instrument: traced });
   return ssm;
 }
 
 /** The container's DynamoDB document client (endpoint from `ENDPOINT_DYNAMODB`). */
 export function getDocumentClient(): DynamoDBDocumentClient {
-  documentClient ??= createDocumentClient({ endpoint: nonEmpty(process.env.ENDPOINT_DYNAMODB) });
+  documentClient ??= createDocumentClient({
+    endpoint: nonEmpty(process.env.ENDPOINT_DYNAMODB),
+    instrument: traced,
+  });
   return documentClient;
 }
 
 /** The container's S3 client (endpoint from `ENDPOINT_S3`). */
 export function getS3Client(): S3Client {
-  s3 ??= createS3Client({ endpoint: nonEmpty(process.env.ENDPOINT_S3) });
+  s3 ??= createS3Client({ endpoint: nonEmpty(process.env.ENDPOINT_S3), instrument: traced });
   return s3;
 }
 

@@ -1,6 +1,6 @@
 /**
  * What the domain functions receive instead of importing clients: the ledger store,
- * the SDK clients, a clock and their configuration. Tests build these by hand with
+ * the SDK clients, a clock, their configuration, a logger and the metrics. Tests build these by hand with
  * mocked clients; the handlers build them once per container from the environment.
  *
  * @module
@@ -9,9 +9,15 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { getDocumentClient, getS3Client, getSsmClient } from "./clients.js";
 import { type Clock, systemClock } from "./clock.js";
-import type { BaseEnv } from "./env.js";
+import type { BaseEnv, NightlyCleanupEnv } from "./env.js";
 import { DynamoLedgerStore, type LedgerStore } from "./ledger/index.js";
-import { createLogger, type Logger } from "./logger.js";
+import { domainLogger, getContainerLogger, type Logger } from "./logger.js";
+import {
+  containerMetricsPublisher,
+  createRolloutMetrics,
+  powertoolsSink,
+  type RolloutMetrics,
+} from "./metrics.js";
 
 /** Dependencies of a domain function with configuration `C`. */
 export interface Deps<C> {
@@ -22,6 +28,8 @@ export interface Deps<C> {
   readonly config: C;
   /** @default silent */
   readonly logger?: Logger;
+  /** Where outcomes are measured (see metrics.ts). @default none */
+  readonly metrics?: RolloutMetrics;
 }
 
 /** The time left in the current invocation (a subset of the Lambda context). */
@@ -29,15 +37,25 @@ export interface RemainingTime {
   getRemainingTimeInMillis(): number;
 }
 
-/** Dependencies from the container's clients and the validated environment. */
-export function containerDeps<C>(env: BaseEnv, config: C): Deps<C> {
+/**
+ * Dependencies from the container's clients, its Powertools Logger and Metrics (the
+ * ones the handler chain flushes and resets) and the validated environment.
+ */
+export function containerDeps<C>(
+  env: BaseEnv & Partial<Pick<NightlyCleanupEnv, "CLEANUP_OVERDUE_NIGHTS">>,
+  config: C,
+): Deps<C> {
+  const logger = getContainerLogger();
   return {
     store: new DynamoLedgerStore({ client: getDocumentClient(), tableName: env.TABLE_NAME }),
     ssm: getSsmClient(),
     s3: getS3Client(),
     clock: systemClock,
     config,
-    logger: createLogger({ level: env.LOG_LEVEL }),
+    logger: domainLogger(logger),
+    metrics: createRolloutMetrics(powertoolsSink(containerMetricsPublisher(logger)), {
+      overdueNights: env.CLEANUP_OVERDUE_NIGHTS,
+    }),
   };
 }
 

@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { ConfigurationError } from "./errors.js";
+import { DEFAULT_OVERDUE_NIGHTS } from "./metrics.js";
 import { PROFILE_NAME_PATTERN } from "./patterns.js";
 import { TAG_KEY_PATTERN, TAG_VALUE_PATTERN } from "./schemas.js";
 
@@ -70,6 +71,11 @@ export const NightlyCleanupEnvSchema = BaseEnvSchema.extend({
   DELIVERY_TIMEOUT_SECONDS: z.coerce.number().int().min(30).max(2_592_000).default(60),
   /** Hosts cleaned in parallel (one command at a time per host). */
   CLEANUP_CONCURRENCY: z.coerce.number().int().min(1).max(50).default(8),
+  /**
+   * A snapshot still pending after a run and older than this many nights counts in
+   * the `SnapshotsOverdue` metric (the overdue-cleanup alarm's).
+   */
+  CLEANUP_OVERDUE_NIGHTS: z.coerce.number().int().min(1).max(365).default(DEFAULT_OVERDUE_NIGHTS),
 });
 /** See {@link NightlyCleanupEnvSchema}. */
 export type NightlyCleanupEnv = z.infer<typeof NightlyCleanupEnvSchema>;

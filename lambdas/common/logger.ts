@@ -1,28 +1,36 @@
 /**
- * Structured logging: one JSON object per line with `level`, `message`, a timestamp
- * and whatever context is known (`rolloutId`, `hostId`, `requestId`, …).
+ * Structured logging through Powertools for AWS Lambda's Logger: one JSON object per
+ * line with `level`, `message`, `timestamp`, `service`, the Lambda context (added by
+ * `injectLambdaContext`) and the correlation keys the handler factory appends from the
+ * validated event (`rolloutId`, `hostId`, `wave`, `step`).
  *
- * Lines go through a private `Console` bound to the process streams rather than the
- * global `console`, which the Lambda runtime patches (with the JSON log format it
- * would wrap our JSON line in another JSON object's `message`).
+ * Local mode runs the handlers inside its CLI process: with `LAMBDA_LOG_FILE` set, the
+ * lines are appended to that file instead of stdout ({@link RolloutLogger} overrides
+ * the Logger's `printLog` extension point), so they stay out of the CLI's output.
+ *
+ * Domain functions receive a {@link Logger}: a thin view of the container's Powertools
+ * Logger that adds fixed fields (`child`), so a line logged deep in a domain function
+ * carries both its own fields and the invocation's appended keys.
  *
  * @module
  */
-import { Console } from "node:console";
 import { appendFileSync } from "node:fs";
+import { type LogItem, Logger as PowertoolsLogger } from "@aws-lambda-powertools/logger";
+import type { ConstructorOptions } from "@aws-lambda-powertools/logger/types";
+
+/** `service` of every log line and metric. */
+export const SERVICE_NAME = "agent-rollout";
 
 /** Log levels, least severe first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
-const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-
-/** Fields attached to a line. Values must be JSON-serialisable. */
+/** Fields attached to a line. Values must be JSON-serialisable (errors are handled). */
 export type LogFields = Record<string, unknown>;
 
 /** Where finished lines go; tests pass an array's `push`. */
 export type LogSink = (line: string) => void;
 
-/** Structured logger. */
+/** Structured logger, as the domain functions see it. */
 export interface Logger {
   debug(message: string, fields?: LogFields): void;
   info(message: string, fields?: LogFields): void;
@@ -32,20 +40,59 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
-let processConsole: Console | undefined;
+/** `LAMBDA_LOG_FILE` when set and not empty (local mode). */
+export function lambdaLogFile(): string | undefined {
+  const file = process.env.LAMBDA_LOG_FILE;
+  return file === undefined || file === "" ? undefined : file;
+}
+
+const SINKS = new WeakMap<PowertoolsLogger, LogSink>();
 
 /**
- * stdout, or the file named by `LAMBDA_LOG_FILE` when set: local mode runs the
- * handlers inside its CLI process and keeps their lines out of its own output.
+ * Powertools Logger writing to a sink when one is given, else to `LAMBDA_LOG_FILE`
+ * when set (read at each line), else to stdout as Powertools does.
  */
-function defaultSink(line: string): void {
-  const file = process.env.LAMBDA_LOG_FILE;
-  if (file !== undefined && file !== "") {
-    appendFileSync(file, `${line}\n`);
-    return;
+export class RolloutLogger extends PowertoolsLogger {
+  /** @param options - Powertools options, and `sink` to collect lines (tests). */
+  constructor(options: ConstructorOptions & { readonly sink?: LogSink } = {}) {
+    const { sink, ...rest } = options;
+    super(rest as ConstructorOptions);
+    // Kept outside the instance: the Powertools constructor may log before a field exists.
+    if (sink !== undefined) SINKS.set(this, sink);
   }
-  processConsole ??= new Console({ stdout: process.stdout, stderr: process.stderr });
-  processConsole.log(line);
+
+  protected override printLog(logLevel: number, log: LogItem): void {
+    const file = lambdaLogFile();
+    const sink =
+      SINKS.get(this) ??
+      (file === undefined ? undefined : (line: string) => appendFileSync(file, `${line}\n`));
+    if (sink === undefined) {
+      super.printLog(logLevel, log);
+      return;
+    }
+    log.prepareForPrint();
+    sink(JSON.stringify(log.getAttributes(), this.getJsonReplacer()));
+  }
+
+  protected override createLogger(options?: ConstructorOptions): PowertoolsLogger {
+    return new RolloutLogger({ ...options, sink: SINKS.get(this) });
+  }
+}
+
+/** The domain view of `base`, adding `fields` to every line. */
+export function domainLogger(base: PowertoolsLogger, fields: LogFields = {}): Logger {
+  const write =
+    (level: LogLevel) =>
+    (message: string, extra?: LogFields): void => {
+      base[level](message, { ...fields, ...extra });
+    };
+  return {
+    debug: write("debug"),
+    info: write("info"),
+    warn: write("warn"),
+    error: write("error"),
+    child: (more) => domainLogger(base, { ...fields, ...more }),
+  };
 }
 
 /** Options of {@link createLogger}. */
@@ -54,35 +101,38 @@ export interface LoggerOptions {
   readonly level?: LogLevel;
   /** Fields on every line. */
   readonly fields?: LogFields;
-  /** Line writer. @default stdout */
+  /** Line writer. @default `LAMBDA_LOG_FILE`, else stdout */
   readonly sink?: LogSink;
 }
 
-/** Creates a logger writing JSON lines. */
+/** A domain logger over a new Powertools Logger (tests; the handlers share the container's). */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const minimum = RANK[options.level ?? "info"];
-  const base = options.fields ?? {};
-  const sink = options.sink ?? defaultSink;
-  const write = (level: LogLevel, message: string, fields?: LogFields) => {
-    if (RANK[level] < minimum) return;
-    const line = { timestamp: new Date().toISOString(), level, message, ...base, ...fields };
-    sink(JSON.stringify(line, replacer));
-  };
-  return {
-    debug: (message, fields) => write("debug", message, fields),
-    info: (message, fields) => write("info", message, fields),
-    warn: (message, fields) => write("warn", message, fields),
-    error: (message, fields) => write("error", message, fields),
-    child: (fields) => createLogger({ ...options, fields: { ...base, ...fields } }),
-  };
+  return domainLogger(newPowertoolsLogger(options.level ?? "info", options.sink), options.fields);
+}
+
+/** New Powertools Logger of the service at `level`. */
+export function newPowertoolsLogger(level: LogLevel, sink?: LogSink): RolloutLogger {
+  return new RolloutLogger({ serviceName: SERVICE_NAME, logLevel: level, sink });
 }
 
 /** Logger that drops everything (default for domain functions called without one). */
 export const silentLogger: Logger = createLogger({ sink: () => {} });
 
-/** Errors serialise to `{name, message}` instead of `{}`. */
-function replacer(_key: string, value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message };
-  if (typeof value === "bigint") return value.toString();
-  return value;
+let containerLogger: RolloutLogger | undefined;
+
+/**
+ * The container's Powertools Logger, created on first use at `LOG_LEVEL` (when valid,
+ * else `info`: logging must work even when the rest of the environment is bad).
+ */
+export function getContainerLogger(): RolloutLogger {
+  containerLogger ??= newPowertoolsLogger(logLevelFromEnv());
+  return containerLogger;
+}
+
+/** `LOG_LEVEL` if valid, else `info`. */
+export function logLevelFromEnv(): LogLevel {
+  const level = process.env.LOG_LEVEL;
+  return level === "debug" || level === "info" || level === "warn" || level === "error"
+    ? level
+    : "info";
 }

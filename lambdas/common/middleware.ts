@@ -5,10 +5,11 @@
  *
  * @module
  */
+import type { Logger as PowertoolsLogger } from "@aws-lambda-powertools/logger";
 import type { MiddlewareObj, Request } from "@middy/core";
 import type { z } from "zod";
 import { describeError } from "./errors.js";
-import { createLogger, type LogFields, type Logger, type LogLevel } from "./logger.js";
+import type { LogFields } from "./logger.js";
 import { parseOrThrow } from "./schemas.js";
 
 /**
@@ -45,56 +46,43 @@ export function eventValidator<S extends z.ZodType>(
 
 /** Options of {@link invocationLogger}. */
 export interface InvocationLoggerOptions {
-  /** Function name in every line. */
+  /** Function name, appended as `function` to every line. */
   readonly name: string;
-  /** Logger to use. @default JSON lines on stdout at `LOG_LEVEL` */
-  readonly logger?: Logger;
+  /** The Powertools Logger the chain's `injectLambdaContext` also uses. */
+  readonly logger: PowertoolsLogger;
 }
 
 /**
- * Logs the start, the end (with duration) and any error of each invocation, with the
- * rollout and host ids found in the event.
+ * Appends the correlation keys of the event (`rolloutId`, `hostId`, `wave`, `step`,
+ * see {@link eventIds}) to the logger for the invocation, then logs its start, its end
+ * (with duration) and any error. Placed after the event validator, the keys come from
+ * the validated event; when validation fails, `onError` appends what the raw event
+ * has, so the failure line is still correlated. `injectLambdaContext({resetKeys})`,
+ * earlier in the chain, removes the keys after the invocation.
  */
 export function invocationLogger(options: InvocationLoggerOptions): MiddlewareObj {
-  const base = options.logger ?? createLogger({ level: logLevelFromEnv() });
-  const started = new WeakMap<object, { at: number; log: Logger }>();
-  const forRequest = (request: Request) => {
-    let entry = started.get(request);
-    if (entry === undefined) {
-      const log = base.child({
-        function: options.name,
-        requestId: (request.context as Partial<InvocationContext>).awsRequestId,
-        ...eventIds(request.event),
-      });
-      entry = { at: Date.now(), log };
-      started.set(request, entry);
+  const { logger } = options;
+  const started = new WeakMap<object, number>();
+  const correlate = (request: Request) => {
+    if (!started.has(request)) {
+      logger.appendKeys({ function: options.name, ...eventIds(request.event) });
+      started.set(request, Date.now());
     }
-    return entry;
+    return Date.now() - (started.get(request) ?? Date.now());
   };
   return {
     before: (request) => {
-      forRequest(request).log.info("invocation start");
+      correlate(request);
+      logger.info("invocation start");
     },
     after: (request) => {
-      const { at, log } = forRequest(request);
-      log.info("invocation end", { durationMs: Date.now() - at });
+      logger.info("invocation end", { durationMs: correlate(request) });
     },
     onError: (request) => {
-      const { at, log } = forRequest(request);
-      log.error("invocation failed", {
-        durationMs: Date.now() - at,
-        error: describeError(request.error),
-      });
+      const durationMs = correlate(request);
+      logger.error("invocation failed", { durationMs, error: describeError(request.error) });
     },
   };
-}
-
-/** `LOG_LEVEL` if valid, else `info` (logging must work even when the rest of the env is bad). */
-export function logLevelFromEnv(): LogLevel {
-  const level = process.env.LOG_LEVEL;
-  return level === "debug" || level === "info" || level === "warn" || level === "error"
-    ? level
-    : "info";
 }
 
 /** `rolloutId`, `hostId` and `wave` from an event, wherever the handler's shape keeps them. */

@@ -71,6 +71,7 @@ export async function finishRollout(
     log?.warn("rollout failed before its ledger was written; nothing to record", {
       error: event.error,
     });
+    deps.metrics?.rolloutFinished({ status: "FAILED", hosts: 0, failedHosts: 0 });
     return {
       rolloutId: event.rolloutId,
       status: "FAILED",
@@ -125,6 +126,15 @@ export async function finishRollout(
   const lockReleased = await deps.store.releaseLock(rollout.fleet, event.rolloutId);
   if (!lockReleased) log?.info("fleet lock not held by this rollout; left as it is");
   log?.info("rollout finished", { status, counts, failedHostCount: failed.length });
+  if (recorded) {
+    const durationMs = deps.clock.now() - Date.parse(rollout.createdAt);
+    deps.metrics?.rolloutFinished({
+      status,
+      hosts: hosts.length,
+      failedHosts: failed.length,
+      durationMs,
+    });
+  }
   return {
     rolloutId: event.rolloutId,
     status,

@@ -390,6 +390,17 @@ async function complete(
   const outcome = await STEPS[step].finish(deps, rollout, host, line);
   const fields: StepResultFields = { stepMs, ...outcome.fields };
   await deps.store.recordStepResult({ key: host, step, commandId, fields, now: deps.clock.now() });
+  if (step === "switch") {
+    const { suspendMs, listenerGapMs } = fields;
+    const jobsRunning = outcome.summary?.jobCount;
+    deps.metrics?.switchFinished({
+      profile: rollout.profile,
+      status: outcome.status,
+      suspendMs,
+      listenerGapMs,
+      jobsRunning,
+    });
+  }
   log.info("step finished", { commandId, status: outcome.status, stepMs });
   return {
     step,

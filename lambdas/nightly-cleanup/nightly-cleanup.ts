@@ -101,6 +101,14 @@ export async function nightlyCleanup(
     failed: lists.failed.length,
     deferred,
   });
+  const done = new Set(lists.deleted.map((e) => `${e.hostId}/${e.rolloutId}`));
+  const stillPending = pending.filter((s) => !done.has(`${s.hostId}/${s.rolloutId}`));
+  const counts = {
+    deleted: lists.deleted.length,
+    kept: lists.kept.length,
+    failed: lists.failed.length,
+  };
+  deps.metrics?.cleanupRun({ ...counts, deferred, stillPending, now: deps.clock.now() });
   return result;
 }
 

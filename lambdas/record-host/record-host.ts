@@ -49,6 +49,7 @@ export async function recordHost(
     await deps.store.incrementFailedCount(host.rolloutId, now);
   }
   log?.info("host recorded", { status: outcome.status, error: outcome.error });
+  deps.metrics?.hostFinished(outcome.status);
   return { hostId: host.hostId, status: outcome.status };
 }
 

@@ -1,3 +1,4 @@
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import middy from "@middy/core";
 import { describe, expect, it, vi } from "vitest";
 import { z } from "zod";
@@ -14,7 +15,7 @@ import {
   NoHostsError,
   UnknownProfileError,
 } from "../../lambdas/common/errors.js";
-import { createLogger } from "../../lambdas/common/logger.js";
+import { createLogger, newPowertoolsLogger } from "../../lambdas/common/logger.js";
 import { eventIds, eventValidator, invocationLogger } from "../../lambdas/common/middleware.js";
 import { RolloutInputSchema, StepStateSchema } from "../../lambdas/common/schemas.js";
 import { validInput } from "./helpers.js";
@@ -153,7 +154,8 @@ describe("logger", () => {
     // Assess
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0] ?? "")).toMatchObject({
-      level: "info",
+      level: "INFO",
+      service: "agent-rollout",
       message: "step finished",
       rolloutId: "r-1",
       hostId: "i-1",
@@ -166,13 +168,19 @@ describe("logger", () => {
 describe("middleware", () => {
   const schema = z.strictObject({ rolloutId: z.string().min(3), wave: z.int().default(0) });
 
+  /** The handler factory's order: Logger context, validator, invocation logger. */
+  const chain = (lines: string[]) => {
+    const logger = newPowertoolsLogger("info", (line) => lines.push(line));
+    return middy()
+      .use(injectLambdaContext(logger, { resetKeys: true }))
+      .use(eventValidator({ schema }))
+      .use(invocationLogger({ name: "test-fn", logger }));
+  };
+
   it("replaces the event with the parsed one and logs start and end with its ids", async () => {
     // Prepare
     const lines: string[] = [];
-    const logger = createLogger({ sink: (line) => lines.push(line) });
-    const handler = middy()
-      .use(invocationLogger({ name: "test-fn", logger }))
-      .use(eventValidator({ schema }))
+    const handler = chain(lines)
       // The entry takes any event; the validator hands the handler the parsed one.
       .handler<unknown>(async (event) => event);
 
@@ -185,26 +193,56 @@ describe("middleware", () => {
       expect.objectContaining({
         message: "invocation start",
         function: "test-fn",
-        requestId: "req-7",
+        function_request_id: "req-7",
         rolloutId: "r-1",
+        wave: 0,
       }),
-      expect.objectContaining({ message: "invocation end", durationMs: expect.any(Number) }),
+      expect.objectContaining({
+        message: "invocation end",
+        rolloutId: "r-1",
+        durationMs: expect.any(Number),
+      }),
     ]);
+  });
+
+  it("puts the invocation's correlation keys on every line, and only on that invocation's", async () => {
+    // Prepare
+    const lines: string[] = [];
+    const logger = newPowertoolsLogger("info", (line) => lines.push(line));
+    const hostSchema = z.strictObject({
+      step: z.string(),
+      host: z.strictObject({ rolloutId: z.string(), hostId: z.string(), wave: z.int() }),
+    });
+    const handler = middy()
+      .use(injectLambdaContext(logger, { resetKeys: true }))
+      .use(eventValidator({ schema: z.union([hostSchema, schema]) }))
+      .use(invocationLogger({ name: "test-fn", logger }))
+      .handler<unknown>(async () => {
+        logger.info("working");
+      });
+
+    // Act
+    await handler({ step: "switch", host: { rolloutId: "r-1", hostId: "i-1", wave: 2 } }, context);
+    await handler({ rolloutId: "r-2" }, context);
+
+    // Assess
+    const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(parsed).toHaveLength(6);
+    for (const line of parsed.slice(0, 3)) {
+      expect(line).toMatchObject({ rolloutId: "r-1", hostId: "i-1", wave: 2, step: "switch" });
+    }
+    for (const line of parsed.slice(3)) {
+      expect(line).toMatchObject({ rolloutId: "r-2", wave: 0 });
+      expect(line).not.toHaveProperty("hostId");
+      expect(line).not.toHaveProperty("step");
+    }
   });
 
   it("refuses an invalid event with InvalidInputError naming the field, without calling the handler", async () => {
     // Prepare
     const body = vi.fn();
     const lines: string[] = [];
-    const handler = middy()
-      .use(
-        invocationLogger({
-          name: "test-fn",
-          logger: createLogger({ sink: (line) => lines.push(line) }),
-        }),
-      )
-      .use(eventValidator({ schema }))
-      .handler<unknown>(body);
+    const handler = chain(lines).handler<unknown>(body);
 
     // Act
     const result = handler({ rolloutId: "r", extra: 1 }, context);
@@ -216,7 +254,9 @@ describe("middleware", () => {
     });
     expect(body).not.toHaveBeenCalled();
     expect(JSON.parse(lines.at(-1) ?? "")).toMatchObject({
-      level: "error",
+      level: "ERROR",
+      message: "invocation failed",
+      function: "test-fn",
       error: { name: "InvalidInputError" },
     });
   });
@@ -224,12 +264,9 @@ describe("middleware", () => {
   it("rethrows the handler's error unchanged", async () => {
     // Prepare
     const thrown = new FleetLockedError("locked", "other", 5);
-    const handler = middy()
-      .use(invocationLogger({ name: "test-fn", logger: createLogger({ sink: () => {} }) }))
-      .use(eventValidator({ schema }))
-      .handler<unknown>(async () => {
-        throw thrown;
-      });
+    const handler = chain([]).handler<unknown>(async () => {
+      throw thrown;
+    });
 
     // Act
     const result = handler({ rolloutId: "r-1" }, context);
