@@ -9,6 +9,8 @@ import { listProfiles } from "./host-documents/index.js";
 import { type LedgerAction, LedgerTable } from "./ledger-table.js";
 import { acknowledgeWildcardResources } from "./nag.js";
 import { NightlyCleanup } from "./nightly-cleanup.js";
+import { RolloutAlarms } from "./observability/alarms.js";
+import { RolloutDashboard } from "./observability/dashboard.js";
 import { type FunctionEnvironment, type HandlerName, RolloutFunction } from "./rollout-function.js";
 import { RolloutStateMachine } from "./rollout-state-machine.js";
 import { StoppedExecutionRecorder } from "./stopped-execution-recorder.js";
@@ -27,6 +29,13 @@ export interface AgentRolloutStackProps extends StackProps {
   readonly logRetention?: RetentionDays;
   /** host-step's inline polling budget (`INLINE_POLL_SECONDS`), seconds. @default 20 */
   readonly inlinePollSeconds?: number;
+  /** SNS topic the alarms notify. @default - none: the alarms have no actions */
+  readonly alarmTopicArn?: string;
+  /**
+   * Nights a snapshot may stay pending before the overdue-cleanup alarm
+   * (`CLEANUP_OVERDUE_NIGHTS` of nightly-cleanup). @default 3
+   */
+  readonly cleanupOverdueNights?: number;
 }
 
 /** Memory and timeout per function; the rest is the same for all (see RolloutFunction). */
@@ -109,7 +118,8 @@ const LEDGER_ACTIONS: Record<HandlerName, LedgerAction[]> = {
 
 /**
  * agent-rollout: the rollout state machine and its functions, the ledger, the SSM
- * documents the hosts run, the command output bucket and the nightly cleanup.
+ * documents the hosts run, the command output bucket, the nightly cleanup, and the
+ * operator's dashboard and alarms.
  * This class only composes the constructs and grants each function what it uses.
  */
 export class AgentRolloutStack extends Stack {
@@ -127,6 +137,10 @@ export class AgentRolloutStack extends Stack {
   public readonly nightlyCleanup: NightlyCleanup;
   /** Records executions stopped or timed out (no Catch runs for those). */
   public readonly stoppedExecutions: StoppedExecutionRecorder;
+  /** The operator's CloudWatch dashboard. */
+  public readonly dashboard: RolloutDashboard;
+  /** Alarms that need a person. */
+  public readonly alarms: RolloutAlarms;
 
   constructor(scope: Construct, id: string, props: AgentRolloutStackProps = {}) {
     super(scope, id, props);
@@ -134,6 +148,8 @@ export class AgentRolloutStack extends Stack {
     const targetTagKey = props.targetTagKey ?? CONTEXT_DEFAULTS.targetTagKey;
     const targetTagValue = props.targetTagValue ?? CONTEXT_DEFAULTS.targetTagValue;
     const logRetention = props.logRetention ?? RetentionDays.THREE_MONTHS;
+    const overdueNights = props.cleanupOverdueNights ?? CONTEXT_DEFAULTS.cleanupOverdueNights;
+    const profiles = listProfiles(profilesDir);
 
     this.ledger = new LedgerTable(this, "Ledger");
     this.commandOutput = new CommandOutputBucket(this, "CommandOutput");
@@ -146,7 +162,7 @@ export class AgentRolloutStack extends Stack {
     const environments: { readonly [N in HandlerName]: FunctionEnvironment<N> } = {
       "plan-rollout": {
         TABLE_NAME: tableName,
-        PROFILE_NAMES: listProfiles(profilesDir).join(","),
+        PROFILE_NAMES: profiles.join(","),
         TARGET_TAG_KEY: targetTagKey,
         TARGET_TAG_VALUE: targetTagValue,
       },
@@ -166,6 +182,7 @@ export class AgentRolloutStack extends Stack {
         TABLE_NAME: tableName,
         DOCUMENT_CLEANUP: documents.cleanup,
         OUTPUT_BUCKET: outputBucket,
+        CLEANUP_OVERDUE_NIGHTS: String(overdueNights),
       },
     };
 
@@ -225,11 +242,29 @@ export class AgentRolloutStack extends Stack {
       deadLetterQueue: this.nightlyCleanup.deadLetterQueue,
     });
 
+    const functionsByName = Object.fromEntries(
+      Object.entries(functions).map(([name, fn]) => [name, fn.function]),
+    );
+    this.dashboard = new RolloutDashboard(this, "Dashboard", {
+      dashboardName: `${this.stackName}-Operations`,
+      functions: functionsByName,
+      profiles,
+      deadLetterQueues: [this.nightlyCleanup.deadLetterQueue],
+    });
+    this.alarms = new RolloutAlarms(this, "Alarms", {
+      nightlyCleanup: functions["nightly-cleanup"].function,
+      hostStep: functions["host-step"].function,
+      deadLetterQueue: this.nightlyCleanup.deadLetterQueue,
+      overdueNights,
+      alarmTopicArn: props.alarmTopicArn,
+    });
+
     new CfnOutput(this, "StateMachineArn", {
       description: "Start a rollout: aws stepfunctions start-execution --state-machine-arn <this>",
       value: this.rollout.stateMachine.stateMachineArn,
     });
     new CfnOutput(this, "LedgerTableName", { value: this.ledger.table.tableName });
+    new CfnOutput(this, "DashboardName", { value: this.dashboard.dashboard.dashboardName });
     new CfnOutput(this, "CommandOutputBucketName", { value: outputBucket });
     new CfnOutput(this, "HostPolicyArn", {
       description: "Attach to the instance role of the managed hosts (SSM command output upload)",

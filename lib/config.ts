@@ -28,6 +28,8 @@ export const PROJECT_ROOT: string = fileURLToPath(new URL("..", import.meta.url)
  * | `profilesDir` | `profiles` | directory of the `*.profile` files deployed with the stack (relative to the project root) |
  * | `logRetentionDays` | `90` | retention of every log group (a CloudWatch Logs retention value) |
  * | `inlinePollSeconds` | `20` | how long one host-step invocation polls a command before handing back to a Wait state |
+ * | `alarmTopicArn` | none | SNS topic ARN the alarms notify (a pager, a chat hook); without it the alarms only show in CloudWatch |
+ * | `cleanupOverdueNights` | `3` | a snapshot still pending after this many nights raises the overdue-cleanup alarm |
  */
 export interface RolloutSettings {
   /** EventBridge schedule expression of the nightly cleanup. @default "cron(0 2 * * ? *)" */
@@ -42,6 +44,10 @@ export interface RolloutSettings {
   readonly logRetention: RetentionDays;
   /** host-step's inline polling budget, seconds. @default 20 */
   readonly inlinePollSeconds: number;
+  /** SNS topic the alarms notify. @default - none: alarms without actions */
+  readonly alarmTopicArn?: string;
+  /** Nights a snapshot may stay pending before the overdue-cleanup alarm. @default 3 */
+  readonly cleanupOverdueNights: number;
 }
 
 /** Defaults of {@link RolloutSettings}, as context values. */
@@ -52,6 +58,8 @@ export const CONTEXT_DEFAULTS = {
   profilesDir: "profiles",
   logRetentionDays: 90,
   inlinePollSeconds: 20,
+  alarmTopicArn: "",
+  cleanupOverdueNights: 3,
 } as const;
 
 /** Context keys the app reads. */
@@ -61,6 +69,9 @@ export type ContextKey = keyof typeof CONTEXT_DEFAULTS;
 const TAG_KEY = /^[A-Za-z0-9 _.:/=+@-]{1,128}$/;
 const TAG_VALUE = /^[A-Za-z0-9 _.:/=+@-]{1,256}$/;
 const SCHEDULE = /^(cron|rate)\(.+\)$/;
+const SNS_TOPIC_ARN = /^(|arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?)$/;
+// nightly-cleanup validates CLEANUP_OVERDUE_NIGHTS against the same bounds.
+const MAX_OVERDUE_NIGHTS = 365;
 // host-step validates INLINE_POLL_SECONDS against the same bound; its timeout leaves room.
 const MAX_INLINE_POLL_SECONDS = 120;
 
@@ -98,6 +109,11 @@ export function readRolloutSettings(node: Node): RolloutSettings {
   if (inlinePollSeconds > MAX_INLINE_POLL_SECONDS) {
     throw new Error(`context inlinePollSeconds: must be at most ${MAX_INLINE_POLL_SECONDS}`);
   }
+  const cleanupOverdueNights = integer("cleanupOverdueNights");
+  if (cleanupOverdueNights < 1 || cleanupOverdueNights > MAX_OVERDUE_NIGHTS) {
+    throw new Error(`context cleanupOverdueNights: must be between 1 and ${MAX_OVERDUE_NIGHTS}`);
+  }
+  const alarmTopicArn = matching("alarmTopicArn", SNS_TOPIC_ARN);
   return {
     cleanupSchedule: matching("cleanupSchedule", SCHEDULE),
     targetTagKey: matching("targetTagKey", TAG_KEY),
@@ -105,6 +121,8 @@ export function readRolloutSettings(node: Node): RolloutSettings {
     profilesDir: projectPath(text("profilesDir")),
     logRetention: logRetentionDays as RetentionDays,
     inlinePollSeconds,
+    ...(alarmTopicArn === "" ? {} : { alarmTopicArn }),
+    cleanupOverdueNights,
   };
 }
 

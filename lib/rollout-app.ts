@@ -37,6 +37,8 @@ export function buildRolloutApp(app: App, options: BuildRolloutAppOptions = {}):
     profilesDir: settings.profilesDir,
     logRetention: settings.logRetention,
     inlinePollSeconds: settings.inlinePollSeconds,
+    alarmTopicArn: settings.alarmTopicArn,
+    cleanupOverdueNights: settings.cleanupOverdueNights,
   });
   if (options.checks ?? true) {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

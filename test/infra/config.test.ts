@@ -18,6 +18,7 @@ describe("readRolloutSettings", () => {
       profilesDir: `${PROJECT_ROOT.replace(/\/$/, "")}/profiles`,
       logRetention: RetentionDays.THREE_MONTHS,
       inlinePollSeconds: 20,
+      cleanupOverdueNights: 3,
     });
   });
 
