@@ -1,4 +1,5 @@
 import type { LocalEnvironment } from "./environment.js";
+import { logOffset, type RunMetric, readRunMetrics } from "./run-metrics.js";
 
 /** One old release the cleanup looked at. */
 export interface CleanupEntry {
@@ -14,6 +15,8 @@ export interface CleanupReport {
   deleted: CleanupEntry[];
   kept: CleanupEntry[];
   failed: CleanupEntry[];
+  /** The metrics the function emitted during the run. */
+  metrics: RunMetric[];
 }
 
 /**
@@ -32,5 +35,7 @@ export async function runCleanup(env: LocalEnvironment): Promise<CleanupReport> 
     resources: ["arn:aws:events:us-east-1:000000000000:rule/local-nightly-cleanup"],
     detail: {},
   };
-  return (await env.invoke("nightly-cleanup", event)) as CleanupReport;
+  const logStart = await logOffset(env.lambdaLogFile);
+  const result = (await env.invoke("nightly-cleanup", event)) as Omit<CleanupReport, "metrics">;
+  return { ...result, metrics: await readRunMetrics(env.lambdaLogFile, logStart) };
 }

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { type CleanupReport, runCleanup } from "./cleanup.js";
 import { startEnvironment } from "./environment.js";
 import { createFleet, type Fault, fleetExists, parseFault } from "./fleet.js";
-import { formatCleanup, formatProgress, formatSummary } from "./format.js";
+import { formatCleanup, formatMetrics, formatProgress, formatSummary } from "./format.js";
 import { loadKit } from "./kit.js";
 import { stopFleetProcesses } from "./processes.js";
 import { type RolloutReport, runRollout, writeReport } from "./runner.js";
@@ -128,6 +128,8 @@ async function main(argv: string[]): Promise<number> {
       await env.close();
     }
     say(formatCleanup(report));
+    say("");
+    say(formatMetrics(report.metrics));
     if (values.report) await writeReport(resolve(values.report), report);
     return report.failed.length === 0 ? 0 : 1;
   }
@@ -221,6 +223,8 @@ async function main(argv: string[]): Promise<number> {
     }
     say("");
     say(formatSummary(report));
+    say("");
+    say(formatMetrics(report.metrics));
     if (values.report) await writeReport(resolve(values.report), report);
   } finally {
     await stopFleetProcesses(join(workDir, "fleet"));

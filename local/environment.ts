@@ -2,6 +2,7 @@ import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import { copyFile, readdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { InvokeStore, InvokeStoreBase } from "@aws/lambda-invoke-store";
 import {
   createTableFromTemplate,
   type DynamoMeter,
@@ -36,6 +37,8 @@ const HANDLER_MODULES: Record<string, () => Promise<{ handler: unknown }>> = {
 /** A running local stand-in for the AWS side, plus the fleet it manages. */
 export interface LocalEnvironment {
   readonly workDir: string;
+  /** Where the handlers' log lines and EMF metrics go (`LAMBDA_LOG_FILE`). */
+  readonly lambdaLogFile: string;
   /** Plain ASL of the rollout state machine, as synthesized from the CDK app. */
   readonly definition: object;
   readonly stateMachineName: string;
@@ -176,7 +179,12 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
       AWS_ACCESS_KEY_ID: "local",
       AWS_SECRET_ACCESS_KEY: "local",
       LAMBDA_LOG_FILE: join(logsDir, "lambdas.log"),
+      // Handlers run concurrently in this one process (a Map's hosts in parallel), as
+      // on a Lambda managed instance: Powertools then keeps each invocation's log keys
+      // and metrics apart in the invoke store, which the runtime would provide.
+      AWS_LAMBDA_MAX_CONCURRENCY: "64",
     });
+    const invokeStore = await InvokeStore.getInstanceAsync(true);
 
     const handlers = new Map<string, LambdaHandler>();
     for (const name of new Set(Object.values(synth.taskHandlers)).add("nightly-cleanup")) {
@@ -189,9 +197,11 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
       const handler = handlers.get(name);
       if (!handler) throw new Error(`no handler named ${name}`);
       const context = lambdaContext(name, synth.functionTimeoutsMs[name] ?? 60_000);
+      const scope = { [InvokeStoreBase.PROTECTED_KEYS.REQUEST_ID]: context.awsRequestId };
+      const run = () => invokeStore.run(scope, () => handler(event, context));
       const onInvoke = options.instrumentation?.onInvoke;
-      if (onInvoke === undefined) return handler(event, context);
-      return timed(name, state, event, () => handler(event, context), onInvoke);
+      if (onInvoke === undefined) return run();
+      return timed(name, state, event, run, onInvoke);
     };
     const invoke = (name: string, event: unknown) => call(name, event);
 
@@ -201,6 +211,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
     }
     return {
       workDir,
+      lambdaLogFile: join(logsDir, "lambdas.log"),
       definition: synth.definition,
       stateMachineName: synth.stateMachineName,
       taskHandlers,

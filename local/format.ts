@@ -1,6 +1,7 @@
 import type { CleanupReport } from "./cleanup.js";
 import type { Fleet } from "./fleet.js";
 import type { LedgerHost } from "./ledger-view.js";
+import type { RunMetric } from "./run-metrics.js";
 import type { RolloutReport } from "./runner.js";
 
 /** How the ledger's host statuses read on the console. */
@@ -79,5 +80,26 @@ export function formatCleanup(report: CleanupReport): string {
   return [
     `Nightly cleanup: ${report.checked} pending snapshot(s) checked`,
     rows.length > 0 ? table(["result", "host", "old release", "why"], rows) : "nothing to clean up",
+  ].join("\n");
+}
+
+/**
+ * The run's metrics, as the functions emitted them (EMF objects in the log file): one
+ * row per metric and dimensions, with the sum for counts and min/max for timings.
+ */
+export function formatMetrics(metrics: readonly RunMetric[]): string {
+  if (metrics.length === 0) return "Metrics: none emitted";
+  const rows = metrics.map((m) => [
+    m.name,
+    m.dimensions,
+    m.unit,
+    m.samples,
+    m.sum,
+    m.unit === "Count" ? "-" : m.min,
+    m.unit === "Count" ? "-" : m.max,
+  ]);
+  return [
+    "Metrics (namespace AgentRollout, as emitted):",
+    table(["metric", "dimensions", "unit", "samples", "sum", "min", "max"], rows),
   ].join("\n");
 }

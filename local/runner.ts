@@ -9,6 +9,7 @@ import {
 } from "aws-local-stepfunctions";
 import type { LocalEnvironment } from "./environment.js";
 import { type LedgerHost, readLedger } from "./ledger-view.js";
+import { logOffset, type RunMetric, readRunMetrics } from "./run-metrics.js";
 import {
   type ExecutionFailure,
   type ExecutionLimits,
@@ -77,6 +78,8 @@ export interface RolloutReport {
   hosts: HostReport[];
   /** Counted by the kit's workload driver, except `runningAtSwitch` (the ledger's snapshots). */
   jobs: WorkloadStats & { runningAtSwitch: number };
+  /** The metrics the functions emitted during the run (EMF objects of the log file). */
+  metrics: RunMetric[];
 }
 
 /**
@@ -117,6 +120,7 @@ export async function runRollout(
     fleet: "local",
   };
 
+  const logStart = await logOffset(env.lambdaLogFile);
   const started = Date.now();
   let stopWatching = false;
   const onHostChange = options.onHostChange;
@@ -239,6 +243,7 @@ export async function runRollout(
       ...jobs,
       runningAtSwitch: ledger.snapshots.reduce((sum, s) => sum + s.jobCount, 0),
     },
+    metrics: await readRunMetrics(env.lambdaLogFile, logStart),
   };
 }
 

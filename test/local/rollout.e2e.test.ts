@@ -100,6 +100,17 @@ describe("local mode", () => {
     expect(report.jobs.lost).toBe(0);
     expect(report.jobs.failed).toBe(0);
     expect(report.jobs.failedSubmissions).toBe(0);
+    // The metrics the functions emitted tell the same story, in the report and on screen.
+    const metric = (name: string, dimensions: string) =>
+      report.metrics.find((m) => m.name === name && m.dimensions === dimensions);
+    expect(metric("HostsFinished", "outcome=upgraded")?.sum).toBe(report.hosts.length);
+    expect(metric("RolloutsFinished", "outcome=succeeded")?.sum).toBe(1);
+    expect(metric("RolloutHosts", "outcome=succeeded")?.sum).toBe(3);
+    const suspend = report.metrics.find((m) => m.name === "SuspendWindow");
+    expect(suspend?.samples).toBe(3);
+    expect(suspend?.max).toBe(Math.max(...report.hosts.map((h) => h.suspendMs ?? -1)));
+    expect(report.metrics.filter((m) => m.dimensions.includes("rolled-back"))).toEqual([]);
+    expect(result.stdout).toMatch(/^HostsFinished\s+outcome=upgraded\s+Count\s+3\s+3\s/m);
     // Nothing of the fleet keeps running after the command.
     expect(await fleetProcesses(join(dir, "fleet"))).toEqual([]);
 
@@ -116,6 +127,9 @@ describe("local mode", () => {
     );
     expect(cleaned.kept).toEqual([]);
     expect(cleaned.failed).toEqual([]);
+    expect(
+      cleaned.metrics.find((m) => m.name === "SnapshotsDeleted" && m.dimensions === "-")?.sum,
+    ).toBe(3);
     for (const name of ["host-01", "host-02", "host-03"]) {
       const agentRoot = join(dir, "fleet", name, "opt", "demo-agent");
       expect(existsSync(join(agentRoot, "releases", "1.0.0"))).toBe(false);
