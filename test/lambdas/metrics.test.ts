@@ -7,15 +7,10 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetCommandInvocationCommand, SendCommandCommand, SSMClient } from "@aws-sdk/client-ssm";
-import {
-  DeleteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  QueryCommand,
-  UpdateCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import type { RolloutItem, SnapshotItem } from "../../lambdas/common/ledger/items.js";
 import {
   createRolloutMetrics,
   METRICS_NAMESPACE,
@@ -23,7 +18,6 @@ import {
   powertoolsSink,
   RolloutMetricsPublisher,
 } from "../../lambdas/common/metrics.js";
-import type { RolloutItem, SnapshotItem } from "../../lambdas/common/store.js";
 import { finishRollout } from "../../lambdas/finish-rollout/finish-rollout.js";
 import { type HostStepDeps, runHostStep } from "../../lambdas/host-step/host-step.js";
 import { nightlyCleanup } from "../../lambdas/nightly-cleanup/nightly-cleanup.js";
@@ -32,6 +26,7 @@ import { recordHost } from "../../lambdas/record-host/record-host.js";
 import {
   awsError,
   BUCKET,
+  fakeClock,
   hostItem,
   I1,
   I2,
@@ -42,11 +37,11 @@ import {
   TABLE,
   testDeps,
 } from "./helpers.js";
+import { MemoryLedgerStore } from "./memory-ledger-store.js";
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
 const ssmMock = mockClient(SSMClient);
 const HOST = { rolloutId: ROLLOUT_ID, wave: 1, hostId: I1, instanceId: I1 };
-const ROLLOUT_KEY = { pk: `ROLLOUT#${ROLLOUT_ID}`, sk: "ROLLOUT" };
 const DAY = 24 * 60 * 60 * 1000;
 
 /** A `deps.metrics` writing its records to an array. */
@@ -64,12 +59,14 @@ beforeEach(() => {
 describe("domain metrics", () => {
   it("record-host counts each host once, by outcome", async () => {
     // Prepare
-    ddbMock.on(UpdateCommand).resolves({});
+    const deps = testDeps({});
+    deps.store.putItem(rolloutItem());
+    deps.store.putItem(hostItem({ wave: 1, status: "SWITCHING" }));
     const { metrics, records } = recorder();
 
     // Act
     await recordHost(
-      { ...testDeps({}), metrics },
+      { ...deps, metrics },
       { outcome: "failure", host: HOST, error: { Error: "HostStepFailedError", Cause: "boom" } },
     );
 
@@ -84,15 +81,13 @@ describe("domain metrics", () => {
 
   it("record-host counts nothing when the host was already final", async () => {
     // Prepare
-    ddbMock
-      .on(UpdateCommand)
-      .rejects(awsError("ConditionalCheckFailedException", "The conditional request failed"));
-    ddbMock.on(GetCommand).resolves({ Item: hostItem({ wave: 1, status: "UPGRADED" }) });
+    const deps = testDeps({});
+    deps.store.putItem(hostItem({ wave: 1, status: "UPGRADED" }));
     const { metrics, records } = recorder();
 
     // Act
     const result = await recordHost(
-      { ...testDeps({}), metrics },
+      { ...deps, metrics },
       { outcome: "failure", host: HOST, error: { Error: "States.Timeout" } },
     );
 
@@ -104,15 +99,15 @@ describe("domain metrics", () => {
   it("host-step measures a rolled-back switch: suspend window, listener gap, jobs, by profile", async () => {
     // Prepare
     const rollout = rolloutItem();
-    ddbMock.on(GetCommand).resolves({
-      Item: hostItem({
+    const store = new MemoryLedgerStore();
+    store.putItem(rollout);
+    store.putItem(
+      hostItem({
         wave: 1,
         status: "SWITCHING",
         commands: { preflight: "c0", stage: "c1", switch: "cmd-1" },
       }),
-    });
-    ddbMock.on(GetCommand, { Key: ROLLOUT_KEY }).resolves({ Item: rollout });
-    ddbMock.on(UpdateCommand).resolves({});
+    );
     const { items, sha256 } = jobs(3);
     ssmMock.on(GetCommandInvocationCommand).resolves({
       $metadata: {},
@@ -136,12 +131,16 @@ describe("domain metrics", () => {
     });
     const { metrics, records } = recorder();
     const deps: HostStepDeps = {
-      ...testDeps({
-        documents: { preflight: "AR-Preflight", stage: "AR-Stage", switch: "AR-Switch" },
-        outputBucket: BUCKET,
-        inlinePollSeconds: 20,
-        deliveryTimeoutSeconds: 600,
-      }),
+      ...testDeps(
+        {
+          documents: { preflight: "AR-Preflight", stage: "AR-Stage", switch: "AR-Switch" },
+          outputBucket: BUCKET,
+          inlinePollSeconds: 20,
+          deliveryTimeoutSeconds: 600,
+        },
+        fakeClock(),
+        store,
+      ),
       rolloutCache: new Map<string, RolloutItem>(),
       metrics,
     };
@@ -184,23 +183,31 @@ describe("domain metrics", () => {
   it("finish-rollout measures a halted rollout once: duration, hosts, failed hosts", async () => {
     // Prepare
     const createdAt = new Date(T0 - 90_000).toISOString();
-    ddbMock.on(GetCommand, { Key: ROLLOUT_KEY }).resolves({ Item: rolloutItem({ createdAt }) });
-    ddbMock.on(QueryCommand).resolves({
-      Items: [
-        hostItem({
-          hostId: I1,
-          status: "ROLLED_BACK",
-          error: { name: "RolledBack", message: "x" },
-        }),
-        hostItem({ hostId: I2, order: 1, status: "NOT_STARTED" }),
-      ],
+    const rollout = rolloutItem({ createdAt });
+    const deps = testDeps({});
+    deps.store.putItem(rollout);
+    deps.store.putItem(
+      hostItem({
+        hostId: I1,
+        status: "ROLLED_BACK",
+        error: { name: "RolledBack", message: "x" },
+      }),
+    );
+    deps.store.putItem(hostItem({ hostId: I2, order: 1, status: "NOT_STARTED" }));
+    deps.store.putItem({
+      pk: `LOCK#${rollout.fleet}`,
+      sk: "LOCK",
+      kind: "lock",
+      schemaVersion: 1,
+      fleet: rollout.fleet,
+      owner: ROLLOUT_ID,
+      acquiredAt: createdAt,
+      expiresAt: Math.floor(T0 / 1000) + 60,
     });
-    ddbMock.on(UpdateCommand).resolves({});
-    ddbMock.on(DeleteCommand).resolves({});
     const { metrics, records } = recorder();
 
     // Act
-    await finishRollout({ ...testDeps({}), metrics }, { rolloutId: ROLLOUT_ID, outcome: "HALTED" });
+    await finishRollout({ ...deps, metrics }, { rolloutId: ROLLOUT_ID, outcome: "HALTED" });
 
     // Assess
     expect(records).toEqual([
@@ -217,8 +224,7 @@ describe("domain metrics", () => {
   });
 
   it("finish-rollout counts a rollout that failed before its ledger was written", async () => {
-    // Prepare
-    ddbMock.on(GetCommand).resolves({});
+    // Prepare: an empty ledger.
     const { metrics, records } = recorder();
 
     // Act
@@ -262,23 +268,19 @@ describe("domain metrics", () => {
       attempts: 3,
       createdAt: new Date(T0 - ageMs).toISOString(),
     });
-    ddbMock.on(QueryCommand).resolves({ Items: [snapshot(I1, 4 * DAY), snapshot(I2, DAY)] });
-    ddbMock.on(UpdateCommand).resolves({});
-    ssmMock.on(SendCommandCommand).rejects(awsError("InvalidInstanceId", "not in a valid state"));
-    const { metrics, records } = recorder(3);
-    const config = {
+    const deps = testDeps({
       document: "AR-Cleanup",
       outputBucket: BUCKET,
       deliveryTimeoutSeconds: 60,
       concurrency: 2,
-    };
+    });
+    deps.store.putItem(snapshot(I1, 4 * DAY));
+    deps.store.putItem(snapshot(I2, DAY));
+    ssmMock.on(SendCommandCommand).rejects(awsError("InvalidInstanceId", "not in a valid state"));
+    const { metrics, records } = recorder(3);
 
     // Act
-    await nightlyCleanup(
-      { ...testDeps(config), metrics },
-      {},
-      { getRemainingTimeInMillis: () => 900_000 },
-    );
+    await nightlyCleanup({ ...deps, metrics }, {}, { getRemainingTimeInMillis: () => 900_000 });
 
     // Assess
     expect(records).toEqual([
