@@ -11,8 +11,9 @@
 # snapshot files of the rollout go too (also when the release was already gone).
 # Inputs: SSM_profile, SSM_releaseVersion, SSM_rolloutId, SSM_snapshotSha256;
 #   AR_PROFILE_DIR, AR_HOST_ROOT.
-# Output: one JSON line, status DELETED | KEPT | ALREADY_DELETED (exit 0) or FAILED
-#   (exit 1, 2 for bad parameters), with release, alive, reason (KEPT).
+# Output: result-sha256 line, then one JSON line, status DELETED | KEPT |
+#   ALREADY_DELETED (exit 0) or FAILED (exit 1, 2 for bad parameters), with release,
+#   alive, reason (KEPT).
 # shellcheck source-path=SCRIPTDIR
 set -Eeuo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)

@@ -7,8 +7,9 @@
 # the rest of the rollout leaves it alone. On the target but not serving, suspended
 # or half switched by a killed run, it is READY (with a reason) so the switch repairs it.
 # Inputs: SSM_profile, SSM_targetVersion, SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
-# Output: one JSON line, status READY | SKIPPED (exit 0) or FAILED (exit 1, 2 for bad
-#   parameters), with currentVersion, targetVersion, freeMb, reason (READY on target).
+# Output: result-sha256 line, then one JSON line, status READY | SKIPPED (exit 0) or
+#   FAILED (exit 1, 2 for bad parameters), with currentVersion, targetVersion, freeMb,
+#   reason (READY on target).
 # shellcheck source-path=SCRIPTDIR
 set -Eeuo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)

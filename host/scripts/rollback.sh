@@ -10,9 +10,10 @@
 # rollback killed mid-cutover is finished or undone first (ar_recover_cutover); an
 # interrupted rollback completed that way is reported ROLLED_BACK.
 # Inputs: SSM_profile, SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
-# Output: one JSON line, status ROLLED_BACK | UNCHANGED (exit 0) or FAILED (exit 1,
-#   2 for bad parameters), with fromVersion, toVersion, currentVersion, suspendMs,
-#   listenerGapMs, reason (UNCHANGED, and ROLLED_BACK by recovery).
+# Output: result-sha256 line, then one JSON line, status ROLLED_BACK | UNCHANGED (exit
+#   0) or FAILED (exit 1, 2 for bad parameters), with fromVersion, toVersion,
+#   currentVersion, suspendMs, listenerGapMs, reason (UNCHANGED, and ROLLED_BACK by
+#   recovery).
 # shellcheck source-path=SCRIPTDIR
 set -Eeuo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)

@@ -10,9 +10,9 @@
 # staged from the same sha256 is ALREADY_STAGED.
 # Inputs: SSM_profile, SSM_targetVersion, SSM_artifactUrl, SSM_artifactSha256,
 #   SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
-# Output: one JSON line, status STAGED | ALREADY_STAGED (exit 0) or FAILED (exit 1;
-#   2 for bad parameters, a missing local artifact included), with release, sha256,
-#   durationMs.
+# Output: result-sha256 line, then one JSON line, status STAGED | ALREADY_STAGED (exit
+#   0) or FAILED (exit 1; 2 for bad parameters, a missing local artifact included),
+#   with release, sha256, durationMs.
 # shellcheck source-path=SCRIPTDIR
 set -Eeuo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)

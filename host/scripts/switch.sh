@@ -19,10 +19,11 @@
 # host on the target whose listener does not serve gets it restarted (UNCHANGED, with
 # a reason) instead of being reported upgraded while down.
 # Inputs: SSM_profile, SSM_targetVersion, SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
-# Output: one JSON line, status SWITCHED | UNCHANGED (exit 0), ROLLED_BACK (exit 3) or
-#   FAILED (exit 1, 2 for bad parameters), with fromVersion, toVersion,
-#   currentVersion, oldRelease, suspendMs, listenerGapMs, healthMs, configureReport,
-#   jobs {count, sha256, items: [[jobId, pid, startTicks], ...]}, reason.
+# Output: result-sha256 line, then one JSON line, status SWITCHED | UNCHANGED (exit
+#   0), ROLLED_BACK (exit 3) or FAILED (exit 1, 2 for bad parameters), with
+#   fromVersion, toVersion, currentVersion, oldRelease, suspendMs, listenerGapMs,
+#   healthMs, configureReport, jobs {count, sha256, items: [[jobId, pid, startTicks],
+#   ...]}, reason.
 # shellcheck source-path=SCRIPTDIR
 set -Eeuo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)

@@ -1,11 +1,18 @@
 /**
  * Reading a host script's result from a finished SSM command invocation.
  *
- * A script prints exactly one JSON line, last, on stdout (docs/contracts.md). SSM
- * returns only the first 24,000 characters of stdout inline; the whole stdout is in
- * the S3 object named by the invocation's `StandardOutputUrl` (the command is sent
- * with `OutputS3BucketName`). A switch on a host running thousands of jobs prints a
- * line longer than that, so the S3 copy is read whenever the inline copy may be cut.
+ * A script prints exactly one JSON line, last, on stdout, right after the integrity
+ * line `result-sha256 <hex>` (docs/contracts.md). SSM returns only the first 24,000
+ * characters of stdout inline; the whole stdout is in the S3 object named by the
+ * invocation's `StandardOutputUrl` (the command is sent with `OutputS3BucketName`).
+ * A switch on a host running thousands of jobs prints a line longer than that, so the
+ * S3 copy is read whenever the inline copy may be cut.
+ *
+ * Every managed host may write under the bucket's `commands/` prefix (IAM cannot tie
+ * the object key to the instance; docs/aws-fidelity.md), so an S3 copy could have been
+ * written by another host. The inline copy comes from GetCommandInvocation for this
+ * very instance and always holds the integrity line: an S3 copy is accepted only when
+ * its result line hashes to that digest.
  *
  * @module
  */
@@ -23,6 +30,9 @@ export interface InvocationOutput {
   readonly StandardOutputUrl?: string;
 }
 
+/** The integrity line a host script prints before its result line. */
+const INTEGRITY_LINE = /^result-sha256 ([0-9a-f]{64})$/;
+
 /** Where the full output came from, with the parsed result line. */
 export interface CommandResultLine {
   /** The last line of stdout, parsed. */
@@ -31,20 +41,43 @@ export interface CommandResultLine {
   readonly source: "inline" | "s3";
 }
 
-/** The last non-blank line of `stdout` parsed as a JSON object, or undefined. */
-export function parseLastJsonLine(stdout: string): Record<string, unknown> | undefined {
+/** The last non-blank line of `stdout`, as printed (without its newline). */
+function lastLine(stdout: string): string | undefined {
   const lines = stdout.split("\n");
   for (let i = lines.length - 1; i >= 0; i--) {
-    const line = (lines[i] ?? "").trim();
-    if (line === "") continue;
-    try {
-      const value: unknown = JSON.parse(line);
-      return typeof value === "object" && value !== null && !Array.isArray(value)
-        ? (value as Record<string, unknown>)
-        : undefined;
-    } catch {
-      return undefined;
-    }
+    const line = lines[i] ?? "";
+    if (line.trim() !== "") return line;
+  }
+  return undefined;
+}
+
+/** `line` parsed as a JSON object, or undefined. */
+function parseJsonObject(line: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(line);
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The last non-blank line of `stdout` parsed as a JSON object, or undefined. */
+export function parseLastJsonLine(stdout: string): Record<string, unknown> | undefined {
+  const line = lastLine(stdout);
+  return line === undefined ? undefined : parseJsonObject(line.trim());
+}
+
+/**
+ * The digest of the integrity line (`result-sha256 <hex>`) in a stdout, or undefined.
+ * Only whole lines count; the last one wins.
+ */
+export function findResultDigest(stdout: string): string | undefined {
+  const lines = stdout.split("\n");
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const match = INTEGRITY_LINE.exec((lines[i] ?? "").trim());
+    if (match?.[1] !== undefined) return match[1];
   }
   return undefined;
 }
@@ -90,10 +123,14 @@ export function parseS3Url(url: string): { bucket: string; key: string } | undef
 
 /**
  * The result line of a finished invocation: from the inline stdout when it is complete
- * and its last line parses, else from the S3 copy. Undefined when neither holds a
- * JSON last line (e.g. a script that died before printing).
+ * and its last line parses, else from the S3 copy, which is accepted only when its
+ * result line hashes to the digest of the inline copy's integrity line. Undefined when
+ * no copy holds a result line (e.g. a script that died before printing).
  *
  * @param expectedBucket - refuse URLs outside the command output bucket
+ * @throws CommandOutputError when the inline copy is cut and the S3 copy cannot be read
+ *   or verified: no S3 output, an unexpected URL, no integrity line inline, a missing
+ *   object, or a result line whose sha256 is not the inline digest
  */
 export async function readResultLine(
   invocation: InvocationOutput,
@@ -123,6 +160,16 @@ export async function readResultLine(
       `StandardOutputUrl points to bucket ${location.bucket}, not the output bucket ${expectedBucket}`,
     );
   }
+  const digest = findResultDigest(inline);
+  if (digest === undefined) {
+    // Nothing ties an S3 object to this instance: without the digest it is not read.
+    if (maybeCut) {
+      throw new CommandOutputError(
+        `stdout was truncated by SSM and its inline copy has no result-sha256 line to verify ${url} with`,
+      );
+    }
+    return undefined;
+  }
   let stdout: string;
   try {
     const out = await s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
@@ -136,7 +183,16 @@ export async function readResultLine(
     }
     throw error;
   }
-  const line = parseLastJsonLine(stdout);
+  const text = lastLine(stdout);
+  const actual = createHash("sha256")
+    .update(text ?? "", "utf8")
+    .digest("hex");
+  if (actual !== digest) {
+    throw new CommandOutputError(
+      `result line of ${url} does not match the instance's inline result-sha256: expected ${digest}, got ${actual}`,
+    );
+  }
+  const line = text === undefined ? undefined : parseJsonObject(text.trim());
   return line === undefined ? undefined : { line, source: "s3" };
 }
 

@@ -19,7 +19,7 @@ import {
   listProfiles,
   SSM_DOCUMENT_MAX_BYTES,
 } from "../../lib/host-documents/index.js";
-import { PROFILES_DIR, REPO_ROOT, run, SCRIPTS_DIR } from "./harness.js";
+import { PROFILES_DIR, parseStep, REPO_ROOT, run, SCRIPTS_DIR } from "./harness.js";
 
 let work: string;
 
@@ -152,7 +152,7 @@ describe("assembled documents", () => {
     const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
     sleeper.kill("SIGKILL");
     expect(code).toBe(143);
-    expect(JSON.parse(stdout)).toEqual({
+    expect(parseStep({ code: code ?? -1, stdout, stderr }).result).toEqual({
       step: "preflight",
       status: "FAILED",
       error: "interrupted by SIGTERM",

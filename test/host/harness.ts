@@ -59,7 +59,7 @@ export interface Artifact {
 export interface StepResult {
   /** Exit code of the script (or of the document's bootstrap). */
   readonly code: number;
-  /** The parsed result line (the last and only line of stdout). */
+  /** The parsed result line (the last line of stdout, after its integrity line). */
   readonly result: Record<string, unknown>;
   readonly stdout: string;
   readonly stderr: string;
@@ -525,13 +525,22 @@ export class TestHost {
   }
 }
 
-/** Parses a finished step; exactly one line on stdout is part of the contract. */
+/**
+ * Parses a finished step. Part of the contract: stdout is exactly two lines, the
+ * integrity line `result-sha256 <hex>` and the JSON result line whose sha256 it is.
+ */
 export function parseStep(out: RawOutput): StepResult {
   const lines = out.stdout.split("\n").filter((l) => l !== "");
-  const last = lines.at(-1);
-  if (lines.length !== 1 || last === undefined) {
+  const [integrity, last] = lines;
+  if (lines.length !== 2 || integrity === undefined || last === undefined) {
     throw new Error(
-      `expected exactly one stdout line, got ${lines.length}:\n${out.stdout}\nstderr:\n${out.stderr}`,
+      `expected an integrity line and one result line on stdout, got ${lines.length} lines:\n${out.stdout}\nstderr:\n${out.stderr}`,
+    );
+  }
+  const digest = createHash("sha256").update(last, "utf8").digest("hex");
+  if (integrity !== `result-sha256 ${digest}`) {
+    throw new Error(
+      `integrity line "${integrity}" is not the sha256 of the result line (${digest}):\n${out.stdout}`,
     );
   }
   let result: Record<string, unknown>;

@@ -2,6 +2,7 @@ import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
+  findResultDigest,
   INLINE_STDOUT_LIMIT,
   jobSnapshotSha256,
   parseLastJsonLine,
@@ -9,7 +10,7 @@ import {
   readResultLine,
   verifyJobSnapshot,
 } from "../../lambdas/common/command-output.js";
-import { awsError, BUCKET, jobs, s3Body, sdkClients } from "./helpers.js";
+import { awsError, BUCKET, jobs, s3Body, scriptStdout, sdkClients } from "./helpers.js";
 
 const s3Mock = mockClient(S3Client);
 
@@ -96,7 +97,7 @@ describe("readResultLine", () => {
 
   it("reads S3 when the inline stdout reached the 24,000-character limit", async () => {
     // Prepare
-    const full = `${"x".repeat(30_000)}\n{"status":"SWITCHED"}\n`;
+    const full = scriptStdout(`{"status":"SWITCHED","pad":"${"x".repeat(30_000)}"}`);
     s3Mock.on(GetObjectCommand).resolves({ Body: s3Body(full) });
 
     // Act
@@ -107,26 +108,91 @@ describe("readResultLine", () => {
     );
 
     // Assess
-    expect(result).toEqual({ line: { status: "SWITCHED" }, source: "s3" });
+    expect(result).toMatchObject({ line: { status: "SWITCHED" }, source: "s3" });
     expect(s3Mock).toHaveReceivedCommandWith(GetObjectCommand, {
       Bucket: BUCKET,
       Key: "commands/r-1/i-1/switch/stdout",
     });
   });
 
-  it("reads S3 when the last inline line does not parse", async () => {
+  it("reads S3 when the last inline line does not parse and the digest vouches for it", async () => {
     // Prepare
-    s3Mock.on(GetObjectCommand).resolves({ Body: s3Body('{"status":"STAGED"}\n') });
+    const full = scriptStdout('{"status":"STAGED"}');
+    s3Mock.on(GetObjectCommand).resolves({ Body: s3Body(full) });
 
     // Act
     const result = await readResultLine(
-      { StandardOutputContent: "partial {", StandardOutputUrl: url },
+      { StandardOutputContent: `${full.split("\n")[0]}\npartial {`, StandardOutputUrl: url },
       s3(),
       BUCKET,
     );
 
     // Assess
-    expect(result?.source).toBe("s3");
+    expect(result).toEqual({ line: { status: "STAGED" }, source: "s3" });
+  });
+
+  it("refuses an S3 copy whose result line is not the one the instance hashed", async () => {
+    // Prepare: the instance printed one result; another host overwrote the object with
+    // a valid-looking result of its own (same shape, other job snapshot).
+    const genuine = scriptStdout(
+      `{"step":"switch","status":"SWITCHED","jobs":{"count":1,"items":[["a",1,2]]},"pad":"${"x".repeat(30_000)}"}`,
+    );
+    const forged = scriptStdout(
+      `{"step":"switch","status":"SWITCHED","jobs":{"count":0,"items":[]},"pad":"${"x".repeat(30_000)}"}`,
+    );
+    s3Mock.on(GetObjectCommand).resolves({ Body: s3Body(forged) });
+    const expected = findResultDigest(genuine);
+
+    // Act
+    const result = readResultLine(
+      { StandardOutputContent: genuine.slice(0, INLINE_STDOUT_LIMIT), StandardOutputUrl: url },
+      s3(),
+      BUCKET,
+    );
+
+    // Assess
+    await expect(result).rejects.toMatchObject({
+      name: "CommandOutputError",
+      message: expect.stringMatching(
+        new RegExp(`does not match the instance's inline result-sha256: expected ${expected}`),
+      ),
+    });
+  });
+
+  it("refuses an S3 copy that also forges the integrity line", async () => {
+    // Prepare: a forger can print any digest in the object; only the inline one counts.
+    const genuine = scriptStdout(`{"status":"SWITCHED","pad":"${"a".repeat(30_000)}"}`);
+    const forged = scriptStdout(`{"status":"SWITCHED","pad":"${"b".repeat(30_000)}"}`);
+    s3Mock.on(GetObjectCommand).resolves({ Body: s3Body(forged) });
+
+    // Act
+    const result = readResultLine(
+      { StandardOutputContent: genuine.slice(0, INLINE_STDOUT_LIMIT), StandardOutputUrl: url },
+      s3(),
+      BUCKET,
+    );
+
+    // Assess
+    await expect(result).rejects.toMatchObject({ name: "CommandOutputError" });
+  });
+
+  it("does not read S3 when the cut inline stdout has no integrity line", async () => {
+    // Prepare
+    s3Mock.on(GetObjectCommand).resolves({ Body: s3Body('{"status":"SWITCHED"}\n') });
+
+    // Act
+    const result = readResultLine(
+      { StandardOutputContent: "x".repeat(INLINE_STDOUT_LIMIT), StandardOutputUrl: url },
+      s3(),
+      BUCKET,
+    );
+
+    // Assess
+    await expect(result).rejects.toMatchObject({
+      name: "CommandOutputError",
+      message: expect.stringContaining("no result-sha256 line"),
+    });
+    expect(s3Mock.calls()).toHaveLength(0);
   });
 
   it("refuses an output URL outside the output bucket", async () => {
@@ -168,7 +234,10 @@ describe("readResultLine", () => {
 
     // Act
     const result = await readResultLine(
-      { StandardOutputContent: "crashed\n", StandardOutputUrl: url },
+      {
+        StandardOutputContent: `result-sha256 ${"0".repeat(64)}\ncrashed\n`,
+        StandardOutputUrl: url,
+      },
       s3(),
       BUCKET,
     );

@@ -208,6 +208,15 @@ export function awsError(name: string, message = name): Error {
   return error;
 }
 
+/**
+ * A host script's stdout for a result line, as `host/scripts/lib/result.sh` prints
+ * it: the integrity line `result-sha256 <hex>`, then the line.
+ */
+export function scriptStdout(resultLine: string): string {
+  const digest = createHash("sha256").update(resultLine, "utf8").digest("hex");
+  return `result-sha256 ${digest}\n${resultLine}\n`;
+}
+
 /** An S3 GetObject body as the SDK returns it (only what the code reads). */
 export function s3Body(text: string) {
   return { transformToString: async () => text } as never;

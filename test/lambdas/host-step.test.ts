@@ -29,6 +29,7 @@ import {
   rolloutItem,
   SHA,
   s3Body,
+  scriptStdout,
   T0,
   TABLE,
   testDeps,
@@ -83,7 +84,7 @@ function invocation(
 }
 
 function line(value: Record<string, unknown>): string {
-  return `diagnostics go to stderr, but some tools print here\n${JSON.stringify(value)}\n`;
+  return `diagnostics go to stderr, but some tools print here\n${scriptStdout(JSON.stringify(value))}`;
 }
 
 function switchLine(count: number, overrides: Record<string, unknown> = {}) {

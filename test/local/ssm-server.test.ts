@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { GetObjectCommand, NoSuchKey, S3Client } from "@aws-sdk/client-s3";
 import {
   CancelCommandCommand,
@@ -20,7 +21,9 @@ import {
   ThrottlingException,
 } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readResultLine } from "../../lambdas/common/command-output.js";
 import { type LocalSsm, type SsmDocumentContent, startLocalSsm } from "../../local/ssm/index.js";
+import { putObject } from "../../local/ssm/s3.js";
 
 const credentials = { accessKeyId: "local", secretAccessKey: "local" };
 const region = "us-east-1";
@@ -55,6 +58,9 @@ function shellDoc(
   };
 }
 
+/** The host scripts' result library, for a step that prints a result as they do. */
+const RESULT_LIB = fileURLToPath(new URL("../../host/scripts/lib/result.sh", import.meta.url));
+
 const documents: Record<string, SsmDocumentContent> = {
   Echo: shellDoc("echo", ['echo "$SSM_msg"', 'echo "$AR_HOST_ROOT"', 'echo "$LOCAL_EXTRA"'], {
     msg: {
@@ -74,6 +80,15 @@ const documents: Record<string, SsmDocumentContent> = {
   }),
   Exit3: shellDoc("exit3", ["echo out", "echo broken >&2", "exit 3"]),
   Big: shellDoc("big", ["for i in $(seq 1 4000); do printf '%09d\\n' \"$i\"; done"]),
+  // A result line of 30,000+ characters printed by lib/result.sh, integrity line first.
+  BigResult: shellDoc("bigresult", [
+    "bash -s <<'EOF'",
+    `source '${RESULT_LIB}'`,
+    "AR_STEP=switch",
+    "ar_out_str pad \"$(printf 'j%.0s' $(seq 1 30000))\"",
+    "ar_emit SWITCHED",
+    "EOF",
+  ]),
   // Leader and a background child write their pids, then the leader waits: a group to kill.
   Hang: shellDoc(
     "hang",
@@ -306,6 +321,38 @@ describe("local SSM endpoint", () => {
     await expect(
       s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `runs/${commandId}/nothing/here` })),
     ).rejects.toBeInstanceOf(NoSuchKey);
+  });
+
+  it("lets the Lambda read a result past the inline stdout from the uploaded S3 copy", async () => {
+    // Act
+    const commandId = await send("BigResult", ONLINE);
+    const out = await waitForInvocation(commandId, ONLINE);
+    const result = await readResultLine(out, s3, BUCKET);
+
+    // Assess
+    expect(out.Status).toBe("Success");
+    expect(out.StandardOutputContent?.length).toBe(24_000);
+    expect(result?.source).toBe("s3");
+    expect(result?.line).toMatchObject({ step: "switch", status: "SWITCHED" });
+    expect(String(result?.line.pad)).toHaveLength(30_000);
+  });
+
+  it("refuses that S3 copy once another writer has replaced it", async () => {
+    // Prepare: the same key rewritten with another valid-looking result
+    const commandId = await send("BigResult", ONLINE);
+    const out = await waitForInvocation(commandId, ONLINE);
+    const key = `runs/${commandId}/${ONLINE}/awsrunShellScript/bigresult/stdout`;
+    const forged = `{"step":"switch","status":"SWITCHED","pad":"${"k".repeat(30_000)}"}`;
+    await putObject(join(root, "s3"), BUCKET, key, `result-sha256 ${"0".repeat(64)}\n${forged}\n`);
+
+    // Act
+    const result = readResultLine(out, s3, BUCKET);
+
+    // Assess
+    await expect(result).rejects.toMatchObject({
+      name: "CommandOutputError",
+      message: expect.stringContaining("does not match the instance's inline result-sha256"),
+    });
   });
 
   it("kills the whole process group when a step exceeds its timeoutSeconds", async () => {

@@ -41,7 +41,7 @@ ar__on_exit() {
     local err what="unexpected failure (exit $rc) at line ${AR_ERR_LINE:-?}: ${AR_ERR_CMD:-?}"
     [[ -z $AR_SIGNAL ]] || what="interrupted by SIG$AR_SIGNAL"
     ar_json_str err "$what"
-    printf '{"step":"%s","status":"FAILED","error":%s}\n' "$AR_STEP" "$err"
+    ar_print_result "{\"step\":\"$AR_STEP\",\"status\":\"FAILED\",\"error\":$err}"
   fi
   exit "$rc"
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# lib/result.sh: what a step prints. Exactly one machine-readable JSON line on stdout
-# (ar_out_*, then ar_emit STATUS, or ar_fail CODE MESSAGE), log lines on stderr
-# (ar_log). Sourced, never run.
+# lib/result.sh: what a step prints. Exactly one machine-readable JSON line on stdout,
+# last (ar_out_*, then ar_emit STATUS, or ar_fail CODE MESSAGE), right after the line
+# `result-sha256 <hex>` (the sha256 of the JSON line, without its newline); log lines
+# on stderr (ar_log). Sourced, never run.
 # Needs: nothing.
 # Sets: AR_STEP (the step's name, set by ar_init; "unknown" before), AR_EMITTED (the
 #   result line is out).
@@ -52,12 +53,27 @@ ar_out_num() {
 }
 ar_out_raw() { ar__out "$1" "$2"; }
 
+# ar_print_result LINE: prints the integrity line, then LINE (the JSON result line),
+# in one write. SSM returns only the first 24,000 characters of stdout inline; the
+# integrity line, first on stdout, is always among them, and the Lambda accepts a
+# longer result read from S3 only when its sha256 is this one (docs/contracts.md). If
+# hashing fails the line goes out alone: the inline copy is then the only one trusted.
+ar_print_result() {
+  local sum=''
+  read -r sum _ < <(printf '%s' "$1" | sha256sum) || sum=''
+  if [[ $sum =~ ^[0-9a-f]{64}$ ]]; then
+    printf 'result-sha256 %s\n%s\n' "$sum" "$1"
+  else
+    printf '%s\n' "$1"
+  fi
+}
+
 # ar_emit STATUS: prints the result line. Exactly one line per run, always last.
 ar_emit() {
   local line key
   line="{\"step\":\"$AR_STEP\",\"status\":\"$1\""
   for key in "${AR_OUT_KEYS[@]}"; do line+=",\"$key\":${AR_OUT[$key]}"; done
-  printf '%s}\n' "$line"
+  ar_print_result "$line}"
   AR_EMITTED=1
 }
 
@@ -68,7 +84,7 @@ ar_fail() {
   local err
   if [[ -z $AR_EMITTED ]]; then
     ar_json_str err "$2"
-    printf '{"step":"%s","status":"FAILED","error":%s}\n' "$AR_STEP" "$err"
+    ar_print_result "{\"step\":\"$AR_STEP\",\"status\":\"FAILED\",\"error\":$err}"
     AR_EMITTED=1
   fi
   ar_log "FAILED: $2"
