@@ -6,7 +6,7 @@
  * `readRolloutSettings` in lib/config.ts, which documents them:
  * `cleanupSchedule` (`cron(0 2 * * ? *)`), `targetTagKey` (`agent-rollout:managed`),
  * `targetTagValue` (`true`), `profilesDir` (`profiles`), `logRetentionDays` (`90`),
- * `inlinePollSeconds` (`20`).
+ * `inlinePollSeconds` (`20`), `hostStepConcurrency` (`100`).
  *
  * @module
  */

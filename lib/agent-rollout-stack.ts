@@ -36,6 +36,16 @@ export interface AgentRolloutStackProps extends StackProps {
    * (`CLEANUP_OVERDUE_NIGHTS` of nightly-cleanup). @default 3
    */
   readonly cleanupOverdueNights?: number;
+  /**
+   * Most host-step invocations one rollout runs at once: plan-rollout refuses a
+   * `batchSize` above it (`HOST_STEP_CONCURRENCY`). @default 100
+   */
+  readonly hostStepConcurrency?: number;
+  /**
+   * Also reserve {@link hostStepConcurrency} for host-step (taken from the account's
+   * unreserved concurrency, which must stay at least 100). @default false
+   */
+  readonly reserveHostStepConcurrency?: boolean;
 }
 
 /** Memory and timeout per function; the rest is the same for all (see RolloutFunction). */
@@ -150,6 +160,7 @@ export class AgentRolloutStack extends Stack {
     const logRetention = props.logRetention ?? RetentionDays.THREE_MONTHS;
     const overdueNights = props.cleanupOverdueNights ?? CONTEXT_DEFAULTS.cleanupOverdueNights;
     const profiles = listProfiles(profilesDir);
+    const hostStepConcurrency = props.hostStepConcurrency ?? CONTEXT_DEFAULTS.hostStepConcurrency;
 
     this.ledger = new LedgerTable(this, "Ledger");
     this.commandOutput = new CommandOutputBucket(this, "CommandOutput");
@@ -165,6 +176,7 @@ export class AgentRolloutStack extends Stack {
         PROFILE_NAMES: profiles.join(","),
         TARGET_TAG_KEY: targetTagKey,
         TARGET_TAG_VALUE: targetTagValue,
+        HOST_STEP_CONCURRENCY: String(hostStepConcurrency),
       },
       "load-wave": { TABLE_NAME: tableName },
       "host-step": {
@@ -186,12 +198,19 @@ export class AgentRolloutStack extends Stack {
       },
     };
 
+    // host-step: at most one invocation per host of a Map batch, so batchSize bounds it;
+    // reserved only on request. nightly-cleanup: one nightly run at a time.
+    const reservedConcurrency: Partial<Record<HandlerName, number>> = {
+      ...(props.reserveHostStepConcurrency ? { "host-step": hostStepConcurrency } : {}),
+      "nightly-cleanup": 1,
+    };
     const createFunction = <N extends HandlerName>(handlerName: N): RolloutFunction<N> => {
       const fn = new RolloutFunction(this, pascal(handlerName), {
         handlerName,
         ...SIZING[handlerName],
         logRetention,
         environment: environments[handlerName],
+        reservedConcurrentExecutions: reservedConcurrency[handlerName],
       });
       this.ledger.grant(fn.role, ...LEDGER_ACTIONS[handlerName]);
       return fn;

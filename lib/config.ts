@@ -30,6 +30,7 @@ export const PROJECT_ROOT: string = fileURLToPath(new URL("..", import.meta.url)
  * | `inlinePollSeconds` | `20` | how long one host-step invocation polls a command before handing back to a Wait state |
  * | `alarmTopicArn` | none | SNS topic ARN the alarms notify (a pager, a chat hook); without it the alarms only show in CloudWatch |
  * | `cleanupOverdueNights` | `3` | a snapshot still pending after this many nights raises the overdue-cleanup alarm |
+ * | `hostStepConcurrency` | `100` | most host-step invocations one rollout runs at once: plan-rollout refuses a larger `batchSize`; set explicitly, it is also host-step's reserved concurrency |
  */
 export interface RolloutSettings {
   /** EventBridge schedule expression of the nightly cleanup. @default "cron(0 2 * * ? *)" */
@@ -48,6 +49,17 @@ export interface RolloutSettings {
   readonly alarmTopicArn?: string;
   /** Nights a snapshot may stay pending before the overdue-cleanup alarm. @default 3 */
   readonly cleanupOverdueNights: number;
+  /**
+   * Bound on a rollout's `batchSize`, so on the host-step invocations in flight (each
+   * host of a Map batch has at most one). @default 100
+   */
+  readonly hostStepConcurrency: number;
+  /**
+   * Reserve {@link hostStepConcurrency} for host-step: only when the context sets
+   * `hostStepConcurrency` explicitly, as a reservation takes that much from the
+   * account's unreserved pool. @default false
+   */
+  readonly reserveHostStepConcurrency: boolean;
 }
 
 /** Defaults of {@link RolloutSettings}, as context values. */
@@ -60,6 +72,7 @@ export const CONTEXT_DEFAULTS = {
   inlinePollSeconds: 20,
   alarmTopicArn: "",
   cleanupOverdueNights: 3,
+  hostStepConcurrency: 100,
 } as const;
 
 /** Context keys the app reads. */
@@ -74,6 +87,8 @@ const SNS_TOPIC_ARN = /^(|arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,2
 const MAX_OVERDUE_NIGHTS = 365;
 // host-step validates INLINE_POLL_SECONDS against the same bound; its timeout leaves room.
 const MAX_INLINE_POLL_SECONDS = 120;
+// The largest batchSize the execution input accepts (RolloutInputSchema).
+const MAX_HOST_STEP_CONCURRENCY = 1000;
 
 const RETENTION_VALUES = new Set<number>(
   Object.values(RetentionDays).filter((value): value is number => typeof value === "number"),
@@ -114,6 +129,12 @@ export function readRolloutSettings(node: Node): RolloutSettings {
     throw new Error(`context cleanupOverdueNights: must be between 1 and ${MAX_OVERDUE_NIGHTS}`);
   }
   const alarmTopicArn = matching("alarmTopicArn", SNS_TOPIC_ARN);
+  const hostStepConcurrency = integer("hostStepConcurrency");
+  if (hostStepConcurrency < 1 || hostStepConcurrency > MAX_HOST_STEP_CONCURRENCY) {
+    throw new Error(
+      `context hostStepConcurrency: must be 1 to ${MAX_HOST_STEP_CONCURRENCY}, got ${hostStepConcurrency}`,
+    );
+  }
   return {
     cleanupSchedule: matching("cleanupSchedule", SCHEDULE),
     targetTagKey: matching("targetTagKey", TAG_KEY),
@@ -123,6 +144,8 @@ export function readRolloutSettings(node: Node): RolloutSettings {
     inlinePollSeconds,
     ...(alarmTopicArn === "" ? {} : { alarmTopicArn }),
     cleanupOverdueNights,
+    hostStepConcurrency,
+    reserveHostStepConcurrency: node.tryGetContext("hostStepConcurrency") !== undefined,
   };
 }
 

@@ -39,6 +39,8 @@ export function buildRolloutApp(app: App, options: BuildRolloutAppOptions = {}):
     inlinePollSeconds: settings.inlinePollSeconds,
     alarmTopicArn: settings.alarmTopicArn,
     cleanupOverdueNights: settings.cleanupOverdueNights,
+    hostStepConcurrency: settings.hostStepConcurrency,
+    reserveHostStepConcurrency: settings.reserveHostStepConcurrency,
   });
   if (options.checks ?? true) {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -62,6 +62,11 @@ export interface RolloutFunctionProps<N extends HandlerName> {
   readonly logRetention?: RetentionDays;
   /** Entry file. @default `lambdas/<handlerName>/index.ts` under the project root */
   readonly entry?: string;
+  /**
+   * Reserved concurrency: the most instances that run at once, taken from the
+   * account's unreserved pool. @default - none (the account's unreserved pool)
+   */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -107,6 +112,7 @@ export class RolloutFunction<N extends HandlerName = HandlerName> extends Constr
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout ?? Duration.seconds(30),
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       role,
       logGroup: this.logGroup,
       loggingFormat: LoggingFormat.JSON,

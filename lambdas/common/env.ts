@@ -45,6 +45,8 @@ export const PlanRolloutEnvSchema = BaseEnvSchema.extend({
   /** Only instances carrying this tag can be targeted (with {@link TARGET_TAG_VALUE}). */
   TARGET_TAG_KEY: z.string().regex(TAG_KEY_PATTERN, "is not a tag key"),
   TARGET_TAG_VALUE: z.string().regex(TAG_VALUE_PATTERN, "is not a tag value"),
+  /** The stack's bound on host-step invocations in flight: the largest `batchSize` accepted. */
+  HOST_STEP_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(100),
 });
 /** See {@link PlanRolloutEnvSchema}. */
 export type PlanRolloutEnv = z.infer<typeof PlanRolloutEnvSchema>;

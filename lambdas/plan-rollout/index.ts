@@ -1,6 +1,7 @@
 /**
  * PlanRollout Lambda entry. Environment: `TABLE_NAME`, `PROFILE_NAMES`,
- * `TARGET_TAG_KEY`, `TARGET_TAG_VALUE` (read at the first invocation).
+ * `TARGET_TAG_KEY`, `TARGET_TAG_VALUE`, `HOST_STEP_CONCURRENCY` (read at the first
+ * invocation).
  *
  * @module
  */
@@ -20,6 +21,7 @@ export const handler = defineHandler({
       profileNames: env.PROFILE_NAMES,
       targetTagKey: env.TARGET_TAG_KEY,
       targetTagValue: env.TARGET_TAG_VALUE,
+      hostStepConcurrency: env.HOST_STEP_CONCURRENCY,
     }),
   run: planRollout,
 });

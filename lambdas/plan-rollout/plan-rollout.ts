@@ -18,7 +18,10 @@ import { resolveHosts } from "./resolve-hosts.js";
 
 export { MAX_HOSTS, resolveHosts } from "./resolve-hosts.js";
 
-/** Configuration of {@link planRollout} (from `PROFILE_NAMES`, `TARGET_TAG_KEY`, `TARGET_TAG_VALUE`). */
+/**
+ * Configuration of {@link planRollout} (from `PROFILE_NAMES`, `TARGET_TAG_KEY`,
+ * `TARGET_TAG_VALUE`, `HOST_STEP_CONCURRENCY`).
+ */
 export interface PlanRolloutConfig {
   /** Profiles deployed with the stack. */
   readonly profileNames: readonly string[];
@@ -26,7 +29,15 @@ export interface PlanRolloutConfig {
   readonly targetTagKey: string;
   /** See {@link targetTagKey}. */
   readonly targetTagValue: string;
+  /**
+   * The largest `batchSize` accepted: a Map batch runs one host-step invocation per
+   * host at a time, so this bounds the stack's Lambda concurrency. @default 100
+   */
+  readonly hostStepConcurrency?: number;
 }
+
+/** Default of {@link PlanRolloutConfig.hostStepConcurrency} (context `hostStepConcurrency`). */
+export const DEFAULT_HOST_STEP_CONCURRENCY = 100;
 
 /** What PlanRollout returns (state `$.plan`): small, whatever the host count. */
 export interface PlanResult {
@@ -55,6 +66,7 @@ export async function planRollout(
     throw new InvalidInputError("input: the execution input must be a JSON object");
   }
   const input = parseOrThrow(RolloutInputSchema, event.input);
+  checkBatchSize(input.batchSize, deps.config.hostStepConcurrency ?? DEFAULT_HOST_STEP_CONCURRENCY);
   if (!deps.config.profileNames.includes(input.profile)) {
     throw new UnknownProfileError(
       `profile: "${input.profile}" is not deployed (deployed: ${deps.config.profileNames.join(", ")})`,
@@ -115,6 +127,15 @@ export async function planRollout(
   }
   log.info("rollout planned", { hostCount: plan.hostCount, waveCount: plan.waveCount });
   return plan;
+}
+
+/** Refuses a batch that would run more host-step invocations at once than the stack allows. */
+function checkBatchSize(batchSize: number, bound: number): void {
+  if (batchSize > bound) {
+    throw new InvalidInputError(
+      `batchSize: ${batchSize} is above this stack's host concurrency bound ${bound} (context hostStepConcurrency)`,
+    );
+  }
 }
 
 async function writeLedger(

@@ -19,6 +19,15 @@ describe("readRolloutSettings", () => {
       logRetention: RetentionDays.THREE_MONTHS,
       inlinePollSeconds: 20,
       cleanupOverdueNights: 3,
+      hostStepConcurrency: 100,
+      reserveHostStepConcurrency: false,
+    });
+  });
+
+  it("reserves host-step concurrency only when hostStepConcurrency is set", () => {
+    expect(settingsFrom({ hostStepConcurrency: "100" })).toMatchObject({
+      hostStepConcurrency: 100,
+      reserveHostStepConcurrency: true,
     });
   });
 
@@ -37,6 +46,8 @@ describe("readRolloutSettings", () => {
     [{ logRetentionDays: 42 }, /logRetentionDays: 42 is not a CloudWatch Logs retention/],
     [{ logRetentionDays: "ninety" }, /logRetentionDays: "ninety" is not a whole number/],
     [{ inlinePollSeconds: 600 }, /inlinePollSeconds: must be at most 120/],
+    [{ hostStepConcurrency: 0 }, /hostStepConcurrency: must be 1 to 1000, got 0/],
+    [{ hostStepConcurrency: "1001" }, /hostStepConcurrency: must be 1 to 1000, got 1001/],
     [{ cleanupSchedule: "02:00 daily" }, /cleanupSchedule: "02:00 daily" must match/],
     [{ targetTagKey: "bad key!" }, /targetTagKey/],
     [{ targetTagValue: "" }, /targetTagValue/],
