@@ -11,8 +11,9 @@
  *    agent processes: one whose steps last about a second, one whose hooks are no-ops.
  * 4. Completion detection: adaptive inline polling against the fixed 5 s poll.
  * 5. Scale (1,000 lightweight hosts, 200 with --quick): the same state machine,
- *    handlers, documents and local SSM; throughput at batch sizes 1, 5 and 25,
- *    history events and payloads, extrapolated to 10,000 hosts.
+ *    handlers, documents and local SSM; throughput at batch sizes 1, 5 and 25, then
+ *    every host in one wave at batch 100; history events and payloads as the strict
+ *    runner counted them per execution, and extrapolated to 10,000 hosts.
  * 6. Cost per host in AWS from what the runs counted.
  *
  * Each scenario runs in its own process (bench/scenario.ts): the handlers read their
@@ -26,6 +27,7 @@ import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { MAX_WAVES } from "../lambdas/plan-rollout/plan-rollout.js";
 import { ROLLOUT_STEPS } from "../lib/rollout-state-machine.js";
 import { createFleet } from "../local/fleet.js";
 import { table } from "../local/format.js";
@@ -149,13 +151,22 @@ async function main(): Promise<void> {
           hostNumbers: range(sizes.lightBatch5Hosts),
         },
         { label: "scale-b25", targetVersion: "4.0.0", batchSize: 25, canary: 1, jobsPerHost: 0 },
+        // Every host in one wave: the widest wave the input allows at the full size.
+        {
+          label: `scale-w${sizes.lightHosts}`,
+          targetVersion: "5.0.0",
+          batchSize: 100,
+          canary: 0,
+          waveSize: sizes.lightHosts,
+          jobsPerHost: 0,
+        },
       ],
     );
     const [b1, b5] = demo.adaptive;
     const [s1, s5] = slow;
-    const [t1, t5, scale] = light;
+    const [t1, t5, scale, wide] = light;
     const fixed = demo.fixed;
-    if (!(b1 && b5 && fixed && s1 && s5 && t1 && t5 && scale))
+    if (!(b1 && b5 && fixed && s1 && s5 && t1 && t5 && scale && wide))
       throw new Error("a scenario returned fewer rollouts than asked");
 
     say();
@@ -314,7 +325,7 @@ async function main(): Promise<void> {
         "GetCommandInvocation/s",
         "CPU ms/host: node / commands",
       ],
-      [t1, t5, scale].map((m) => [
+      [t1, t5, scale, wide].map((m) => [
         m.label,
         m.status,
         m.hosts,
@@ -389,6 +400,7 @@ async function main(): Promise<void> {
     say(
       `largest handler event/result: ${scale.largestHandlerPayload.bytes} bytes (${scale.largestHandlerPayload.handler}); child transitions per host: median ${scale.childTransitions.median}, max ${scale.childTransitions.max}`,
     );
+    strictRunnerFigures(scale, wide);
 
     say();
     say(
@@ -512,6 +524,48 @@ function parentTaskLine(m: RolloutMeasurement): string {
   return ["PlanRollout", "LoadWaveHosts", "EvaluateWave", "FinishRollout"]
     .map((s) => `${s} ${m.parentStateMs[s] ?? 0} ms`)
     .join(", ");
+}
+
+/**
+ * Section 5's figures as the strict runner (local/strict-state-machine.ts) counted
+ * them while enforcing the quotas, per execution; and the parent's history per wave,
+ * from two rollouts of the same hosts with different wave counts.
+ */
+function strictRunnerFigures(scale: RolloutMeasurement, wide: RolloutMeasurement): void {
+  say();
+  say("measured by the strict runner, per execution:");
+  const rows = [scale, wide].flatMap((m) => {
+    const { parent, children } = m.quotas;
+    return [
+      [
+        `${m.label} parent (${m.waves} waves)`,
+        parent ? `${parent.largestPayloadBytes} (${parent.largestPayloadAt})` : "-",
+        MAX_PAYLOAD_BYTES,
+        parent?.historyEvents ?? "-",
+        MAX_HISTORY_EVENTS,
+      ],
+      [
+        `${m.label} largest child (of ${children.count})`,
+        `${children.largestPayloadBytes} (${children.largestPayloadAt})`,
+        MAX_PAYLOAD_BYTES,
+        children.mostHistoryEvents,
+        MAX_HISTORY_EVENTS,
+      ],
+    ];
+  });
+  printTable(["execution", "largest payload bytes", "limit", "history events", "limit"], rows);
+  const many = scale.quotas.parent;
+  const one = wide.quotas.parent;
+  if (many === null || one === null || scale.waves === wide.waves) return;
+  const perWave = (many.historyEvents - one.historyEvents) / (scale.waves - wide.waves);
+  const base = one.historyEvents - perWave * wide.waves;
+  const at = (waves: number) => Math.round(base + perWave * waves);
+  const targetWaves = waveCount(TARGET_HOSTS, 1, 100);
+  say(
+    `parent history = ${base.toFixed(0)} + ${perWave.toFixed(1)} per wave (${scale.label} vs ${wide.label}); ` +
+      `${TARGET_HOSTS} hosts in waves of 100 (${targetWaves} waves): ${at(targetWaves)}; ` +
+      `MAX_WAVES ${MAX_WAVES} waves: ${at(MAX_WAVES)}; limit ${MAX_HISTORY_EVENTS}`,
+  );
 }
 
 function range(n: number): number[] {

@@ -19,7 +19,7 @@ import type { RolloutStep } from "../lib/rollout-state-machine.js";
 import type { DynamoUsage } from "../local/dynamo.js";
 import { type HandlerCall, type LocalEnvironment, startEnvironment } from "../local/environment.js";
 import { readLedger } from "../local/ledger-view.js";
-import { runRollout } from "../local/runner.js";
+import { type RolloutReport, runRollout } from "../local/runner.js";
 import {
   type Distribution,
   distribution,
@@ -125,6 +125,8 @@ export interface RolloutMeasurement {
   readonly parentPayloads: ParentPayload[];
   readonly largestChildPayload: { bytes: number; state: string };
   readonly largestHandlerPayload: { bytes: number; handler: string };
+  /** The strict runner's own maxima per execution (parent, and the largest of its children). */
+  readonly quotas: RolloutReport["quotas"];
   readonly steps: MeasuredStep[];
   readonly hostWork: HostWork[];
   readonly breakdown: Breakdown;
@@ -328,6 +330,7 @@ async function measureRollout(
     label: spec.label,
     status: report.status,
     error: report.error,
+    quotas: report.quotas,
     hosts: children.length,
     batchSize: spec.batchSize,
     wallMs,

@@ -13,7 +13,9 @@ import { logOffset, type RunMetric, readRunMetrics } from "./run-metrics.js";
 import {
   type ExecutionFailure,
   type ExecutionLimits,
+  type ExecutionMeasure,
   executionFailure,
+  type StrictMeasurements,
   StrictStateMachine,
 } from "./strict-state-machine.js";
 import { NO_WORKLOAD, startWorkload, type WorkloadStats } from "./workload.js";
@@ -75,6 +77,11 @@ export interface RolloutReport {
   rolloutId: string;
   durationMs: number;
   error: string | null;
+  /**
+   * How close the execution and its host child executions came to Step Functions'
+   * payload and history quotas, as the strict runner counted them.
+   */
+  quotas: { parent: ExecutionMeasure | null; children: StrictMeasurements["children"] };
   hosts: HostReport[];
   /** Counted by the kit's workload driver, except `runningAtSwitch` (the ledger's snapshots). */
   jobs: WorkloadStats & { runningAtSwitch: number };
@@ -238,6 +245,10 @@ export async function runRollout(
     rolloutId,
     durationMs,
     error: error ?? ledger.rollout?.error ?? null,
+    quotas: {
+      parent: machine.measurements.executions[0] ?? null,
+      children: machine.measurements.children,
+    },
     hosts: hostReports,
     jobs: {
       ...jobs,

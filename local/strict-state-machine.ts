@@ -48,6 +48,29 @@ export class UncatchableStatesError extends Error {
   }
 }
 
+/** What one execution came closest to the quotas with. */
+export interface ExecutionMeasure {
+  /** Largest payload checked (a state's input or output, a Task's input or raw result, a Map's collected results), UTF-8 bytes. */
+  readonly largestPayloadBytes: number;
+  /** Which payload that was, e.g. `LoadWaveHosts output`. */
+  readonly largestPayloadAt: string;
+  /** History events written, the last one included. */
+  readonly historyEvents: number;
+}
+
+/** What the executions of one {@link StrictStateMachine} measured against the quotas. */
+export interface StrictMeasurements {
+  /** Each run's top-level execution, in the order they ended. */
+  readonly executions: ExecutionMeasure[];
+  /** Distributed Map child executions: how many ended, and the largest of each figure. */
+  readonly children: {
+    count: number;
+    largestPayloadBytes: number;
+    largestPayloadAt: string;
+    mostHistoryEvents: number;
+  };
+}
+
 /** `{Error, Cause}` of a failed execution, as `DescribeExecution` reports it. */
 export interface ExecutionFailure {
   readonly Error: string;
@@ -73,6 +96,14 @@ type AslState = { Type: string; ItemProcessor?: { ProcessorConfig?: { Mode?: str
 >;
 
 const LIMITS = Symbol("strictExecutionLimits");
+const MEASUREMENTS = Symbol("strictExecutionMeasurements");
+
+/** The history and largest payload of one execution (inline children share their parent's). */
+interface Tally {
+  count: number;
+  largestPayloadBytes: number;
+  largestPayloadAt: string;
+}
 
 /** State of one execution (root, Map iteration or Parallel branch) being checked. */
 interface Guard {
@@ -80,7 +111,11 @@ interface Guard {
   readonly states: Record<string, AslState>;
   readonly parent: Guard | undefined;
   /** Events of the execution history this execution writes to (shared by inline children). */
-  readonly history: { count: number };
+  readonly history: Tally;
+  /** Whether {@link history} is this execution's own (top level or Distributed Map child). */
+  readonly ownsHistory: boolean;
+  /** Where an execution that owns its history reports it when it ends. */
+  readonly measurements: StrictMeasurements | undefined;
   /** State now running, and the result array it collects if it is a Map or Parallel. */
   current?: { name: string; state: AslState; collectedBytes: number; collected: number };
 }
@@ -143,8 +178,36 @@ function addEvents(guard: Guard, count: number): void {
   }
 }
 
+/** Keeps the largest payload of the execution `guard` writes its history to. */
+function notePayload(guard: Guard | undefined, size: number, at: string): void {
+  if (guard !== undefined && size > guard.history.largestPayloadBytes) {
+    guard.history.largestPayloadBytes = size;
+    guard.history.largestPayloadAt = at;
+  }
+}
+
+/** Reports an execution that owns its history to the machine's measurements. */
+function noteEnded(guard: Guard): void {
+  const sink = guard.measurements;
+  if (!guard.ownsHistory || sink === undefined) return;
+  const { count, largestPayloadBytes, largestPayloadAt } = guard.history;
+  if (guard.parent === undefined) {
+    sink.executions.push({ largestPayloadBytes, largestPayloadAt, historyEvents: count });
+    return;
+  }
+  const children = sink.children;
+  children.count += 1;
+  children.mostHistoryEvents = Math.max(children.mostHistoryEvents, count);
+  if (largestPayloadBytes > children.largestPayloadBytes) {
+    children.largestPayloadBytes = largestPayloadBytes;
+    children.largestPayloadAt = largestPayloadAt;
+  }
+}
+
 function checkPayload(guard: Guard, name: string, what: "input" | "output", value: unknown): void {
-  if (bytes(value) > guard.limits.maxPayloadBytes) {
+  const size = bytes(value);
+  notePayload(guard, size, `${name} ${what}`);
+  if (size > guard.limits.maxPayloadBytes) {
     throw dataLimit(
       what === "input"
         ? `The state/task '${name}' has an input with a size exceeding the maximum number of bytes service limit.`
@@ -193,6 +256,9 @@ function instrument(logger: Logger, guard: Guard): void {
     if (current !== undefined && (type === "Map" || type === "Parallel")) {
       // Without a ResultWriter the state's result is the array of its children's
       // outputs, and it counts against the quota even when ResultPath discards it.
+      if (!("ResultWriter" in current.state)) {
+        notePayload(guard, current.collectedBytes, `${name} collected results`);
+      }
       if (
         !("ResultWriter" in current.state) &&
         current.collectedBytes > guard.limits.maxPayloadBytes
@@ -213,17 +279,22 @@ function instrument(logger: Logger, guard: Guard): void {
       collecting.collectedBytes += bytes(output) + (collecting.collected > 0 ? 1 : 0);
       collecting.collected += 1;
     }
+    noteEnded(guard);
     proto.dispatchExecutionSucceededEvent.call(logger, output);
   };
   logger.dispatchExecutionFailedEvent = (error) => {
     guard.history.count += 1;
+    noteEnded(guard);
     proto.dispatchExecutionFailedEvent.call(logger, error);
   };
 }
 
 type Execute = (input: unknown, options: ExecuteOptions, cleanup: () => void) => Promise<unknown>;
 interface ExecuteOptions {
-  readonly runOptions?: RunOptions & { [LIMITS]?: ExecutionLimits };
+  readonly runOptions?: RunOptions & {
+    [LIMITS]?: ExecutionLimits;
+    [MEASUREMENTS]?: StrictMeasurements;
+  };
   readonly eventLogger: Logger;
 }
 interface StateMachineInternals {
@@ -243,13 +314,19 @@ if (!(WRAPPED in prototype)) {
     if (limits === undefined) return original.call(this, input, options, cleanup);
     const parent = guards.getStore();
     const distributed = isDistributed(parent?.current?.state);
+    // A Distributed Map child is an execution of its own with its own history;
+    // inline Map iterations and Parallel branches write to their parent's.
+    const ownsHistory = parent === undefined || distributed;
     const guard: Guard = {
       limits,
       states: this.definition.States,
       parent,
-      // A Distributed Map child is an execution of its own with its own history;
-      // inline Map iterations and Parallel branches write to their parent's.
-      history: parent === undefined || distributed ? { count: 0 } : parent.history,
+      history:
+        ownsHistory || parent === undefined
+          ? { count: 0, largestPayloadBytes: 0, largestPayloadAt: "" }
+          : parent.history,
+      ownsHistory,
+      measurements: options.runOptions?.[MEASUREMENTS],
     };
     instrument(options.eventLogger, guard);
     return guards.run(guard, () => original.call(this, input, options, cleanup));
@@ -266,6 +343,14 @@ if (!(WRAPPED in prototype)) {
  */
 export class StrictStateMachine extends StateMachine {
   readonly limits: ExecutionLimits;
+  /**
+   * What every execution run on this machine came closest to the quotas with: the
+   * payloads and history events counted by the same checks that enforce them.
+   */
+  readonly measurements: StrictMeasurements = {
+    executions: [],
+    children: { count: 0, largestPayloadBytes: 0, largestPayloadAt: "", mostHistoryEvents: 0 },
+  };
 
   constructor(
     definition: ConstructorParameters<typeof StateMachine>[0],
@@ -289,13 +374,17 @@ export class StrictStateMachine extends StateMachine {
       // The Task's effective input (after Parameters) and its raw result, before
       // ResultSelector and ResultPath: "the data sent to / returned from the service".
       checked[name] = async (taskInput) => {
-        if (bytes(taskInput) > limits.maxPayloadBytes) {
+        const inputBytes = bytes(taskInput);
+        notePayload(guards.getStore(), inputBytes, `${name} task input`);
+        if (inputBytes > limits.maxPayloadBytes) {
           throw dataLimit(
             `The state/task '${name}' has an input with a size exceeding the maximum number of bytes service limit.`,
           );
         }
         const result = await handler(taskInput);
-        if (bytes(result) > limits.maxPayloadBytes) {
+        const resultBytes = bytes(result);
+        notePayload(guards.getStore(), resultBytes, `${name} task result`);
+        if (resultBytes > limits.maxPayloadBytes) {
           throw dataLimit(
             `The state/task '${name}' returned a result with a size exceeding the maximum number of bytes service limit.`,
           );
@@ -307,6 +396,7 @@ export class StrictStateMachine extends StateMachine {
       ...options,
       overrides: { ...options.overrides, taskResourceLocalHandlers: checked },
       [LIMITS]: limits,
+      [MEASUREMENTS]: this.measurements,
     };
     return super.run(input, strictOptions as RunOptions);
   }

@@ -21,7 +21,9 @@ const caught = { Caught: { Type: "Pass", End: true } } as const;
 
 /** Runs `definition` to its end; returns its output or its failure, and the states entered. */
 async function run(definition: Definition, handlers: Handlers = {}, input: unknown = {}) {
-  const execution = new StrictStateMachine(definition).run(input as never, {
+  const machine = new StrictStateMachine(definition);
+  const { measurements } = machine;
+  const execution = machine.run(input as never, {
     overrides: { taskResourceLocalHandlers: handlers as never },
   });
   const entered: string[] = [];
@@ -33,10 +35,10 @@ async function run(definition: Definition, handlers: Handlers = {}, input: unkno
   try {
     const output = await execution.result;
     await events;
-    return { output, failure: undefined, entered };
+    return { output, failure: undefined, entered, measurements };
   } catch (error) {
     await events;
-    return { output: undefined, failure: executionFailure(error), entered };
+    return { output: undefined, failure: executionFailure(error), entered, measurements };
   }
 }
 
@@ -116,13 +118,20 @@ describe("payload quota", () => {
     } as Definition;
 
     // Act
-    const { output, failure } = await run(definition, {
+    const { output, failure, measurements } = await run(definition, {
       Exact: async () => text(MAX_PAYLOAD_BYTES - 2),
     });
 
     // Assess
     expect(failure).toBeUndefined();
     expect(output).toHaveLength(MAX_PAYLOAD_BYTES - 2);
+    expect(measurements.executions).toEqual([
+      {
+        largestPayloadBytes: MAX_PAYLOAD_BYTES,
+        largestPayloadAt: "Exact task result",
+        historyEvents: 7,
+      },
+    ]);
   });
 
   it.each(["INLINE", "DISTRIBUTED"])(
@@ -173,6 +182,55 @@ describe("payload quota", () => {
   );
 });
 
+describe("measurements", () => {
+  it("measures each Distributed Map child apart from its parent", async () => {
+    // Prepare: 3 children, each one Task returning a 1 KiB string (1,026 bytes of JSON).
+    const definition = {
+      StartAt: "EachItem",
+      States: {
+        EachItem: {
+          Type: "Map",
+          ItemsPath: "$.items",
+          ItemProcessor: {
+            ProcessorConfig: { Mode: "DISTRIBUTED", ExecutionType: "STANDARD" },
+            StartAt: "Work",
+            States: {
+              Work: { Type: "Task", Resource: "arn:aws:lambda:us-east-1:0:function:f", End: true },
+            },
+          },
+          ResultPath: null,
+          End: true,
+        },
+      },
+    } as Definition;
+
+    // Act
+    const { failure, measurements } = await run(
+      definition,
+      { Work: async () => text(KIB) },
+      { items: [1, 2, 3] },
+    );
+
+    // Assess: a child writes ExecutionStarted, 5 Task events, ExecutionSucceeded; the
+    // parent ExecutionStarted, 6 Map events, ExecutionSucceeded. The parent's largest
+    // payload is the collected array: 3 x 1,026 bytes, 2 commas, 2 brackets.
+    expect(failure).toBeUndefined();
+    expect(measurements.children).toEqual({
+      count: 3,
+      largestPayloadBytes: KIB + 2,
+      largestPayloadAt: "Work task result",
+      mostHistoryEvents: 7,
+    });
+    expect(measurements.executions).toEqual([
+      {
+        largestPayloadBytes: 3 * (KIB + 2) + 4,
+        largestPayloadAt: "EachItem collected results",
+        historyEvents: 8,
+      },
+    ]);
+  });
+});
+
 describe("history quota", () => {
   /**
    * Task ▶ Choice ▶ Task ▶ … for `iterations` rounds, then Succeed. Events: ExecutionStarted,
@@ -200,13 +258,15 @@ describe("history quota", () => {
   const countDown = { Work: async (input: { left: number }) => ({ left: input.left - 1 }) };
   const lastFitting = Math.floor((MAX_HISTORY_EVENTS - 4) / 7);
 
-  it("runs a loop whose history is just under 25,000 events", async () => {
+  it("runs a loop whose history is just under 25,000 events, and measures it", async () => {
     // Act
-    const { output, failure } = await run(loop, countDown, { left: lastFitting });
+    const { output, failure, measurements } = await run(loop, countDown, { left: lastFitting });
 
     // Assess
     expect(failure).toBeUndefined();
     expect(output).toEqual({ left: 0 });
+    expect(measurements.executions.map((e) => e.historyEvents)).toEqual([7 * lastFitting + 4]);
+    expect(7 * lastFitting + 4).toBe(24_994);
   });
 
   it("fails a loop one round over 25,000 events with States.Runtime; its Catch does not run", async () => {
