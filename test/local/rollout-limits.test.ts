@@ -4,7 +4,12 @@
  * Handlers are stubs shaped like the real ones' results, so this runs in seconds.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { executionFailure, StrictStateMachine } from "../../local/strict-state-machine.js";
+import {
+  executionFailure,
+  MAX_HISTORY_EVENTS,
+  MAX_PAYLOAD_BYTES,
+  StrictStateMachine,
+} from "../../local/strict-state-machine.js";
 import { type SynthesizedRollout, synthesizeRollout } from "../../local/synthesize.js";
 
 /** The largest `waveSize` the rollout input accepts. */
@@ -75,14 +80,23 @@ async function runWave(failEvery: number) {
   for (const [state, name] of Object.entries(synth.taskHandlers)) {
     taskResourceLocalHandlers[state] = async (input) => scripted[name]?.(input as Event) as never;
   }
-  const execution = new StrictStateMachine(synth.definition as never).run({} as never, {
+  const machine = new StrictStateMachine(synth.definition as never);
+  const execution = machine.run({} as never, {
     overrides: { taskResourceLocalHandlers: taskResourceLocalHandlers as never },
     context: { Execution: { Name: "rollout-1" } } as never,
   });
   try {
-    return { output: (await execution.result) as Event, failure: undefined };
+    return {
+      output: (await execution.result) as Event,
+      failure: undefined,
+      measurements: machine.measurements,
+    };
   } catch (error) {
-    return { output: undefined, failure: executionFailure(error) ?? { Error: String(error) } };
+    return {
+      output: undefined,
+      failure: executionFailure(error) ?? { Error: String(error) },
+      measurements: machine.measurements,
+    };
   }
 }
 
@@ -92,10 +106,15 @@ describe(`a wave of ${WAVE_SIZE} hosts`, () => {
     ["every other host failing with a long error", 2],
   ])("stays within the quotas: %s", async (_what, failEvery) => {
     // Act
-    const { output, failure } = await runWave(failEvery);
+    const { output, failure, measurements } = await runWave(failEvery);
 
     // Assess
     expect(failure).toBeUndefined();
     expect(output?.result).toMatchObject({ status: "FAILED" });
+    const [parent] = measurements.executions;
+    expect(parent?.historyEvents).toBeLessThan(MAX_HISTORY_EVENTS);
+    expect(parent?.largestPayloadBytes).toBeLessThan(MAX_PAYLOAD_BYTES);
+    expect(measurements.children.count).toBe(WAVE_SIZE);
+    expect(measurements.children.largestPayloadBytes).toBeLessThan(MAX_PAYLOAD_BYTES);
   });
 });
