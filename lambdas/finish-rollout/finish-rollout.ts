@@ -5,14 +5,14 @@
  * @module
  */
 import type { Deps } from "../common/deps.js";
-import { LedgerConflictError } from "../common/errors.js";
+import { InvalidLedgerItemError, LedgerConflictError } from "../common/errors.js";
 import {
   countByStatus,
   failedHosts,
   type StatusCounts,
   unfinishedHosts,
 } from "../common/host-summary.js";
-import type { ErrorInfo, HostStatus, RolloutStatus } from "../common/ledger/index.js";
+import type { ErrorInfo, HostStatus, Rollout, RolloutStatus } from "../common/ledger/index.js";
 import type { FinishRolloutEvent } from "../common/schemas.js";
 import { errorFromStates } from "../common/states-error.js";
 
@@ -39,13 +39,25 @@ export interface FinishRolloutResult {
   readonly recorded: boolean;
   readonly hostCount: number;
   readonly counts: StatusCounts;
-  /** Number of failed (or never finished) hosts. */
+  /** Number of failed (or never finished, or unreadable) hosts. */
   readonly failedHostCount: number;
   /** The first {@link MAX_LISTED_FAILURES} of them. */
   readonly failedHosts: FailedHostEntry[];
   /** True when this call deleted the lock (false: absent or owned by another rollout). */
   readonly lockReleased: boolean;
+  /**
+   * Keys (`pk sk`) of the rollout's items that fail their schema. They never keep the
+   * end from being recorded or the lock from being released.
+   */
+  readonly corrupt: string[];
 }
+
+/** The rollout item as finish-rollout could read it. */
+type RolloutRead =
+  | { readonly found: "valid"; readonly rollout: Rollout; readonly fleet: string }
+  /** Fails its schema: only its fleet (if readable) is known. */
+  | { readonly found: "corrupt"; readonly key: string; readonly fleet: string | undefined }
+  | { readonly found: "absent" };
 
 /**
  * Ends a rollout. DONE → SUCCEEDED when no host failed, else FAILED (every wave ran
@@ -57,14 +69,18 @@ export interface FinishRolloutResult {
  * failed half-way, and the stopped-execution rule sends it for every FAILED execution,
  * including those whose FinishRollout already wrote SUCCEEDED or HALTED. A final status
  * already written is kept; only the lock is released, if this rollout still holds it.
+ *
+ * A corrupt item never blocks the end: a corrupt rollout item is still finished (the
+ * update is conditional on its raw status) and its lock released (its fleet is read
+ * alone); a corrupt host item counts as a failed host. Their keys are in `corrupt`.
  */
 export async function finishRollout(
   deps: Deps<unknown>,
   event: FinishRolloutEvent,
 ): Promise<FinishRolloutResult> {
   const log = deps.logger?.child({ rolloutId: event.rolloutId });
-  const rollout = await deps.store.getRollout(event.rolloutId);
-  if (rollout === undefined) {
+  const read = await readRollout(deps, event.rolloutId);
+  if (read.found === "absent") {
     if (event.outcome !== "FAILED") {
       throw new LedgerConflictError(`rollout ${event.rolloutId} is not in the ledger`);
     }
@@ -81,76 +97,138 @@ export async function finishRollout(
       failedHostCount: 0,
       failedHosts: [],
       lockReleased: false,
+      corrupt: [],
     };
   }
+  const corrupt = read.found === "corrupt" ? [read.key] : [];
 
-  const hosts = await deps.store.listHosts(event.rolloutId);
-  const counts = countByStatus(hosts);
-  const failed = [...failedHosts(hosts), ...unfinishedHosts(hosts)].sort(
-    (a, b) => a.wave - b.wave || a.order - b.order,
-  );
-  let status: RolloutStatus;
-  let error: ErrorInfo | undefined;
-  if (event.outcome === "FAILED") {
-    status = "FAILED";
-    error = errorFromStates(event.error ?? { Error: "States.Unknown" });
-  } else if (event.outcome === "HALTED") {
-    status = "HALTED";
-  } else if (failed.length === 0) {
-    status = "SUCCEEDED";
-  } else {
-    status = "FAILED";
-    error = {
-      name: "HostsFailed",
-      message: `${failed.length} of ${hosts.length} hosts did not upgrade`,
-    };
-  }
+  try {
+    const listing = await deps.store.listHostsSkippingCorrupt(event.rolloutId);
+    const hosts = listing.items;
+    corrupt.push(...listing.corrupt);
+    for (const key of corrupt) log?.error("corrupt ledger item; repair or delete it", { key });
+    const counts = countByStatus(hosts);
+    const failed = [...failedHosts(hosts), ...unfinishedHosts(hosts)].sort(
+      (a, b) => a.wave - b.wave || a.order - b.order,
+    );
+    const failedHostCount = failed.length + listing.corrupt.length;
+    let status: RolloutStatus;
+    let error: ErrorInfo | undefined;
+    if (event.outcome === "FAILED") {
+      status = "FAILED";
+      error = errorFromStates(event.error ?? { Error: "States.Unknown" });
+    } else if (event.outcome === "HALTED") {
+      status = "HALTED";
+    } else if (listing.corrupt.length > 0) {
+      status = "FAILED";
+      error = {
+        name: "InvalidLedgerItemError",
+        message: `${listing.corrupt.length} host item(s) unreadable: ${listing.corrupt.slice(0, 10).join(", ")}`,
+      };
+    } else if (failed.length === 0) {
+      status = "SUCCEEDED";
+    } else {
+      status = "FAILED";
+      error = {
+        name: "HostsFailed",
+        message: `${failed.length} of ${hosts.length} hosts did not upgrade`,
+      };
+    }
 
-  const alreadyFinal = event.outcome === "FAILED" && FINAL_STATUSES.has(rollout.status);
-  const recorded =
-    !alreadyFinal &&
-    (await deps.store.finishRollout({
+    // A corrupt rollout item's status is unknown: the conditional write alone decides.
+    const alreadyFinal =
+      event.outcome === "FAILED" &&
+      read.found === "valid" &&
+      FINAL_STATUSES.has(read.rollout.status);
+    const recorded =
+      !alreadyFinal &&
+      (await deps.store.finishRollout({
+        rolloutId: event.rolloutId,
+        status,
+        counts: counts as Record<string, number>,
+        error,
+        now: deps.clock.now(),
+        from: ["PLANNED", "RUNNING"],
+      }));
+    if (alreadyFinal) {
+      log?.info("rollout already finished; its status is kept", {
+        status: read.rollout.status,
+        error,
+      });
+      status = read.rollout.status;
+    } else if (!recorded) {
+      log?.warn("rollout already finished with another status", { status });
+    }
+    const lockReleased = await releaseLock(deps, read.fleet, event.rolloutId);
+    log?.info("rollout finished", { status, counts, failedHostCount });
+    if (recorded) {
+      deps.metrics?.rolloutFinished({
+        status,
+        hosts: hosts.length + listing.corrupt.length,
+        failedHosts: failedHostCount,
+        ...(read.found === "valid"
+          ? { durationMs: deps.clock.now() - Date.parse(read.rollout.createdAt) }
+          : {}),
+      });
+    }
+    return {
       rolloutId: event.rolloutId,
       status,
-      counts: counts as Record<string, number>,
-      error,
-      now: deps.clock.now(),
-      from: ["PLANNED", "RUNNING"],
-    }));
-  if (alreadyFinal) {
-    log?.info("rollout already finished; its status is kept", { status: rollout.status, error });
-    status = rollout.status;
-  } else if (!recorded) {
-    log?.warn("rollout already finished with another status", { status });
-  }
-  const lockReleased = await deps.store.releaseLock(rollout.fleet, event.rolloutId);
-  if (!lockReleased) log?.info("fleet lock not held by this rollout; left as it is");
-  log?.info("rollout finished", { status, counts, failedHostCount: failed.length });
-  if (recorded) {
-    const durationMs = deps.clock.now() - Date.parse(rollout.createdAt);
-    deps.metrics?.rolloutFinished({
-      status,
-      hosts: hosts.length,
-      failedHosts: failed.length,
-      durationMs,
+      recorded,
+      hostCount: hosts.length + listing.corrupt.length,
+      counts,
+      failedHostCount,
+      failedHosts: failed.slice(0, MAX_LISTED_FAILURES).map((host) => ({
+        hostId: host.hostId,
+        wave: host.wave,
+        status: host.status,
+        reason:
+          host.error === undefined
+            ? `never finished (left ${host.status})`
+            : `${host.error.name}: ${host.error.message}`,
+      })),
+      lockReleased,
+      corrupt,
+    };
+  } catch (error) {
+    // Whatever kept the end from being recorded, the lock must not outlive the rollout
+    // by its whole TTL: release it, then let the error reach the state machine.
+    await releaseLock(deps, read.fleet, event.rolloutId).catch((releaseError: unknown) => {
+      log?.error("could not release the fleet lock", { error: releaseError });
     });
+    throw error;
   }
-  return {
-    rolloutId: event.rolloutId,
-    status,
-    recorded,
-    hostCount: hosts.length,
-    counts,
-    failedHostCount: failed.length,
-    failedHosts: failed.slice(0, MAX_LISTED_FAILURES).map((host) => ({
-      hostId: host.hostId,
-      wave: host.wave,
-      status: host.status,
-      reason:
-        host.error === undefined
-          ? `never finished (left ${host.status})`
-          : `${host.error.name}: ${host.error.message}`,
-    })),
-    lockReleased,
-  };
+}
+
+/** Reads the rollout item; a corrupt one is reported with the fleet read alone. */
+async function readRollout(deps: Deps<unknown>, rolloutId: string): Promise<RolloutRead> {
+  try {
+    const rollout = await deps.store.getRollout(rolloutId);
+    return rollout === undefined
+      ? { found: "absent" }
+      : { found: "valid", rollout, fleet: rollout.fleet };
+  } catch (error) {
+    if (!(error instanceof InvalidLedgerItemError)) throw error;
+    const fleet = await deps.store.getRolloutFleet(rolloutId).catch((fleetError: unknown) => {
+      if (fleetError instanceof InvalidLedgerItemError) return undefined;
+      throw fleetError;
+    });
+    return { found: "corrupt", key: error.key, fleet };
+  }
+}
+
+/** Releases the fleet lock if this rollout holds it; false when it does not or the fleet is unknown. */
+async function releaseLock(
+  deps: Deps<unknown>,
+  fleet: string | undefined,
+  rolloutId: string,
+): Promise<boolean> {
+  const log = deps.logger?.child({ rolloutId });
+  if (fleet === undefined) {
+    log?.error("the rollout's fleet is unreadable: its lock is left to expire");
+    return false;
+  }
+  const released = await deps.store.releaseLock(fleet, rolloutId);
+  if (!released) log?.info("fleet lock not held by this rollout; left as it is");
+  return released;
 }

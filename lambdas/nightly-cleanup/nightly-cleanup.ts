@@ -41,6 +41,8 @@ export interface NightlyCleanupResult {
   readonly failed: CleanupEntry[];
   /** Pending snapshots left for the next run because the invocation ran out of time. */
   readonly deferred: number;
+  /** Keys (`pk sk`) of pending snapshot items that fail their schema: skipped, never cleaned. */
+  readonly corrupt: string[];
 }
 
 /** Time kept free at the end of the invocation. */
@@ -66,7 +68,10 @@ export async function nightlyCleanup(
   const start = deps.clock.now();
   const deadline =
     start + (context?.getRemainingTimeInMillis() ?? 15 * 60_000) - CLEANUP_RESERVE_MS;
-  const pending = await deps.store.listPendingCleanups();
+  const { items: pending, corrupt } = await deps.store.listPendingCleanups();
+  for (const key of corrupt) {
+    log.error("corrupt snapshot item skipped; repair or delete it", { key });
+  }
   const byHost = new Map<string, Snapshot[]>();
   for (const snapshot of pending) {
     const list = byHost.get(snapshot.hostId) ?? [];
@@ -92,7 +97,7 @@ export async function nightlyCleanup(
       lists[outcome.list].push(outcome.entry);
     }
   });
-  const result: NightlyCleanupResult = { checked, ...lists, deferred };
+  const result: NightlyCleanupResult = { checked, ...lists, deferred, corrupt };
   log.info("nightly cleanup done", {
     pending: pending.length,
     checked,
@@ -100,6 +105,7 @@ export async function nightlyCleanup(
     kept: lists.kept.length,
     failed: lists.failed.length,
     deferred,
+    corrupt: corrupt.length,
   });
   const done = new Set(lists.deleted.map((e) => `${e.hostId}/${e.rolloutId}`));
   const stillPending = pending.filter((s) => !done.has(`${s.hostId}/${s.rolloutId}`));

@@ -748,7 +748,9 @@ describe("runHostStep: finished commands", () => {
       createdAt,
     });
     expect(store.snapshotJobs(I1, ROLLOUT_ID)).toEqual(jobs(2500).items);
-    expect((await store.listPendingCleanups()).map((snapshot) => snapshot.hostId)).toEqual([I1]);
+    expect((await store.listPendingCleanups()).items.map((snapshot) => snapshot.hostId)).toEqual([
+      I1,
+    ]);
     // The snapshot, then the host's step result.
     expect(calls.slice(-2)).toEqual(["putSnapshot", "recordStepResult"]);
     expect(await ledgerHost()).toMatchObject({

@@ -48,6 +48,19 @@ function newSnapshot(hostId: string, overrides: Partial<NewSnapshot> = {}): NewS
   };
 }
 
+/** A lock item that fails its schema (`acquiredAt` is not a time) but has an owner and expiry. */
+function corruptLock(fields: { owner: string; expiresAt: number }): RawItem {
+  return {
+    pk: "LOCK#default",
+    sk: "LOCK",
+    kind: "lock",
+    schemaVersion: 1,
+    fleet: "default",
+    acquiredAt: "yesterday",
+    ...fields,
+  };
+}
+
 /** Declares the shared suite for the stores `fresh` builds. */
 export function ledgerContract(name: string, fresh: () => Promise<ContractFixture>): void {
   let store: LedgerStore;
@@ -132,6 +145,52 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
       // Assess
       await expect(result).rejects.toMatchObject({ name: "FleetLockedError", owner: "r-a" });
       expect((await store.getLock("default"))?.owner).toBe("r-a");
+    });
+
+    it("refuses a corrupt lock in the way with FleetLockedError naming its raw owner and key", async () => {
+      // Prepare
+      await seed(corruptLock({ owner: "r-a", expiresAt: Math.floor(T0 / 1000) + 600 }));
+
+      // Act
+      const result = store.acquireLock({
+        fleet: "default",
+        owner: "r-b",
+        now: T0,
+        ttlSeconds: 60,
+      });
+
+      // Assess
+      await expect(result).rejects.toMatchObject({
+        name: "FleetLockedError",
+        owner: "r-a",
+        message: expect.stringContaining("(corrupt lock item LOCK#default LOCK"),
+      });
+    });
+
+    it("breaks a corrupt lock by its raw owner, or once its raw expiresAt has passed", async () => {
+      // Prepare
+      await seed(corruptLock({ owner: "r-a", expiresAt: Math.floor(T0 / 1000) + 600 }));
+
+      // Act
+      const broken = await store.acquireLock({
+        fleet: "default",
+        owner: "r-b",
+        now: T0,
+        ttlSeconds: 60,
+        breakLock: "r-a",
+      });
+      await seed(corruptLock({ owner: "r-b", expiresAt: Math.floor(T0 / 1000) + 60 }));
+      const expired = await store.acquireLock({
+        fleet: "default",
+        owner: "r-c",
+        now: T0 + 61_000,
+        ttlSeconds: 60,
+      });
+
+      // Assess
+      expect(broken.owner).toBe("r-b");
+      expect(expired.owner).toBe("r-c");
+      expect(await store.getLock("default")).toMatchObject({ owner: "r-c" });
     });
 
     it("refreshes and releases only its own lock", async () => {
@@ -676,7 +735,8 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
       const after = await store.listPendingCleanups();
 
       // Assess
-      expect(before.map((s) => s.hostId)).toEqual([I2, I3, I1]);
+      expect(before.items.map((s) => s.hostId)).toEqual([I2, I3, I1]);
+      expect(before.corrupt).toEqual([]);
       expect([kept, done, doneAgain, attemptOnDone, absent]).toEqual([
         true,
         true,
@@ -684,8 +744,8 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
         false,
         false,
       ]);
-      expect(after.map((s) => s.hostId)).toEqual([I3, I1]);
-      expect(after[1]).toMatchObject({
+      expect(after.items.map((s) => s.hostId)).toEqual([I3, I1]);
+      expect(after.items[1]).toMatchObject({
         hostId: I1,
         cleanup: "PENDING",
         attempts: 1,
@@ -699,6 +759,69 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
         lastResult: { status: "DELETED" },
       });
       expect(await store.getSnapshot(I1, "r-absent")).toBeUndefined();
+    });
+  });
+
+  describe(`${name}: reading past corrupt items`, () => {
+    it("lists the readable pending snapshots and the keys of the corrupt ones", async () => {
+      // Prepare
+      await store.putSnapshot(newSnapshot(I1));
+      await seed({ ...snapshotItem(I2, ROLLOUT_ID), jobCount: "2" });
+      await store.putSnapshot(newSnapshot(I3, { now: T0 - 60_000 }));
+
+      // Act
+      const pending = await store.listPendingCleanups();
+
+      // Assess
+      expect(pending.items.map((s) => s.hostId)).toEqual([I3, I1]);
+      expect(pending.corrupt).toEqual([`HOST#${I2} SNAPSHOT#${ROLLOUT_ID}`]);
+    });
+
+    it("lists a rollout's readable hosts and the keys of the corrupt ones", async () => {
+      // Prepare
+      await seed(hostItem({ hostId: I1, wave: 0, order: 0 }));
+      await seed({ ...hostItem({ hostId: I2, wave: 0, order: 1 }), status: "DONE" });
+      await seed(hostItem({ hostId: I3, wave: 1, order: 2 }));
+
+      // Act
+      const listing = await store.listHostsSkippingCorrupt(ROLLOUT_ID);
+
+      // Assess
+      expect(listing.items.map((h) => h.hostId)).toEqual([I1, I3]);
+      expect(listing.corrupt).toEqual([`ROLLOUT#${ROLLOUT_ID} HOST#0000#${I2}`]);
+    });
+
+    it("reads the fleet of a rollout whose item is otherwise corrupt", async () => {
+      // Prepare
+      await seed({ ...rolloutItem({ fleet: "eu" }), hostCount: "many" });
+
+      // Act
+      const fleet = await store.getRolloutFleet(ROLLOUT_ID);
+      const absent = await store.getRolloutFleet("r-absent");
+
+      // Assess
+      await expect(store.getRollout(ROLLOUT_ID)).rejects.toMatchObject({
+        name: "InvalidLedgerItemError",
+      });
+      expect(fleet).toBe("eu");
+      expect(absent).toBeUndefined();
+    });
+
+    it("records the end of a corrupt rollout", async () => {
+      // Prepare
+      await seed({ ...rolloutItem({ status: "RUNNING" }), hostCount: "many" });
+
+      // Act
+      const recorded = await store.finishRollout({
+        rolloutId: ROLLOUT_ID,
+        status: "FAILED",
+        counts: {},
+        now: T0,
+        from: ["PLANNED", "RUNNING"],
+      });
+
+      // Assess
+      expect(recorded).toBe(true);
     });
   });
 
@@ -761,30 +884,6 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
         () => store.getLock("default"),
         "LOCK#default LOCK",
         "expiresAt",
-      ],
-      [
-        "a lock in the way of another owner",
-        () =>
-          seed({
-            pk: "LOCK#default",
-            sk: "LOCK",
-            kind: "lock",
-            schemaVersion: 1,
-            fleet: "default",
-            owner: "r-a",
-            acquiredAt: "yesterday",
-            expiresAt: Math.floor(T0 / 1000) + 600,
-          }),
-        () => store.acquireLock({ fleet: "default", owner: "r-b", now: T0, ttlSeconds: 60 }),
-        "LOCK#default LOCK",
-        "acquiredAt",
-      ],
-      [
-        "a pending snapshot",
-        () => seed({ ...snapshotItem(I1, ROLLOUT_ID), jobCount: "2" }),
-        () => store.listPendingCleanups(),
-        `HOST#${I1} SNAPSHOT#${ROLLOUT_ID}`,
-        "jobCount",
       ],
       [
         "a snapshot read by its key",

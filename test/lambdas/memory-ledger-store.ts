@@ -7,13 +7,14 @@
  */
 
 import type { z } from "zod";
-import { LedgerConflictError } from "../../lambdas/common/errors.js";
+import { InvalidLedgerItemError, LedgerConflictError } from "../../lambdas/common/errors.js";
 import {
   ACTIVE_HOST_STATUSES,
   epochSeconds,
   type Host,
   HostItemSchema,
   type HostStatus,
+  heldLockOf,
   iso,
   type Lock,
   LockItemSchema,
@@ -24,6 +25,7 @@ import {
   parseItem,
   ROLLOUT_GATE_FIELDS,
   type Rollout,
+  RolloutFleetSchema,
   type RolloutGate,
   RolloutGateSchema,
   RolloutItemSchema,
@@ -51,8 +53,10 @@ import {
   type FinalizeHostArgs,
   type FinishRolloutArgs,
   fleetLockedError,
+  type HeldLock,
   type HostKey,
   type LedgerStore,
+  type Listing,
   type NewHost,
   type NewRollout,
   type NewSnapshot,
@@ -109,7 +113,7 @@ export class MemoryLedgerStore implements LedgerStore {
       (typeof held.expiresAt === "number" && held.expiresAt <= epochSeconds(args.now)) ||
       held.owner === args.owner ||
       (args.breakLock !== undefined && held.owner === args.breakLock);
-    if (!free) throw fleetLockedError(args.fleet, this.read(lockKey(args.fleet), LockItemSchema));
+    if (!free) throw fleetLockedError(args.fleet, held && heldLockOf(copy(held)));
     this.putItem(item);
     return toRecord(item);
   }
@@ -134,6 +138,12 @@ export class MemoryLedgerStore implements LedgerStore {
     return this.read(lockKey(fleet), LockItemSchema);
   }
 
+  async getHeldLock(fleet: string): Promise<HeldLock | undefined> {
+    this.calls.push("getHeldLock");
+    const raw = this.item(lockKey(fleet));
+    return raw && heldLockOf(raw);
+  }
+
   async createRollout(rollout: NewRollout): Promise<"created" | "exists"> {
     this.calls.push("createRollout");
     const item = newRolloutItem(rollout);
@@ -145,6 +155,18 @@ export class MemoryLedgerStore implements LedgerStore {
   async getRollout(rolloutId: string): Promise<Rollout | undefined> {
     this.calls.push("getRollout");
     return this.read(rolloutKey(rolloutId), RolloutItemSchema);
+  }
+
+  async getRolloutFleet(rolloutId: string): Promise<string | undefined> {
+    this.calls.push("getRolloutFleet");
+    const key = rolloutKey(rolloutId);
+    const raw = this.raw(key);
+    if (raw === undefined) return undefined;
+    // Like the projection: only the fleet is read.
+    return parseItem(RolloutFleetSchema, {
+      ...key,
+      ...("fleet" in raw ? { fleet: raw.fleet } : {}),
+    }).fleet;
   }
 
   async getRolloutGate(rolloutId: string): Promise<RolloutGate | undefined> {
@@ -220,6 +242,15 @@ export class MemoryLedgerStore implements LedgerStore {
   async listHosts(rolloutId: string): Promise<Host[]> {
     this.calls.push("listHosts");
     return this.hosts(rolloutId, HOSTS_PREFIX).sort((a, b) => a.wave - b.wave || a.order - b.order);
+  }
+
+  async listHostsSkippingCorrupt(rolloutId: string): Promise<Listing<Host>> {
+    this.calls.push("listHostsSkippingCorrupt");
+    const listing = skippingCorrupt(this.query(rolloutPk(rolloutId), HOSTS_PREFIX), HostItemSchema);
+    return {
+      items: listing.items.sort((a, b) => a.wave - b.wave || a.order - b.order),
+      corrupt: listing.corrupt,
+    };
   }
 
   async recordCommand(args: RecordCommandArgs): Promise<RecordCommandResult> {
@@ -308,13 +339,14 @@ export class MemoryLedgerStore implements LedgerStore {
     return this.read(snapshotKey(hostId, rolloutId), SnapshotItemSchema);
   }
 
-  async listPendingCleanups(): Promise<Snapshot[]> {
+  async listPendingCleanups(): Promise<Listing<Snapshot>> {
     this.calls.push("listPendingCleanups");
     // The sparse index holds the items carrying both of its keys, in gsi1sk order.
-    return [...this.items.values()]
+    const pending = [...this.items.values()]
       .filter((item) => item.gsi1pk === CLEANUP_PENDING_PK && typeof item.gsi1sk === "string")
       .sort((a, b) => compare(a.gsi1sk as string, b.gsi1sk as string))
-      .map((item) => toRecord(parseItem(SnapshotItemSchema, copy(item))));
+      .map(copy);
+    return skippingCorrupt(pending, SnapshotItemSchema);
   }
 
   async completeCleanup(args: CleanupResultArgs): Promise<boolean> {
@@ -369,6 +401,23 @@ export class MemoryLedgerStore implements LedgerStore {
       toRecord(parseItem(HostItemSchema, item)),
     );
   }
+}
+
+/** The records of the items that match `schema`, and the keys of those that do not. */
+function skippingCorrupt<S extends z.ZodType<object>>(
+  items: readonly RawItem[],
+  schema: S,
+): Listing<ReturnType<typeof toRecord<z.output<S>>>> {
+  const listing: Listing<ReturnType<typeof toRecord<z.output<S>>>> = { items: [], corrupt: [] };
+  for (const item of items) {
+    try {
+      listing.items.push(toRecord(parseItem(schema, item)));
+    } catch (error) {
+      if (!(error instanceof InvalidLedgerItemError)) throw error;
+      listing.corrupt.push(error.key);
+    }
+  }
+  return listing;
 }
 
 /** Byte order of ASCII strings, as DynamoDB sorts keys. */

@@ -126,6 +126,7 @@ describe("nightlyCleanup", () => {
         },
       ],
       deferred: 0,
+      corrupt: [],
     });
     expect(ssmMock).toHaveReceivedCommandWith(SendCommandCommand, {
       DocumentName: "AR-Cleanup",
@@ -149,7 +150,7 @@ describe("nightlyCleanup", () => {
       lastResult: { status: "DELETED", alive: 0 },
     });
     // KEPT and unreachable: an attempt, still pending.
-    expect(await deps.store.listPendingCleanups()).toEqual([
+    expect((await deps.store.listPendingCleanups()).items).toEqual([
       expect.objectContaining({
         hostId: I2,
         cleanup: "PENDING",
@@ -171,6 +172,32 @@ describe("nightlyCleanup", () => {
         },
       }),
     ]);
+  });
+
+  it("skips a corrupt snapshot item, reports its key, and cleans every other host", async () => {
+    // Prepare
+    ssmMock.on(SendCommandCommand).callsFake((input: { InstanceIds: string[] }) => ({
+      Command: { CommandId: `c-${input.InstanceIds[0]}` },
+    }));
+    ssmMock
+      .on(GetCommandInvocationCommand)
+      .callsFake((input: { InstanceId: string }) =>
+        done(input.InstanceId, { status: "DELETED", release: "/opt/agent/releases/1.0.0" }),
+      );
+    const deps = ledger([
+      snapshot(I1, "r-1"),
+      { ...snapshot(I2, "r-1"), jobCount: "2" as unknown as number },
+      snapshot(I3, "r-1"),
+    ]);
+
+    // Act
+    const result = await nightlyCleanup(deps, {}, context());
+
+    // Assess
+    expect(result.deleted.map((entry) => entry.hostId)).toEqual([I1, I3]);
+    expect(result.corrupt).toEqual([`HOST#${I2} SNAPSHOT#r-1`]);
+    expect(result.checked).toBe(2);
+    expect(ssmMock).toHaveReceivedCommandTimes(SendCommandCommand, 2);
   });
 
   it("records an offline host SSM refuses as a failed attempt", async () => {
@@ -220,7 +247,7 @@ describe("nightlyCleanup", () => {
     // Assess
     expect(maxRunning).toBe(1);
     expect(result.deleted.map((d) => d.rolloutId)).toEqual(["r-1", "r-2"]);
-    expect(await deps.store.listPendingCleanups()).toEqual([]);
+    expect((await deps.store.listPendingCleanups()).items).toEqual([]);
   });
 
   it("defers snapshots it has no time left for and gives up waiting before the end", async () => {

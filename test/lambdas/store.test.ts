@@ -779,8 +779,8 @@ describe("DynamoLedgerStore: snapshots", () => {
     const pending = await store().store.listPendingCleanups();
 
     // Assess
-    expect(pending.map((s) => s.hostId)).toEqual([I1, I2]);
-    expect(pending[0]).not.toHaveProperty("gsi1pk");
+    expect(pending.items.map((s) => s.hostId)).toEqual([I1, I2]);
+    expect(pending.items[0]).not.toHaveProperty("gsi1pk");
     expect(ddbMock).toHaveReceivedNthCommandWith(QueryCommand, 1, {
       TableName: TABLE,
       IndexName: "gsi1",

@@ -253,6 +253,7 @@ describe("finishRollout", () => {
       failedHostCount: 0,
       failedHosts: [],
       lockReleased: true,
+      corrupt: [],
     });
     const rollout = await deps.store.getRollout(ROLLOUT_ID);
     expect(rollout).toMatchObject({
@@ -394,6 +395,64 @@ describe("finishRollout", () => {
     expect(deps.store.calls).toEqual(["getRollout"]);
     expect(await deps.store.getRollout(ROLLOUT_ID)).toBeUndefined();
     expect(await deps.store.getLock("default")).toMatchObject({ owner: "other-rollout" });
+  });
+
+  it.each(["DONE", "HALTED", "FAILED"] as const)(
+    "releases the lock and records the end (%s) when the rollout item is corrupt, naming its key",
+    async (outcome) => {
+      // Prepare
+      const deps = ledger(
+        { ...rolloutItem({ fleet: "eu" }), hostCount: "two" as unknown as number },
+        hosts(0, ["UPGRADED"]),
+      );
+
+      // Act
+      const result = await finishRollout(deps, {
+        rolloutId: ROLLOUT_ID,
+        outcome,
+        ...(outcome === "FAILED" ? { error: { Error: "InvalidLedgerItemError", Cause: "x" } } : {}),
+      });
+
+      // Assess
+      expect(result).toMatchObject({
+        lockReleased: true,
+        recorded: true,
+        corrupt: [`ROLLOUT#${ROLLOUT_ID} ROLLOUT`],
+      });
+      expect(await deps.store.getLock("eu")).toBeUndefined();
+      expect(deps.store.item({ pk: `ROLLOUT#${ROLLOUT_ID}`, sk: "ROLLOUT" })).toMatchObject({
+        status: { DONE: "SUCCEEDED", HALTED: "HALTED", FAILED: "FAILED" }[outcome],
+        finishedAt: NOW,
+      });
+    },
+  );
+
+  it("releases the lock and fails the rollout when a host item is corrupt, naming its key", async () => {
+    // Prepare
+    const good = hosts(0, ["UPGRADED"]);
+    const bad = { ...hostItem({ hostId: I3, wave: 1, order: 1 }), status: "DONE" as never };
+    const deps = ledger(rolloutItem(), [...good, bad]);
+
+    // Act
+    const result = await finishRollout(deps, { rolloutId: ROLLOUT_ID, outcome: "DONE" });
+
+    // Assess
+    expect(result).toMatchObject({
+      status: "FAILED",
+      recorded: true,
+      lockReleased: true,
+      hostCount: 2,
+      failedHostCount: 1,
+      corrupt: [`ROLLOUT#${ROLLOUT_ID} HOST#0001#${I3}`],
+    });
+    expect(await deps.store.getLock("default")).toBeUndefined();
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({
+      status: "FAILED",
+      error: {
+        name: "InvalidLedgerItemError",
+        message: `1 host item(s) unreadable: ROLLOUT#${ROLLOUT_ID} HOST#0001#${I3}`,
+      },
+    });
   });
 
   it("raises LedgerConflictError when finishing a rollout that does not exist", async () => {

@@ -13,6 +13,7 @@ import {
   type Host,
   HostItemSchema,
   type HostStatus,
+  heldLockOf,
   iso,
   type Lock,
   LockItemSchema,
@@ -21,6 +22,7 @@ import {
   newRolloutItem,
   newSnapshotItems,
   type Rollout,
+  RolloutFleetSchema,
   type RolloutGate,
   RolloutGateSchema,
   RolloutItemSchema,
@@ -45,8 +47,10 @@ import {
   type FinalizeHostArgs,
   type FinishRolloutArgs,
   fleetLockedError,
+  type HeldLock,
   type HostKey,
   type LedgerStore,
+  type Listing,
   type NewHost,
   type NewRollout,
   type NewSnapshot,
@@ -100,7 +104,7 @@ export class DynamoLedgerStore implements LedgerStore {
       }),
     );
     if (acquired) return toRecord(item);
-    throw fleetLockedError(args.fleet, await this.getLock(args.fleet));
+    throw fleetLockedError(args.fleet, await this.getHeldLock(args.fleet));
   }
 
   async refreshLock(args: RefreshLockArgs): Promise<boolean> {
@@ -136,6 +140,11 @@ export class DynamoLedgerStore implements LedgerStore {
     return item && toRecord(item);
   }
 
+  async getHeldLock(fleet: string): Promise<HeldLock | undefined> {
+    const raw = await this.db.getRawItem(lockKey(fleet));
+    return raw && heldLockOf(raw);
+  }
+
   async createRollout(rollout: NewRollout): Promise<"created" | "exists"> {
     const created = await this.db.conditional(
       new PutCommand({
@@ -150,6 +159,13 @@ export class DynamoLedgerStore implements LedgerStore {
   async getRollout(rolloutId: string): Promise<Rollout | undefined> {
     const item = await this.db.getItem(rolloutKey(rolloutId), RolloutItemSchema);
     return item && toRecord(item);
+  }
+
+  async getRolloutFleet(rolloutId: string): Promise<string | undefined> {
+    const item = await this.db.getItem(rolloutKey(rolloutId), RolloutFleetSchema, {
+      ProjectionExpression: "fleet",
+    });
+    return item?.fleet;
   }
 
   async getRolloutGate(rolloutId: string): Promise<RolloutGate | undefined> {
@@ -247,6 +263,18 @@ export class DynamoLedgerStore implements LedgerStore {
   async listHosts(rolloutId: string): Promise<Host[]> {
     const hosts = await this.queryHosts(rolloutId, HOSTS_PREFIX);
     return hosts.sort((a, b) => a.wave - b.wave || a.order - b.order);
+  }
+
+  async listHostsSkippingCorrupt(rolloutId: string): Promise<Listing<Host>> {
+    const listing = await this.db.queryAllSkippingCorrupt(
+      this.hostsQuery(rolloutId, HOSTS_PREFIX),
+      HostItemSchema,
+    );
+    const hosts = listing.items.map(toRecord);
+    return {
+      items: hosts.sort((a, b) => a.wave - b.wave || a.order - b.order),
+      corrupt: listing.corrupt,
+    };
   }
 
   async recordCommand(args: RecordCommandArgs): Promise<RecordCommandResult> {
@@ -371,8 +399,8 @@ export class DynamoLedgerStore implements LedgerStore {
     return item && toRecord(item);
   }
 
-  async listPendingCleanups(): Promise<Snapshot[]> {
-    const items = await this.db.queryAll(
+  async listPendingCleanups(): Promise<Listing<Snapshot>> {
+    const listing = await this.db.queryAllSkippingCorrupt(
       {
         TableName: this.db.name,
         IndexName: CLEANUP_INDEX.name,
@@ -381,7 +409,7 @@ export class DynamoLedgerStore implements LedgerStore {
       },
       SnapshotItemSchema,
     );
-    return items.map(toRecord);
+    return { items: listing.items.map(toRecord), corrupt: listing.corrupt };
   }
 
   async completeCleanup(args: CleanupResultArgs): Promise<boolean> {
@@ -423,15 +451,16 @@ export class DynamoLedgerStore implements LedgerStore {
   }
 
   private async queryHosts(rolloutId: string, prefix: string): Promise<Host[]> {
-    const items = await this.db.queryAll(
-      {
-        TableName: this.db.name,
-        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-        ExpressionAttributeValues: { ":pk": rolloutPk(rolloutId), ":prefix": prefix },
-        ConsistentRead: true,
-      },
-      HostItemSchema,
-    );
+    const items = await this.db.queryAll(this.hostsQuery(rolloutId, prefix), HostItemSchema);
     return items.map(toRecord);
+  }
+
+  private hostsQuery(rolloutId: string, prefix: string) {
+    return {
+      TableName: this.db.name,
+      KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+      ExpressionAttributeValues: { ":pk": rolloutPk(rolloutId), ":prefix": prefix },
+      ConsistentRead: true,
+    };
   }
 }

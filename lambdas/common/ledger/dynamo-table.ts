@@ -18,9 +18,14 @@ import {
   type UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import type { z } from "zod";
-import { isConditionalCheckFailed, LedgerWriteIncompleteError } from "../errors.js";
+import {
+  InvalidLedgerItemError,
+  isConditionalCheckFailed,
+  LedgerWriteIncompleteError,
+} from "../errors.js";
 import { parseItem } from "./items.js";
 import type { ItemKey } from "./keys.js";
+import type { Listing } from "./store.js";
 
 /** Options of {@link DynamoTable}. */
 export interface DynamoTableOptions {
@@ -68,6 +73,14 @@ export class DynamoTable {
     return out.Item === undefined ? undefined : parseItem(schema, { ...key, ...out.Item });
   }
 
+  /** An item as stored, unparsed (strongly consistent); undefined when absent. */
+  async getRawItem(key: ItemKey): Promise<Record<string, unknown> | undefined> {
+    const out = await this.client.send(
+      new GetCommand({ TableName: this.name, Key: key, ConsistentRead: true }),
+    );
+    return out.Item;
+  }
+
   /** Sends a conditional write; false when its condition did not hold. */
   async conditional(command: PutCommand | UpdateCommand | DeleteCommand): Promise<boolean> {
     try {
@@ -87,6 +100,28 @@ export class DynamoTable {
       for (const item of page.Items ?? []) items.push(parseItem(schema, item));
     }
     return items;
+  }
+
+  /**
+   * Every page of a query, each item parsed with `schema`; an item that does not match
+   * is skipped and its key listed instead of failing the whole listing.
+   */
+  async queryAllSkippingCorrupt<S extends z.ZodType>(
+    input: QueryCommandInput,
+    schema: S,
+  ): Promise<Listing<z.output<S>>> {
+    const listing: Listing<z.output<S>> = { items: [], corrupt: [] };
+    for await (const page of paginateQuery({ client: this.client }, input)) {
+      for (const item of page.Items ?? []) {
+        try {
+          listing.items.push(parseItem(schema, item));
+        } catch (error) {
+          if (!(error instanceof InvalidLedgerItemError)) throw error;
+          listing.corrupt.push(error.key);
+        }
+      }
+    }
+    return listing;
   }
 
   /**

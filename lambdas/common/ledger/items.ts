@@ -28,7 +28,7 @@ import {
   snapshotKey,
   snapshotPk,
 } from "./keys.js";
-import type { AcquireLockArgs, NewHost, NewRollout, NewSnapshot } from "./store.js";
+import type { AcquireLockArgs, HeldLock, NewHost, NewRollout, NewSnapshot } from "./store.js";
 
 /** Jobs per snapshot chunk (keeps a chunk well under DynamoDB's 400 KB item limit). */
 export const JOBS_PER_CHUNK = 1000;
@@ -118,6 +118,9 @@ export const RolloutGateSchema = RolloutSchema.pick({
 });
 /** See {@link RolloutGateSchema}. */
 export type RolloutGate = z.infer<typeof RolloutGateSchema>;
+/** The rollout's fleet alone (see `LedgerStore.getRolloutFleet`). */
+export const RolloutFleetSchema = RolloutSchema.pick({ fleet: true }).strip();
+
 /** Attributes of the rollout item the gate reads. */
 export const ROLLOUT_GATE_FIELDS = ["status", "failedCount", "failureThreshold"] as const;
 
@@ -251,6 +254,17 @@ export function parseItem<S extends z.ZodType>(schema: S, raw: unknown): z.outpu
   const issue =
     first === undefined ? "invalid" : `${first.path.join(".") || "(item)"}: ${first.message}`;
   throw new InvalidLedgerItemError(`ledger item ${key}: ${issue}`, key);
+}
+
+/** The lock a raw lock item holds, readable or not (see {@link HeldLock}). */
+export function heldLockOf(raw: Record<string, unknown>): HeldLock {
+  const parsed = LockItemSchema.safeParse(raw);
+  if (parsed.success) return { owner: parsed.data.owner, expiresAt: parsed.data.expiresAt };
+  return {
+    ...(typeof raw.owner === "string" ? { owner: raw.owner } : {}),
+    ...(typeof raw.expiresAt === "number" ? { expiresAt: raw.expiresAt } : {}),
+    corrupt: `${String(raw.pk)} ${String(raw.sk)}`,
+  };
 }
 
 const STORAGE_FIELDS = ["pk", "sk", "kind", "schemaVersion", "gsi1pk", "gsi1sk"] as const;

@@ -67,6 +67,27 @@ export interface NewSnapshot {
   readonly now: number;
 }
 
+/** What a listing read: the items that match their schema, and the keys of those that do not. */
+export interface Listing<T> {
+  readonly items: T[];
+  /** Keys (`pk sk`) of the items that failed their schema, skipped. */
+  readonly corrupt: string[];
+}
+
+/**
+ * A fleet lock as stored, readable or not: a lock item that fails its schema still
+ * names an owner and an expiry when those attributes are intact, and can then be
+ * broken like any other (by its owner's name, or once its raw `expiresAt` passed).
+ */
+export interface HeldLock {
+  /** The `owner` attribute, when it is a string. */
+  readonly owner?: string;
+  /** The `expiresAt` attribute (epoch seconds), when it is a number. */
+  readonly expiresAt?: number;
+  /** Key (`pk sk`) of the item when it fails its schema. */
+  readonly corrupt?: string;
+}
+
 /** Arguments of {@link LedgerStore.acquireLock}. */
 export interface AcquireLockArgs {
   readonly fleet: string;
@@ -160,11 +181,18 @@ export interface LedgerStore {
   releaseLock(fleet: string, owner: string): Promise<boolean>;
   /** The fleet's lock, if any. */
   getLock(fleet: string): Promise<Lock | undefined>;
+  /** The fleet's lock as stored, even when it fails its schema; undefined when absent. */
+  getHeldLock(fleet: string): Promise<HeldLock | undefined>;
 
   /** Writes a new PLANNED rollout; "exists" when one with this id is already there. */
   createRollout(rollout: NewRollout): Promise<"created" | "exists">;
   /** The rollout (strongly consistent read). */
   getRollout(rolloutId: string): Promise<Rollout | undefined>;
+  /**
+   * Only the rollout's fleet: what releasing its lock needs when the rest of the item
+   * is corrupt. Throws `InvalidLedgerItemError` only when the fleet itself is.
+   */
+  getRolloutFleet(rolloutId: string): Promise<string | undefined>;
   /**
    * Only what the preflight gate needs, read fresh. The rollout item carries the whole
    * input (up to 10,000 host ids): the gate must not read that once per host.
@@ -191,6 +219,8 @@ export interface LedgerStore {
   listWaveHosts(rolloutId: string, wave: number): Promise<Host[]>;
   /** All hosts of a rollout, in wave then `order`. */
   listHosts(rolloutId: string): Promise<Host[]>;
+  /** All hosts of a rollout that match their schema, in wave then `order`, and the keys of the others. */
+  listHostsSkippingCorrupt(rolloutId: string): Promise<Listing<Host>>;
   /**
    * Records the command sent for `step` and moves the host to `status`, if the host
    * has no command for that step yet and is in one of `from`. When another attempt
@@ -216,8 +246,11 @@ export interface LedgerStore {
   putSnapshot(snapshot: NewSnapshot): Promise<"created" | "exists">;
   /** The snapshot a rollout's switch recorded for a host (without its jobs). */
   getSnapshot(hostId: string, rolloutId: string): Promise<Snapshot | undefined>;
-  /** Snapshots whose cleanup is pending, oldest first. */
-  listPendingCleanups(): Promise<Snapshot[]>;
+  /**
+   * Snapshots whose cleanup is pending, oldest first; one that fails its schema is
+   * skipped and its key listed, so it never keeps the others from being cleaned.
+   */
+  listPendingCleanups(): Promise<Listing<Snapshot>>;
   /** Marks a cleanup done (out of the pending list); false when it was no longer pending. */
   completeCleanup(args: CleanupResultArgs): Promise<boolean>;
   /** Counts a cleanup attempt that left the snapshot pending; false when no longer pending. */
@@ -225,12 +258,17 @@ export interface LedgerStore {
 }
 
 /** The error {@link LedgerStore.acquireLock} throws when `held` keeps it from the lock. */
-export function fleetLockedError(fleet: string, held: Lock | undefined): FleetLockedError {
+export function fleetLockedError(fleet: string, held: HeldLock | undefined): FleetLockedError {
   // Released between the refused write and this read: the caller may simply try again.
-  const owner = held?.owner ?? "(released)";
+  const owner = held === undefined ? "(released)" : (held.owner ?? "(unreadable)");
   const expiresAt = held?.expiresAt ?? 0;
+  const until = Number.isFinite(expiresAt * 1000) ? iso(expiresAt * 1000) : String(expiresAt);
+  const corrupt =
+    held?.corrupt === undefined
+      ? ""
+      : ` (corrupt lock item ${held.corrupt}: it can be broken like any other lock)`;
   return new FleetLockedError(
-    `fleet "${fleet}" is locked by rollout ${owner} until ${iso(expiresAt * 1000)}; ` +
+    `fleet "${fleet}" is locked by rollout ${owner} until ${until}${corrupt}; ` +
       `wait for it, or pass breakLock: "${owner}" if that rollout is dead`,
     owner,
     expiresAt,
