@@ -25,6 +25,44 @@ function show(value: unknown): string {
 }
 
 // ---------------------------------------------------------------------------
+// Maps with untrusted keys
+
+/**
+ * Keys a map from outside must not carry: zod builds a record by assignment, so
+ * `__proto__` (an own property after JSON.parse) would set the result's prototype and
+ * vanish from its keys, and `constructor`/`prototype` shadow what code may read.
+ */
+export const RESERVED_KEYS: readonly string[] = ["__proto__", "constructor", "prototype"];
+
+/** True when `key` is not one of {@link RESERVED_KEYS}. */
+export function isPlainKey(key: string): boolean {
+  return !RESERVED_KEYS.includes(key);
+}
+
+/**
+ * `z.record` whose keys must pass `key` and must not be one of {@link RESERVED_KEYS}:
+ * every record of untrusted input (the execution input, events, ledger items) is
+ * built with it, so a prototype key is refused with its field named. (z.record alone
+ * drops an own `__proto__` key without a word, which widens a tag selection.)
+ */
+export function plainRecord<K extends z.ZodType<string, string>, V extends z.ZodType>(
+  key: K,
+  value: V,
+) {
+  return z
+    .unknown()
+    .superRefine((input, ctx) => {
+      if (typeof input !== "object" || input === null) return;
+      for (const own of Object.keys(input)) {
+        if (!isPlainKey(own)) {
+          ctx.addIssue({ code: "custom", path: [own], message: `${show(own)} is a reserved key` });
+        }
+      }
+    })
+    .pipe(z.record(key, value));
+}
+
+// ---------------------------------------------------------------------------
 // Scalars
 
 /** Managed-instance id: EC2 (`i-`) or hybrid (`mi-`). */
@@ -121,15 +159,14 @@ const InstanceIdListSchema = z
     });
   });
 
-const TagFilterSchema = z
-  .record(
-    z.string().regex(TAG_KEY_PATTERN, {
-      error: (iss) => `${show(iss.input)} is not an allowed tag key`,
-    }),
-    z.string().regex(TAG_VALUE_PATTERN, {
-      error: (iss) => `${show(iss.input)} is not an allowed tag value`,
-    }),
-  )
+const TagFilterSchema = plainRecord(
+  z.string().regex(TAG_KEY_PATTERN, {
+    error: (iss) => `${show(iss.input)} is not an allowed tag key`,
+  }),
+  z.string().regex(TAG_VALUE_PATTERN, {
+    error: (iss) => `${show(iss.input)} is not an allowed tag value`,
+  }),
+)
   .refine((tags) => Object.keys(tags).length >= 1, { error: "must hold at least one tag" })
   .refine((tags) => Object.keys(tags).length <= 5, { error: "must hold at most 5 tags" });
 
@@ -223,7 +260,7 @@ export const StepStateSchema = z.strictObject({
   sentAt: z.iso.datetime().optional(),
   /** The script's result status, or HALTED from the preflight gate. */
   status: z.string().max(32).optional(),
-  summary: z.record(z.string(), SummaryValueSchema).optional(),
+  summary: plainRecord(z.string(), SummaryValueSchema).optional(),
 });
 /** See {@link StepStateSchema}. */
 export type StepState = z.infer<typeof StepStateSchema>;

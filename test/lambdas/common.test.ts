@@ -97,6 +97,23 @@ describe("StepStateSchema", () => {
     // Assess
     expect(result.success).toBe(false);
   });
+
+  it.each(["__proto__", "constructor", "prototype"])(
+    "refuses a summary with a %s key, naming it",
+    (key) => {
+      // Prepare: parsed from JSON, as Lambda delivers the event
+      const state = JSON.parse(
+        `{"step":"stage","done":true,"waitSeconds":0,"summary":{"${key}":"x","release":"r"}}`,
+      );
+
+      // Act
+      const result = StepStateSchema.safeParse(state);
+
+      // Assess
+      expect(result.success).toBe(false);
+      expect(result.error?.issues[0]).toMatchObject({ path: ["summary", key] });
+    },
+  );
 });
 
 describe("loadEnv", () => {

@@ -849,6 +849,13 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
         "failedCount",
       ],
       [
+        "a rollout whose counts carry a constructor key",
+        () => seed({ ...rolloutItem({ status: "SUCCEEDED" }), counts: { constructor: 1 } }),
+        () => store.getRollout(ROLLOUT_ID),
+        `ROLLOUT#${ROLLOUT_ID} ROLLOUT`,
+        "counts",
+      ],
+      [
         "a host with an unknown status",
         () => seed({ ...hostItem(), status: "DONE" }),
         () => store.listHosts(ROLLOUT_ID),

@@ -628,6 +628,19 @@ describe("plan-rollout handler: invalid input", () => {
       "InvalidInputError",
       "hosts.tags.env$(id):",
     ],
+    ...(["__proto__", "constructor", "prototype"] as const).map(
+      (key): [string, unknown, string, string] => [
+        `a ${key} tag key (raw JSON, as Step Functions delivers it)`,
+        JSON.parse(
+          JSON.stringify(validInput({ hosts: { tags: { Env: "prod" } } })).replace(
+            '"Env":"prod"',
+            `"${key}":"x","Env":"prod"`,
+          ),
+        ),
+        "InvalidInputError",
+        `hosts.tags.${key}: "${key}" is a reserved key`,
+      ],
+    ),
     [
       "bad tag value",
       input({ hosts: { tags: { Env: "prod;reboot" } } }),

@@ -6,11 +6,15 @@
 import type { Server } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  type AttributeValue,
+  CreateTableCommand,
+  DynamoDBClient,
+  PutItemCommand,
+} from "@aws-sdk/client-dynamodb";
 import {
   type DynamoDBDocumentClient,
   GetCommand,
-  PutCommand,
   QueryCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -43,6 +47,7 @@ afterAll(async () => {
 async function freshTable(): Promise<{
   ledger: DynamoLedgerStore;
   document: DynamoDBDocumentClient;
+  client: DynamoDBClient;
   tableName: string;
 }> {
   const tableName = `ledger-${++tableCounter}`;
@@ -74,15 +79,39 @@ async function freshTable(): Promise<{
     }),
   );
   const document = createDocumentClient({ endpoint, region: "us-east-1" });
-  return { ledger: new DynamoLedgerStore({ client: document, tableName }), document, tableName };
+  return {
+    ledger: new DynamoLedgerStore({ client: document, tableName }),
+    document,
+    client,
+    tableName,
+  };
+}
+
+/**
+ * An attribute value of any JSON value, map keys taken as they are: the document
+ * client's marshaller cannot write a map with a `__proto__` or `constructor` key,
+ * which is exactly what the corrupt-item tests need to store.
+ */
+function attribute(value: unknown): AttributeValue {
+  if (typeof value === "string") return { S: value };
+  if (typeof value === "number") return { N: String(value) };
+  if (typeof value === "boolean") return { BOOL: value };
+  if (value === null || value === undefined) return { NULL: true };
+  if (Array.isArray(value)) return { L: value.map(attribute) };
+  const map: Record<string, AttributeValue> = {};
+  for (const [key, field] of Object.entries(value)) {
+    Object.defineProperty(map, key, { value: attribute(field), enumerable: true });
+  }
+  return { M: map };
 }
 
 ledgerContract("DynamoLedgerStore on dynalite", async () => {
-  const { ledger, document, tableName } = await freshTable();
+  const { ledger, client, tableName } = await freshTable();
   return {
     store: ledger,
     seed: async (item) => {
-      await document.send(new PutCommand({ TableName: tableName, Item: item }));
+      const Item = (attribute(item) as { M: Record<string, AttributeValue> }).M;
+      await client.send(new PutItemCommand({ TableName: tableName, Item }));
     },
   };
 });

@@ -540,6 +540,24 @@ describe("DynamoLedgerStore: hosts", () => {
     });
   });
 
+  it("refuses a map the document client unmarshalled from a __proto__ key, naming its key", async () => {
+    // Prepare: the document client's unmarshall builds a map by assignment
+    // (`acc[key] = value`), so a stored `__proto__` key comes back as the map's prototype
+    const counts: Record<string, number> = Object.create({ UPGRADED: 9 });
+    counts.FAILED = 1;
+    ddbMock.on(GetCommand).resolves({ Item: { ...rolloutItem({ status: "SUCCEEDED" }), counts } });
+
+    // Act
+    const result = store().store.getRollout(ROLLOUT_ID);
+
+    // Assess
+    expect(Object.keys(counts)).toEqual(["FAILED"]);
+    await expect(result).rejects.toMatchObject({
+      name: "InvalidLedgerItemError",
+      message: `ledger item ROLLOUT#${ROLLOUT_ID} ROLLOUT: counts: carries a reserved key (__proto__, constructor, prototype)`,
+    });
+  });
+
   it("re-sends unprocessed BatchWrite items with backoff", async () => {
     // Prepare
     const hosts = Array.from({ length: 30 }, (_, n) => ({

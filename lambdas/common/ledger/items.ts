@@ -9,8 +9,11 @@ import { z } from "zod";
 import { InvalidLedgerItemError } from "../errors.js";
 import {
   InstanceIdSchema,
+  isPlainKey,
   type JobEntry,
   JobEntrySchema,
+  plainRecord,
+  RESERVED_KEYS,
   RolloutIdSchema,
   RolloutInputSchema,
   StepNameSchema,
@@ -77,7 +80,7 @@ export const ACTIVE_HOST_STATUSES: readonly HostStatus[] = [
 export const FAILURE_HOST_STATUSES: readonly HostStatus[] = ["ROLLED_BACK", "FAILED"];
 
 /** Host counts by status. */
-export const StatusCountsSchema = z.record(z.string(), z.int().nonnegative());
+export const StatusCountsSchema = plainRecord(z.string(), z.int().nonnegative());
 
 /** A rollout as the store hands it out. */
 export const RolloutSchema = z.strictObject({
@@ -243,17 +246,43 @@ export const epochSeconds = (ms: number): number => Math.floor(ms / 1000);
  * they are written). Throws {@link InvalidLedgerItemError} naming the item's key.
  */
 export function parseItem<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
-  const result = schema.safeParse(raw);
-  if (result.success) return result.data;
   const { pk, sk } = (typeof raw === "object" && raw !== null ? raw : {}) as Record<
     string,
     unknown
   >;
   const key = `${String(pk)} ${String(sk)}`;
+  const reserved = reservedKeyPath(raw, []);
+  if (reserved !== undefined) {
+    throw new InvalidLedgerItemError(
+      `ledger item ${key}: ${reserved}: carries a reserved key (${RESERVED_KEYS.join(", ")})`,
+      key,
+    );
+  }
+  const result = schema.safeParse(raw);
+  if (result.success) return result.data;
   const first = result.error.issues[0];
   const issue =
     first === undefined ? "invalid" : `${first.path.join(".") || "(item)"}: ${first.message}`;
   throw new InvalidLedgerItemError(`ledger item ${key}: ${issue}`, key);
+}
+
+/**
+ * Path of the first map in `value` that carries a reserved key: as an own key, or (the
+ * document client unmarshals a map by assignment) as a prototype it was given.
+ */
+function reservedKeyPath(value: unknown, path: readonly string[]): string | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const here = path.join(".") || "(item)";
+  if (!Array.isArray(value)) {
+    const proto: unknown = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) return here;
+  }
+  for (const [name, field] of Object.entries(value)) {
+    if (!Array.isArray(value) && !isPlainKey(name)) return here;
+    const found = reservedKeyPath(field, [...path, name]);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /** The lock a raw lock item holds, readable or not (see {@link HeldLock}). */
