@@ -46,6 +46,8 @@ export interface AgentRolloutStackProps extends StackProps {
    * unreserved concurrency, which must stay at least 100). @default false
    */
   readonly reserveHostStepConcurrency?: boolean;
+  /** Directories on the hosts file:// artifacts may come from. @default [] (file:// refused) */
+  readonly artifactDirs?: readonly string[];
 }
 
 /** Memory and timeout per function; the rest is the same for all (see RolloutFunction). */
@@ -164,7 +166,8 @@ export class AgentRolloutStack extends Stack {
 
     this.ledger = new LedgerTable(this, "Ledger");
     this.commandOutput = new CommandOutputBucket(this, "CommandOutput");
-    this.hostDocuments = new HostDocuments(this, "HostDocuments", { profilesDir });
+    const artifactDirs = props.artifactDirs ?? [];
+    this.hostDocuments = new HostDocuments(this, "HostDocuments", { profilesDir, artifactDirs });
     const documents = this.hostDocuments.names;
     const outputBucket = this.commandOutput.bucket.bucketName;
 
@@ -177,6 +180,7 @@ export class AgentRolloutStack extends Stack {
         TARGET_TAG_KEY: targetTagKey,
         TARGET_TAG_VALUE: targetTagValue,
         HOST_STEP_CONCURRENCY: String(hostStepConcurrency),
+        ...(artifactDirs.length === 0 ? {} : { ARTIFACT_DIRS: artifactDirs.join(":") }),
       },
       "load-wave": { TABLE_NAME: tableName },
       "host-step": {

@@ -8,6 +8,7 @@ import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Node } from "constructs";
+import { isArtifactDir } from "../lambdas/common/patterns.js";
 
 /**
  * Root of the project (the directory holding `cdk.json`): function entries, profiles
@@ -31,6 +32,7 @@ export const PROJECT_ROOT: string = fileURLToPath(new URL("..", import.meta.url)
  * | `alarmTopicArn` | none | SNS topic ARN the alarms notify (a pager, a chat hook); without it the alarms only show in CloudWatch |
  * | `cleanupOverdueNights` | `3` | a snapshot still pending after this many nights raises the overdue-cleanup alarm |
  * | `hostStepConcurrency` | `100` | most host-step invocations one rollout runs at once: plan-rollout refuses a larger `batchSize`; set explicitly, it is also host-step's reserved concurrency |
+ * | `artifactDirs` | none | absolute directories on the hosts file:// artifacts may come from (a JSON list, or `:`-separated on the command line); none: file:// artifacts are refused |
  */
 export interface RolloutSettings {
   /** EventBridge schedule expression of the nightly cleanup. @default "cron(0 2 * * ? *)" */
@@ -60,6 +62,12 @@ export interface RolloutSettings {
    * account's unreserved pool. @default false
    */
   readonly reserveHostStepConcurrency: boolean;
+  /**
+   * Directories on the hosts a file:// artifact may come from: plan-rollout refuses any
+   * other, the stage document's `artifactUrl` pattern allows only these, and the stage
+   * script re-checks the resolved path. @default [] (file:// refused)
+   */
+  readonly artifactDirs: readonly string[];
 }
 
 /** Defaults of {@link RolloutSettings}, as context values. */
@@ -73,6 +81,7 @@ export const CONTEXT_DEFAULTS = {
   alarmTopicArn: "",
   cleanupOverdueNights: 3,
   hostStepConcurrency: 100,
+  artifactDirs: "",
 } as const;
 
 /** Context keys the app reads. */
@@ -146,7 +155,28 @@ export function readRolloutSettings(node: Node): RolloutSettings {
     cleanupOverdueNights,
     hostStepConcurrency,
     reserveHostStepConcurrency: node.tryGetContext("hostStepConcurrency") !== undefined,
+    artifactDirs: readArtifactDirs(node.tryGetContext("artifactDirs")),
   };
+}
+
+/** The `artifactDirs` knob: a list (cdk.json) or a `:`-separated string (`-c`). */
+function readArtifactDirs(value: unknown): string[] {
+  const list =
+    value === undefined || value === null
+      ? []
+      : Array.isArray(value)
+        ? value.map(String)
+        : String(value)
+            .split(":")
+            .filter((dir) => dir !== "");
+  for (const dir of list) {
+    if (!isArtifactDir(dir)) {
+      throw new Error(
+        `context artifactDirs: "${dir}" is not an absolute directory (/a/b: letters, digits, . _ -; no trailing /, no . or .. segment)`,
+      );
+    }
+  }
+  return list;
 }
 
 /** `path` made absolute against the project root (absolute paths are kept). */

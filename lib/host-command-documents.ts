@@ -20,6 +20,8 @@ export interface HostDocumentsProps {
   readonly scriptsDir?: string;
   /** Directory of the document templates. @default `<project>/host/documents` */
   readonly documentsDir?: string;
+  /** Directories on the hosts file:// artifacts may come from. @default [] (file:// refused) */
+  readonly artifactDirs?: readonly string[];
   /** Prefix of the document names. @default the stack name */
   readonly namePrefix?: string;
 }
@@ -48,6 +50,7 @@ export class HostDocuments extends Construct {
       profilesDir: props.profilesDir,
       scriptsDir: props.scriptsDir,
       documentsDir: props.documentsDir,
+      artifactDirs: props.artifactDirs,
     });
     const names = {} as Record<DocumentStep, string>;
     const documents = {} as Record<DocumentStep, CfnDocument>;

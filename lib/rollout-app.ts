@@ -41,6 +41,7 @@ export function buildRolloutApp(app: App, options: BuildRolloutAppOptions = {}):
     cleanupOverdueNights: settings.cleanupOverdueNights,
     hostStepConcurrency: settings.hostStepConcurrency,
     reserveHostStepConcurrency: settings.reserveHostStepConcurrency,
+    artifactDirs: settings.artifactDirs,
   });
   if (options.checks ?? true) {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

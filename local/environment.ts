@@ -133,7 +133,12 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
     }
   }
 
-  const synth = synthesizeRollout({ profilesDir, context: options.context });
+  // The fleet serves its releases from <workDir>/artifacts (local/fleet.ts): the one
+  // directory file:// artifacts may come from, as the stack's artifactDirs knob says.
+  const synth = synthesizeRollout({
+    profilesDir,
+    context: { artifactDirs: [join(workDir, "artifacts")], ...options.context },
+  });
 
   const cleanups: Array<() => Promise<void>> = [];
   const close = async () => {

@@ -9,7 +9,8 @@
 # $AR_STATE/backups/<rolloutId>/ (first backup of a rollout wins). A release already
 # staged from the same sha256 is ALREADY_STAGED.
 # Inputs: SSM_profile, SSM_targetVersion, SSM_artifactUrl, SSM_artifactSha256,
-#   SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
+#   SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT, AR_ARTIFACT_DIRS (":"-separated
+#   directories a file:/// artifact may come from; unset: none).
 # Output: result-sha256 line, then one JSON line, status STAGED | ALREADY_STAGED (exit
 #   0) or FAILED (exit 1; 2 for bad parameters, a missing local artifact included),
 #   with release, sha256, durationMs.
@@ -38,11 +39,24 @@ version=${PARAM[targetVersion]} url=${PARAM[artifactUrl]} sha=${PARAM[artifactSh
 rid=${PARAM[rolloutId]}
 export AR_TO_VERSION=$version
 
+# A file:// artifact is read as root: it must lie inside a directory of
+# AR_ARTIFACT_DIRS (":"-separated; the document sets it from the stack's artifactDirs)
+# by its path and by its real path (symlinks resolved), and be a regular file, never
+# a device, a FIFO or anything under /proc. Nothing of another file is ever printed.
 local_artifact=''
 if [[ ${AR_P[artifact]} == tar.gz && $url == file://* ]]; then
-  local_artifact=${url#file://}
-  [[ -f $local_artifact && -r $local_artifact ]] ||
-    ar_fail 2 "artifact not found: $local_artifact"
+  path=${url#file://} real='' inside=''
+  IFS=: read -r -a allowed_dirs <<<"${AR_ARTIFACT_DIRS:-}"
+  for dir in "${allowed_dirs[@]}"; do
+    [[ -n $dir && $path == "$dir"/* ]] || continue
+    [[ -e $path ]] || ar_fail 2 "artifact not found: $path"
+    real=$(realpath -e -- "$path") && dir_real=$(realpath -e -- "$dir") &&
+      [[ $real == "$dir_real"/* ]] && inside=1 && break
+  done
+  [[ -n $inside ]] ||
+    ar_fail 2 "artifact $path is not inside an allowed artifact directory (${AR_ARTIFACT_DIRS:-none}; the stack's artifactDirs)"
+  [[ -f $real && -r $real ]] || ar_fail 2 "artifact $path is not a readable regular file"
+  local_artifact=$real
 fi
 
 ar_lock
@@ -125,6 +139,7 @@ if [[ ${AR_P[artifact]} == tar.gz ]]; then
       --max-time 900 -o "$artifact" -- "$url" || ar_fail 1 "download of $url failed"
   fi
   # Hash the copy we extract, not the source: the source could change in between.
+  # Both sums may be printed: the file passed the checks above, so it is the artifact.
   read -r got _ < <(sha256sum -- "$artifact") || ar_fail 1 "cannot hash $artifact"
   [[ $got == "$sha" ]] || ar_fail 1 "sha256 mismatch for $url: expected $sha, got $got"
   tar -xzf "$artifact" -C "$work/release" --no-same-owner ||

@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { ConfigurationError } from "./errors.js";
 import { DEFAULT_OVERDUE_NIGHTS } from "./metrics.js";
-import { PROFILE_NAME_PATTERN } from "./patterns.js";
+import { isArtifactDir, PROFILE_NAME_PATTERN } from "./patterns.js";
 import { TAG_KEY_PATTERN, TAG_VALUE_PATTERN } from "./schemas.js";
 
 const Name = z.string().min(1);
@@ -47,6 +47,21 @@ export const PlanRolloutEnvSchema = BaseEnvSchema.extend({
   TARGET_TAG_VALUE: z.string().regex(TAG_VALUE_PATTERN, "is not a tag value"),
   /** The stack's bound on host-step invocations in flight: the largest `batchSize` accepted. */
   HOST_STEP_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(100),
+  /**
+   * Colon-separated absolute directories file:// artifacts may come from (the stack's
+   * `artifactDirs`); unset: file:// artifacts are refused.
+   */
+  ARTIFACT_DIRS: z
+    .string()
+    .default("")
+    .transform((text) => text.split(":").filter((dir) => dir !== ""))
+    .pipe(
+      z.array(
+        z
+          .string()
+          .refine(isArtifactDir, "holds a directory that is not absolute or has a dot segment"),
+      ),
+    ),
 });
 /** See {@link PlanRolloutEnvSchema}. */
 export type PlanRolloutEnv = z.infer<typeof PlanRolloutEnvSchema>;

@@ -24,6 +24,41 @@ export const PATTERNS = {
   profileName: "^[a-z][a-z0-9-]{0,31}$",
 } as const;
 
+/** An allowed artifact directory: absolute, no trailing `/`, the characters of a file URL's path. */
+export const ARTIFACT_DIR_PATTERN = /^(\/[A-Za-z0-9._-]+)+$/;
+
+/** True when `dir` is an allowed artifact directory: {@link ARTIFACT_DIR_PATTERN}, no `.` or `..` segment. */
+export function isArtifactDir(dir: string): boolean {
+  return (
+    ARTIFACT_DIR_PATTERN.test(dir) &&
+    !dir.split("/").some((segment) => segment === "." || segment === "..")
+  );
+}
+
+/** Escapes a directory for a pattern (its characters are those of {@link ARTIFACT_DIR_PATTERN}). */
+const escapeDir = (dir: string): string => dir.replaceAll(".", "\\.");
+
+/**
+ * The stage document's `artifactUrl` pattern for a stack whose `artifactDirs` are
+ * `dirs`: https as {@link PATTERNS.artifactUrl}, and file:// only below one of `dirs`
+ * (none: no file:// at all). Generated at synth; the host re-checks the real path.
+ */
+export function artifactUrlPattern(dirs: readonly string[]): string {
+  const https = "https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=-]+)+";
+  if (dirs.length === 0) return `^(${https})$`;
+  return `^(${https}|file://(${dirs.map(escapeDir).join("|")})/[A-Za-z0-9._/-]+)$`;
+}
+
+/**
+ * The directory of `dirs` a file:// `url` lies below, or undefined (also for an https
+ * URL, or a URL with a dot segment).
+ */
+export function artifactDirOf(url: string, dirs: readonly string[]): string | undefined {
+  if (!url.startsWith("file:///") || hasDotSegment(url)) return undefined;
+  const path = url.slice("file://".length);
+  return dirs.find((dir) => path.startsWith(`${dir}/`));
+}
+
 /** Agent version. Also check {@link VERSION_MAX_LENGTH}. */
 export const VERSION_PATTERN = new RegExp(PATTERNS.version);
 

@@ -1,7 +1,7 @@
 /**
  * PlanRollout Lambda entry. Environment: `TABLE_NAME`, `PROFILE_NAMES`,
- * `TARGET_TAG_KEY`, `TARGET_TAG_VALUE`, `HOST_STEP_CONCURRENCY` (read at the first
- * invocation).
+ * `TARGET_TAG_KEY`, `TARGET_TAG_VALUE`, `HOST_STEP_CONCURRENCY`, optional
+ * `ARTIFACT_DIRS` (read at the first invocation).
  *
  * @module
  */
@@ -22,6 +22,7 @@ export const handler = defineHandler({
       targetTagKey: env.TARGET_TAG_KEY,
       targetTagValue: env.TARGET_TAG_VALUE,
       hostStepConcurrency: env.HOST_STEP_CONCURRENCY,
+      artifactDirs: env.ARTIFACT_DIRS,
     }),
   run: planRollout,
 });

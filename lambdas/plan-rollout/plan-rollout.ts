@@ -8,6 +8,7 @@ import type { Deps } from "../common/deps.js";
 import { InvalidInputError, LedgerConflictError, UnknownProfileError } from "../common/errors.js";
 import type { NewHost, Rollout } from "../common/ledger/index.js";
 import { silentLogger } from "../common/logger.js";
+import { artifactDirOf } from "../common/patterns.js";
 import {
   type PlanRolloutEvent,
   parseOrThrow,
@@ -20,9 +21,14 @@ export { MAX_HOSTS, resolveHosts } from "./resolve-hosts.js";
 
 /**
  * Configuration of {@link planRollout} (from `PROFILE_NAMES`, `TARGET_TAG_KEY`,
- * `TARGET_TAG_VALUE`, `HOST_STEP_CONCURRENCY`).
+ * `TARGET_TAG_VALUE`, `HOST_STEP_CONCURRENCY`, `ARTIFACT_DIRS`).
  */
 export interface PlanRolloutConfig {
+  /**
+   * Directories a file:// artifact may come from (the stack's `artifactDirs`).
+   * @default none: file:// artifacts are refused
+   */
+  readonly artifactDirs?: readonly string[];
   /** Profiles deployed with the stack. */
   readonly profileNames: readonly string[];
   /** Only instances carrying this tag and value can be targeted. */
@@ -67,6 +73,7 @@ export async function planRollout(
   }
   const input = parseOrThrow(RolloutInputSchema, event.input);
   checkBatchSize(input.batchSize, deps.config.hostStepConcurrency ?? DEFAULT_HOST_STEP_CONCURRENCY);
+  checkArtifactDir(input.artifact.url, deps.config.artifactDirs ?? []);
   if (!deps.config.profileNames.includes(input.profile)) {
     throw new UnknownProfileError(
       `profile: "${input.profile}" is not deployed (deployed: ${deps.config.profileNames.join(", ")})`,
@@ -167,6 +174,19 @@ async function writeLedger(
     wave.map((instanceId) => ({ hostId: instanceId, instanceId, wave: waveIndex, order: order++ })),
   );
   await deps.store.putHosts(rolloutId, hosts, now);
+}
+
+/**
+ * Refuses a file:// artifact outside the stack's `artifactDirs`: the stage step runs
+ * as root and would read any file (`/etc/shadow`, `/proc/self/environ`, `/dev/zero`).
+ */
+function checkArtifactDir(url: string, dirs: readonly string[]): void {
+  if (!url.startsWith("file://") || artifactDirOf(url, dirs) !== undefined) return;
+  throw new InvalidInputError(
+    dirs.length === 0
+      ? "artifact.url: file:// artifacts are refused: this stack allows none (list the directories they may come from in the CDK context knob artifactDirs, or use https://)"
+      : `artifact.url: must lie below one of the stack's artifactDirs (${dirs.join(", ")})`,
+  );
 }
 
 /** True when `rollout` is this very plan, written by an earlier attempt (a Lambda retry). */

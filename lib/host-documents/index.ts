@@ -22,7 +22,12 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { PARAMETER_PATTERNS, PROFILE_NAME_PATTERN } from "../../lambdas/common/patterns.js";
+import {
+  artifactUrlPattern,
+  isArtifactDir,
+  PARAMETER_PATTERNS,
+  PROFILE_NAME_PATTERN,
+} from "../../lambdas/common/patterns.js";
 
 /** The on-host steps, one document and one script each. */
 export const HOST_STEPS = ["preflight", "stage", "switch", "rollback", "cleanup"] as const;
@@ -64,6 +69,12 @@ export interface AssembleOptions {
   readonly profilesDir?: string;
   /** Directory of the `<step>.yaml` templates. @default `<repo>/host/documents` */
   readonly documentsDir?: string;
+  /**
+   * Directories on the host a file:// artifact may come from: the `artifactUrl`
+   * pattern allows only these, and the step gets them as `AR_ARTIFACT_DIRS`
+   * (`:`-separated) to re-check the resolved path. @default [] (file:// refused)
+   */
+  readonly artifactDirs?: readonly string[];
 }
 
 /** SSM's limit on a document's content (the CreateDocument quota). */
@@ -137,7 +148,23 @@ export function assembleHostDocuments(
     const library = readLibrary(scriptsDir, step, script);
     const profileParameter = document.parameters.profile;
     if (profileParameter) profileParameter.allowedValues = profiles.map((p) => p.name);
-    document.mainSteps[0].inputs.runCommand = bootstrap(step, library, script, profiles);
+    const artifactParameter = document.parameters.artifactUrl;
+    const artifactDirs = artifactParameter === undefined ? undefined : (opts.artifactDirs ?? []);
+    if (artifactParameter !== undefined && artifactDirs !== undefined) {
+      for (const dir of artifactDirs) {
+        if (!isArtifactDir(dir)) {
+          throw new HostDocumentsError(`artifactDirs: "${dir}" is not an absolute directory`);
+        }
+      }
+      artifactParameter.allowedPattern = artifactUrlPattern(artifactDirs);
+    }
+    document.mainSteps[0].inputs.runCommand = bootstrap(
+      step,
+      library,
+      script,
+      profiles,
+      artifactDirs,
+    );
     checkAssembled(templatePath, document);
     documents[step] = document;
   }
@@ -313,7 +340,10 @@ function bootstrap(
   library: readonly LibraryFile[],
   script: string,
   profiles: readonly { name: string; text: string }[],
+  artifactDirs: readonly string[] | undefined,
 ): string[] {
+  // Characters of isArtifactDir only: safe inside single quotes.
+  const dirs = artifactDirs === undefined ? "" : `AR_ARTIFACT_DIRS='${artifactDirs.join(":")}' `;
   return [
     `# agent-rollout ${step}: unpacks ${step}.sh, the lib/ files it sources and the profiles`,
     "# into a private directory, runs the step with bash, removes the directory, keeps its",
@@ -328,7 +358,7 @@ function bootstrap(
     ...profiles.flatMap((p) => heredoc(`profiles/${p.name}.profile`, p.text)),
     // A cancel or timeout signal goes to the step script, whose exit trap resumes the
     // agent; we wait for it before removing its files.
-    `AR_PROFILE_DIR="$ar_dir/profiles" bash "$ar_dir/${step}.sh" &`,
+    `${dirs}AR_PROFILE_DIR="$ar_dir/profiles" bash "$ar_dir/${step}.sh" &`,
     "ar_pid=$!",
     "trap 'kill -TERM \"$ar_pid\" 2>/dev/null || :' HUP INT TERM",
     "ar_rc=0",

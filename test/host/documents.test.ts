@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import {
+  artifactUrlPattern,
   isArtifactUrl,
   isVersion,
   PARAMETER_PATTERNS,
@@ -76,12 +77,46 @@ describe("assembled documents", () => {
       for (const [name, p] of Object.entries(doc.parameters)) {
         expect(p.type).toBe("String");
         expect(p.interpolationType).toBe("ENV_VAR");
-        expect(p.allowedPattern).toBe(PARAMETER_PATTERNS[name]);
+        // artifactUrl's is generated from the stack's artifactDirs (none here: https only).
+        expect(p.allowedPattern).toBe(
+          name === "artifactUrl" ? artifactUrlPattern([]) : PARAMETER_PATTERNS[name],
+        );
         expect(p.description.length).toBeGreaterThan(10);
       }
       expect(doc.parameters.profile?.allowedValues).toEqual(shipped);
     },
   );
+
+  it("allows file:// artifacts in the stage document only below the stack's artifactDirs", () => {
+    // Act
+    const none = documents.stage.parameters.artifactUrl?.allowedPattern ?? "";
+    const stage = assembleHostDocuments({ artifactDirs: ["/srv/artifacts", "/opt/a.b"] }).stage;
+    const allowed = new RegExp(stage.parameters.artifactUrl?.allowedPattern ?? "");
+
+    // Assess
+    expect(new RegExp(none).test("file:///srv/artifacts/agent.tar.gz")).toBe(false);
+    expect(new RegExp(none).test("https://a.example.com/agent.tar.gz")).toBe(true);
+    for (const url of [
+      "file:///srv/artifacts/agent.tar.gz",
+      "file:///opt/a.b/x/agent.tar.gz",
+      "https://a.example.com/agent.tar.gz",
+    ]) {
+      expect(allowed.test(url), url).toBe(true);
+    }
+    for (const url of [
+      "file:///etc/shadow",
+      "file:///proc/self/environ",
+      "file:///dev/zero",
+      "file:///srv/artifacts",
+      "file:///srv/artifacts-x/agent.tar.gz",
+      "file:///opt/aXb/agent.tar.gz",
+    ]) {
+      expect(allowed.test(url), url).toBe(false);
+    }
+    expect(stage.mainSteps[0].inputs.runCommand).toContain(
+      'AR_ARTIFACT_DIRS=\'/srv/artifacts:/opt/a.b\' AR_PROFILE_DIR="$ar_dir/profiles" bash "$ar_dir/stage.sh" &',
+    );
+  });
 
   it.each(HOST_STEPS)(
     "%s: one Linux shell step, no '{{' in its commands, under the size limit",

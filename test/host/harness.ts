@@ -29,7 +29,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, request, type Server } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll } from "vitest";
 import {
@@ -318,7 +318,8 @@ export interface TestHostOptions {
   readonly parentDir?: string;
 }
 
-let cachedDocuments: Record<HostStep, SsmDocumentContent> | undefined;
+/** Documents assembled for each set of allowed artifact directories. */
+const cachedDocuments = new Map<string, Record<HostStep, SsmDocumentContent>>();
 
 /** A host root with the demo agent installed and its listener running. */
 export class TestHost {
@@ -333,6 +334,9 @@ export class TestHost {
     private readonly parentOwned: boolean,
   ) {}
 
+  /** Directories file:// artifacts may come from (`AR_ARTIFACT_DIRS`): the built artifacts'. */
+  artifactDirs: string[] = [];
+
   /** Creates the host, stages and installs the first release, starts the listener. */
   static async create(opts: TestHostOptions): Promise<TestHost> {
     const version = opts.version ?? "1.0.0";
@@ -343,6 +347,7 @@ export class TestHost {
     const port = await freePort();
     const scheduler = await FakeScheduler.start();
     const host = new TestHost(root, agentRoot, port, scheduler, opts.parentDir === undefined);
+    host.artifactDirs = [...new Set(Object.values(opts.artifacts).map((a) => dirname(a.path)))];
     await mkdir(join(agentRoot, "conf"), { recursive: true });
     await writeFile(
       join(agentRoot, "conf", "agent.env"),
@@ -382,13 +387,19 @@ export class TestHost {
     if ((opts.via ?? "script") === "script") {
       const env = this.env({
         AR_PROFILE_DIR: opts.profileDir ?? PROFILES_DIR,
+        AR_ARTIFACT_DIRS: this.artifactDirs.join(":"),
         ...ssm,
         ...opts.env,
       });
       return spawnCollect("bash", [join(SCRIPTS_DIR, `${step}.sh`)], env);
     }
-    cachedDocuments ??= assembleHostDocuments();
-    const document = (opts.documents ?? cachedDocuments)[step];
+    const key = this.artifactDirs.join(":");
+    let documents = cachedDocuments.get(key);
+    if (documents === undefined) {
+      documents = assembleHostDocuments({ artifactDirs: this.artifactDirs });
+      cachedDocuments.set(key, documents);
+    }
+    const document = (opts.documents ?? documents)[step];
     const script = `${document.mainSteps[0].inputs.runCommand.join("\n")}\n`;
     return spawnCollect("sh", ["-c", script], this.env({ ...ssm, ...opts.env }));
   }

@@ -1,10 +1,11 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -14,6 +15,8 @@ import { type Artifact, deriveProfile, hostSuite, startTicks, type TestHost } fr
 const suite = hostSuite("ar-stage-test-");
 
 const newHost = () => suite.newHost();
+/** The directory of the built artifacts: the one file:// artifacts may come from. */
+const artifactDir = () => join(suite.work, "artifacts");
 
 function artifact(version: string): Artifact {
   const found = suite.artifacts[version];
@@ -258,9 +261,40 @@ describe("bad parameters are refused before anything is touched", () => {
     ["http URL", () => ({ artifactUrl: "http://example.com/a.tar.gz" }), 2, /^invalid artifactUrl/],
     [
       "missing artifact",
-      () => ({ artifactUrl: "file:///nonexistent/demo-agent-2.0.0.tar.gz" }),
+      () => ({ artifactUrl: `file://${join(artifactDir(), "demo-agent-0.0.0.tar.gz")}` }),
       2,
-      /^artifact not found: \/nonexistent\//,
+      /^artifact not found: \/.*\/artifacts\/demo-agent-0\.0\.0\.tar\.gz$/,
+    ],
+    ...[
+      "/etc/shadow",
+      "/proc/self/environ",
+      "/dev/zero",
+      "/nonexistent/demo-agent-2.0.0.tar.gz",
+    ].map((path): [string, () => Change, number, RegExp] => [
+      `file outside the artifact directories: ${path}`,
+      () => ({ artifactUrl: `file://${path}` }),
+      2,
+      new RegExp(`^artifact ${path} is not inside an allowed artifact directory \\(/`),
+    ]),
+    [
+      "symlink out of the artifact directory",
+      () => {
+        const link = join(artifactDir(), "escape.tar.gz");
+        if (!existsSync(link)) symlinkSync("/etc/passwd", link);
+        return { artifactUrl: `file://${link}` };
+      },
+      2,
+      /^artifact \/.*\/escape\.tar\.gz is not inside an allowed artifact directory/,
+    ],
+    [
+      "FIFO in the artifact directory",
+      () => {
+        const fifo = join(artifactDir(), "fifo.tar.gz");
+        if (!existsSync(fifo)) execFileSync("mkfifo", [fifo]);
+        return { artifactUrl: `file://${fifo}` };
+      },
+      2,
+      /^artifact \/.*\/fifo\.tar\.gz is not a readable regular file$/,
     ],
     [
       "sha256 of the wrong format",

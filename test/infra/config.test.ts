@@ -18,6 +18,7 @@ describe("readRolloutSettings", () => {
       profilesDir: `${PROJECT_ROOT.replace(/\/$/, "")}/profiles`,
       logRetention: RetentionDays.THREE_MONTHS,
       inlinePollSeconds: 20,
+      artifactDirs: [],
       cleanupOverdueNights: 3,
       hostStepConcurrency: 100,
       reserveHostStepConcurrency: false,
@@ -29,6 +30,16 @@ describe("readRolloutSettings", () => {
       hostStepConcurrency: 100,
       reserveHostStepConcurrency: true,
     });
+  });
+
+  it.each([
+    [
+      ["/srv/artifacts", "/opt/a.b"],
+      ["/srv/artifacts", "/opt/a.b"],
+    ],
+    ["/srv/artifacts:/opt/x", ["/srv/artifacts", "/opt/x"]],
+  ])("reads artifactDirs from a list or a ':'-separated string: %o", (value, dirs) => {
+    expect(settingsFrom({ artifactDirs: value }).artifactDirs).toEqual(dirs);
   });
 
   it("parses numbers given as strings on the command line", () => {
@@ -51,6 +62,12 @@ describe("readRolloutSettings", () => {
     [{ cleanupSchedule: "02:00 daily" }, /cleanupSchedule: "02:00 daily" must match/],
     [{ targetTagKey: "bad key!" }, /targetTagKey/],
     [{ targetTagValue: "" }, /targetTagValue/],
+    [
+      { artifactDirs: ["srv/artifacts"] },
+      /artifactDirs: "srv\/artifacts" is not an absolute directory/,
+    ],
+    [{ artifactDirs: ["/srv/../etc"] }, /artifactDirs: "\/srv\/\.\.\/etc" is not an absolute/],
+    [{ artifactDirs: "/srv/artifacts/" }, /artifactDirs: "\/srv\/artifacts\/" is not an absolute/],
   ])("refuses %o", (context, message) => {
     expect(() => settingsFrom(context)).toThrow(message);
   });

@@ -14,7 +14,7 @@ const CONSTRUCT_VARIABLES = ["NODE_OPTIONS"];
 let synth: SynthesizedRollout;
 
 beforeAll(() => {
-  synth = synthesizeRollout();
+  synth = synthesizeRollout({ context: { artifactDirs: ["/srv/artifacts", "/opt/releases"] } });
 });
 
 describe("function environments", () => {
@@ -32,6 +32,17 @@ describe("function environments", () => {
 
     // Assess
     expect(env.TABLE_NAME).toBe(environment.TABLE_NAME);
+  });
+
+  it("gives plan-rollout the stack's artifactDirs", () => {
+    // Act
+    const env = loadEnv(
+      FUNCTION_ENV_SCHEMAS["plan-rollout"],
+      synth.functionEnvironments["plan-rollout"],
+    );
+
+    // Assess
+    expect(env.ARTIFACT_DIRS).toEqual(["/srv/artifacts", "/opt/releases"]);
   });
 
   it.each(HANDLER_NAMES)("%s: sets no variable its env schema does not read", (name) => {

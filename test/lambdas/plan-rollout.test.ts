@@ -395,6 +395,34 @@ describe("planRollout", () => {
     expect(await deps.store.getLock("default")).toBeUndefined();
   });
 
+  it.each([
+    ["/srv/artifacts/agent-2.0.0.tar.gz", true],
+    ["/srv/artifacts/sub/agent.tar.gz", true],
+    ["/srv/artifacts-other/agent.tar.gz", false],
+    ["/srv/agent.tar.gz", false],
+    ["/etc/shadow", false],
+  ])("allows file://%s only below the stack's artifactDirs: %s", async (path, allowed) => {
+    // Prepare
+    fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
+    const deps = testDeps({ ...CONFIG, artifactDirs: ["/opt/none", "/srv/artifacts"] });
+
+    // Act
+    const result = planRollout(deps, {
+      rolloutId: "r-file",
+      input: validInput({ artifact: { url: `file://${path}`, sha256: SHA }, dryRun: true }),
+    });
+
+    // Assess
+    if (allowed) await expect(result).resolves.toMatchObject({ hostCount: 2 });
+    else {
+      await expect(result).rejects.toMatchObject({
+        name: "InvalidInputError",
+        message:
+          "artifact.url: must lie below one of the stack's artifactDirs (/opt/none, /srv/artifacts)",
+      });
+    }
+  });
+
   it("releases its lock when writing the ledger fails, and rethrows", async () => {
     // Prepare
     fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
@@ -517,6 +545,14 @@ describe("plan-rollout handler: invalid input", () => {
       "InvalidInputError",
       "artifact.url:",
     ],
+    ...["/etc/shadow", "/proc/self/environ", "/dev/zero"].map(
+      (path): [string, unknown, string, string] => [
+        `file:// artifact ${path} on a stack that allows none`,
+        input({ artifact: artifact({ url: `file://${path}` }) }),
+        "InvalidInputError",
+        "artifact.url: file:// artifacts are refused: this stack allows none (list the directories they may come from in the CDK context knob artifactDirs",
+      ],
+    ),
     [
       "URL with a query",
       input({ artifact: artifact({ url: "https://a.example.com/a.tar.gz?x=$(id)" }) }),
