@@ -1,6 +1,6 @@
 /**
  * FinishRollout and RecordRolloutFailure: the rollout's final status, a summary, and
- * the release of the fleet lock.
+ * the release of the fleet lock and the hosts' leases.
  *
  * @module
  */
@@ -45,6 +45,8 @@ export interface FinishRolloutResult {
   readonly failedHosts: FailedHostEntry[];
   /** True when this call deleted the lock (false: absent or owned by another rollout). */
   readonly lockReleased: boolean;
+  /** Host leases of this rollout this call deleted. */
+  readonly leasesReleased: number;
   /**
    * Keys (`pk sk`) of the rollout's items that fail their schema. They never keep the
    * end from being recorded or the lock from being released.
@@ -97,6 +99,7 @@ export async function finishRollout(
       failedHostCount: 0,
       failedHosts: [],
       lockReleased: false,
+      leasesReleased: 0,
       corrupt: [],
     };
   }
@@ -159,7 +162,7 @@ export async function finishRollout(
     } else if (!recorded) {
       log?.warn("rollout already finished with another status", { status });
     }
-    const lockReleased = await releaseLock(deps, read.fleet, event.rolloutId);
+    const { lockReleased, leasesReleased } = await releaseClaims(deps, read.fleet, event.rolloutId);
     log?.info("rollout finished", { status, counts, failedHostCount });
     if (recorded) {
       deps.metrics?.rolloutFinished({
@@ -188,13 +191,14 @@ export async function finishRollout(
             : `${host.error.name}: ${host.error.message}`,
       })),
       lockReleased,
+      leasesReleased,
       corrupt,
     };
   } catch (error) {
     // Whatever kept the end from being recorded, the lock must not outlive the rollout
     // by its whole TTL: release it, then let the error reach the state machine.
-    await releaseLock(deps, read.fleet, event.rolloutId).catch((releaseError: unknown) => {
-      log?.error("could not release the fleet lock", { error: releaseError });
+    await releaseClaims(deps, read.fleet, event.rolloutId).catch((releaseError: unknown) => {
+      log?.error("could not release the fleet lock and host leases", { error: releaseError });
     });
     throw error;
   }
@@ -217,18 +221,24 @@ async function readRollout(deps: Deps<unknown>, rolloutId: string): Promise<Roll
   }
 }
 
-/** Releases the fleet lock if this rollout holds it; false when it does not or the fleet is unknown. */
-async function releaseLock(
+/**
+ * Releases what the rollout holds: its hosts' leases (found from the host items' keys,
+ * so a corrupt host item's lease too), then the fleet lock. Only this rollout's.
+ */
+async function releaseClaims(
   deps: Deps<unknown>,
   fleet: string | undefined,
   rolloutId: string,
-): Promise<boolean> {
+): Promise<{ lockReleased: boolean; leasesReleased: number }> {
   const log = deps.logger?.child({ rolloutId });
+  const hostIds = await deps.store.listHostIds(rolloutId);
+  const leasesReleased = await deps.store.releaseLeases(rolloutId, hostIds);
   if (fleet === undefined) {
+    // The leases are released; the lock expires with its TTL.
     log?.error("the rollout's fleet is unreadable: its lock is left to expire");
-    return false;
+    return { lockReleased: false, leasesReleased };
   }
-  const released = await deps.store.releaseLock(fleet, rolloutId);
-  if (!released) log?.info("fleet lock not held by this rollout; left as it is");
-  return released;
+  const lockReleased = await deps.store.releaseLock(fleet, rolloutId);
+  if (!lockReleased) log?.info("fleet lock not held by this rollout; left as it is");
+  return { lockReleased, leasesReleased };
 }

@@ -1,6 +1,6 @@
 /**
  * PlanRollout: validate the execution input, resolve and order the hosts, split them
- * into waves, take the fleet lock and write the rollout ledger.
+ * into waves, take the fleet lock and the hosts' leases, and write the rollout ledger.
  *
  * @module
  */
@@ -123,13 +123,27 @@ export async function planRollout(
   });
   log.info("fleet lock taken", { fleet: input.fleet, expiresAt: lock.expiresAt });
   try {
+    // No host may be in two running rollouts, whatever their fleets: refused here,
+    // before anything else is written.
+    await deps.store.acquireLeases({
+      owner: event.rolloutId,
+      fleet: input.fleet,
+      hostIds: hosts,
+      now,
+      breakLock: input.breakLock,
+    });
     await writeLedger(deps, event.rolloutId, input, waves, now);
   } catch (error) {
-    // Planning errors end the execution without RecordRolloutFailure, so the lock
-    // would otherwise be held until it expires.
-    await deps.store.releaseLock(input.fleet, event.rolloutId).catch((releaseError: unknown) => {
-      log.error("could not release the fleet lock after a failed plan", { error: releaseError });
-    });
+    // Planning errors end the execution without RecordRolloutFailure, so the lock and
+    // the leases would otherwise be held until the lock expires.
+    await deps.store
+      .releaseLeases(event.rolloutId, hosts)
+      .then(() => deps.store.releaseLock(input.fleet, event.rolloutId))
+      .catch((releaseError: unknown) => {
+        log.error("could not release the fleet lock and leases after a failed plan", {
+          error: releaseError,
+        });
+      });
     throw error;
   }
   log.info("rollout planned", { hostCount: plan.hostCount, waveCount: plan.waveCount });

@@ -234,6 +234,105 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
     });
   });
 
+  describe(`${name}: host leases`, () => {
+    const lock = (fleet: string, owner: string, now = T0) =>
+      store.acquireLock({ fleet, owner, now, ttlSeconds: 600 });
+
+    it("takes a fleet's lock whatever the case of its name", async () => {
+      // Prepare
+      await lock("prod", "r-a");
+
+      // Act
+      const result = lock("PROD", "r-b");
+
+      // Assess
+      await expect(result).rejects.toMatchObject({ name: "FleetLockedError", owner: "r-a" });
+      expect(await store.getLock("Prod")).toMatchObject({ fleet: "prod", owner: "r-a" });
+    });
+
+    it("leases a host to one running rollout, whatever its fleet; a retry keeps its own", async () => {
+      // Prepare
+      await lock("prod", "r-a");
+      await store.acquireLeases({ owner: "r-a", fleet: "prod", hostIds: [I1, I2], now: T0 });
+      await lock("canary", "r-b");
+
+      // Act
+      const retry = await store.acquireLeases({
+        owner: "r-a",
+        fleet: "prod",
+        hostIds: [I1, I2],
+        now: T0 + 1000,
+      });
+      const refused = await store
+        .acquireLeases({ owner: "r-b", fleet: "canary", hostIds: [I3, I2], now: T0 + 1000 })
+        .catch((error: unknown) => error);
+
+      // Assess
+      expect(retry).toBeUndefined();
+      expect(refused).toMatchObject({
+        name: "FleetLockedError",
+        owner: "r-a",
+        message: expect.stringMatching(
+          new RegExp(`^host ${I2} is in running rollout r-a \\(fleet "prod"\\)`),
+        ),
+      });
+      // The refused plan keeps nothing it took.
+      expect(await store.getLease(I3)).toBeUndefined();
+      expect(await store.getLease(I2)).toMatchObject({ owner: "r-a", fleet: "prod" });
+    });
+
+    it("takes over the lease of a rollout whose lock is gone, expired, or named by breakLock", async () => {
+      // Prepare
+      await lock("prod", "r-a");
+      await store.acquireLeases({ owner: "r-a", fleet: "prod", hostIds: [I1], now: T0 });
+      await lock("eu", "r-c");
+      await store.acquireLeases({ owner: "r-c", fleet: "eu", hostIds: [I2], now: T0 });
+      await lock("us", "r-e");
+      await store.acquireLeases({ owner: "r-e", fleet: "us", hostIds: [I3], now: T0 });
+      await store.releaseLock("prod", "r-a");
+
+      // Act: r-a's lock is gone, r-c's expired, r-e is named by breakLock
+      await lock("other", "r-b", T0 + 601_000);
+      await store.acquireLeases({
+        owner: "r-b",
+        fleet: "other",
+        hostIds: [I1, I2, I3],
+        now: T0 + 601_000,
+        breakLock: "r-e",
+      });
+
+      // Assess
+      for (const host of [I1, I2, I3]) {
+        expect(await store.getLease(host)).toMatchObject({ owner: "r-b", fleet: "other" });
+      }
+    });
+
+    it("releases only its own leases", async () => {
+      // Prepare
+      await store.acquireLeases({ owner: "r-a", fleet: "prod", hostIds: [I1, I2], now: T0 });
+
+      // Act
+      const foreign = await store.releaseLeases("r-b", [I1, I2]);
+      const own = await store.releaseLeases("r-a", [I1, I2, I3]);
+
+      // Assess
+      expect([foreign, own]).toEqual([0, 2]);
+      expect(await store.getLease(I1)).toBeUndefined();
+    });
+
+    it("lists a rollout's host ids from their keys, even when an item is corrupt", async () => {
+      // Prepare
+      await seed(hostItem({ hostId: I1, wave: 0 }));
+      await seed({ ...hostItem({ hostId: I2, wave: 1 }), status: "DONE" });
+
+      // Act
+      const ids = await store.listHostIds(ROLLOUT_ID);
+
+      // Assess
+      expect(ids.sort()).toEqual([I1, I2].sort());
+    });
+  });
+
   describe(`${name}: rollouts`, () => {
     it("creates a PLANNED rollout from its input once; a second create finds it", async () => {
       // Prepare

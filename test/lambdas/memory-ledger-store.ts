@@ -16,9 +16,12 @@ import {
   type HostStatus,
   heldLockOf,
   iso,
+  type Lease,
+  LeaseItemSchema,
   type Lock,
   LockItemSchema,
   newHostItems,
+  newLeaseItem,
   newLockItem,
   newRolloutItem,
   newSnapshotItems,
@@ -37,8 +40,10 @@ import {
 import {
   CLEANUP_PENDING_PK,
   HOSTS_PREFIX,
+  hostIdOfSk,
   hostKey,
   type ItemKey,
+  leaseKey,
   lockKey,
   rolloutKey,
   rolloutPk,
@@ -48,13 +53,16 @@ import {
   wavePrefix,
 } from "../../lambdas/common/ledger/keys.js";
 import {
+  type AcquireLeasesArgs,
   type AcquireLockArgs,
+  acquireHostLeases,
   type CleanupResultArgs,
   type FinalizeHostArgs,
   type FinishRolloutArgs,
   fleetLockedError,
   type HeldLock,
   type HostKey,
+  type LeaseOperations,
   type LedgerStore,
   type Listing,
   type NewHost,
@@ -143,6 +151,53 @@ export class MemoryLedgerStore implements LedgerStore {
     const raw = this.item(lockKey(fleet));
     return raw && heldLockOf(raw);
   }
+
+  async acquireLeases(args: AcquireLeasesArgs): Promise<void> {
+    this.calls.push("acquireLeases");
+    await acquireHostLeases(this.leaseOperations, args, (hostId) =>
+      newLeaseItem({ hostId, owner: args.owner, fleet: args.fleet, now: args.now }),
+    );
+  }
+
+  async releaseLeases(owner: string, hostIds: readonly string[]): Promise<number> {
+    this.calls.push("releaseLeases");
+    let released = 0;
+    for (const hostId of hostIds) {
+      if (this.raw(leaseKey(hostId))?.owner !== owner) continue;
+      this.items.delete(id(leaseKey(hostId)));
+      released++;
+    }
+    return released;
+  }
+
+  async getLease(hostId: string): Promise<Lease | undefined> {
+    this.calls.push("getLease");
+    return this.read(leaseKey(hostId), LeaseItemSchema);
+  }
+
+  async listHostIds(rolloutId: string): Promise<string[]> {
+    this.calls.push("listHostIds");
+    return this.query(rolloutPk(rolloutId), HOSTS_PREFIX).map((item) => hostIdOfSk(item.sk));
+  }
+
+  /** Like DynamoDB's conditional puts (see `DynamoLedgerStore`). */
+  private readonly leaseOperations: LeaseOperations = {
+    putLease: async (item, replacing) => {
+      const held = this.raw(item);
+      const free =
+        replacing === undefined
+          ? held === undefined || held.owner === item.owner
+          : held !== undefined &&
+            (replacing.owner === undefined
+              ? !("owner" in held)
+              : JSON.stringify(held.owner) === JSON.stringify(replacing.owner));
+      if (free) this.putItem(item);
+      return free;
+    },
+    getRawLease: async (hostId) => this.item(leaseKey(hostId)),
+    getHeldLock: (fleet) => this.getHeldLock(fleet),
+    releaseLeases: (owner, hostIds) => this.releaseLeases(owner, hostIds),
+  };
 
   async createRollout(rollout: NewRollout): Promise<"created" | "exists"> {
     this.calls.push("createRollout");

@@ -158,8 +158,14 @@ describe("planRollout", () => {
       dryRun: false,
       waves: [2, 50, 50, 18],
     });
-    // Lock first, then the rollout, then its hosts.
-    expect(calls).toEqual(["getRollout", "acquireLock", "createRollout", "putHosts"]);
+    // Lock first, then the hosts' leases, then the rollout, then its hosts.
+    expect(calls).toEqual([
+      "getRollout",
+      "acquireLock",
+      "acquireLeases",
+      "createRollout",
+      "putHosts",
+    ]);
     expect(await deps.store.getLock("default")).toMatchObject({ owner: "r-1" });
     expect(await deps.store.getRollout("r-1")).toEqual({
       rolloutId: "r-1",
@@ -317,6 +323,41 @@ describe("planRollout", () => {
     expect(await deps.store.getRollout("r-6")).toBeUndefined();
     expect(await deps.store.listHosts("r-6")).toEqual([]);
   });
+
+  it.each([
+    ["another fleet", "canary"],
+    ["the same fleet in other letter case", "PROD"],
+  ])(
+    "refuses hosts a running rollout of %s holds, naming host and owner, writing nothing",
+    async (_, fleet) => {
+      // Prepare: rollout r-a of fleet "prod" runs on I2
+      fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
+      const deps = testDeps(CONFIG);
+      const expiresAt = Math.floor(T0 / 1000) + 3600;
+      deps.store.putItem(lockItem("prod", "r-a", expiresAt));
+      await deps.store.acquireLeases({ owner: "r-a", fleet: "prod", hostIds: [I2], now: T0 });
+
+      // Act
+      const result = planRollout(deps, { rolloutId: "r-b", input: validInput({ fleet }) });
+
+      // Assess
+      await expect(result).rejects.toMatchObject({
+        name: "FleetLockedError",
+        owner: "r-a",
+        message: expect.stringMatching(
+          fleet === "PROD"
+            ? /^fleet "PROD" is locked by rollout r-a/
+            : new RegExp(`^host ${I2} is in running rollout r-a \\(fleet "prod"\\)`),
+        ),
+      });
+      expect(await deps.store.getRollout("r-b")).toBeUndefined();
+      expect(await deps.store.getLease(I1)).toBeUndefined();
+      expect(await deps.store.getLease(I2)).toMatchObject({ owner: "r-a" });
+      expect(await deps.store.getLock("prod")).toMatchObject({ owner: "r-a" });
+      // The refused plan released the lock it took.
+      expect(await deps.store.getLock("canary")).toBeUndefined();
+    },
+  );
 
   it("takes the lock with breakLock from the rollout named there", async () => {
     // Prepare: the dead rollout's lock has hours left

@@ -253,6 +253,7 @@ describe("finishRollout", () => {
       failedHostCount: 0,
       failedHosts: [],
       lockReleased: true,
+      leasesReleased: 0,
       corrupt: [],
     });
     const rollout = await deps.store.getRollout(ROLLOUT_ID);
@@ -454,6 +455,37 @@ describe("finishRollout", () => {
       },
     });
   });
+
+  it.each(["DONE", "FAILED"] as const)(
+    "releases the rollout's host leases (%s), a corrupt host item's too, and no other rollout's",
+    async (outcome) => {
+      // Prepare
+      const good = hosts(0, ["UPGRADED"]);
+      const bad = { ...hostItem({ hostId: I3, wave: 1, order: 1 }), status: "DONE" as never };
+      const deps = ledger(rolloutItem(), [...good, bad]);
+      const goodId = good[0]?.hostId ?? "";
+      await deps.store.acquireLeases({
+        owner: ROLLOUT_ID,
+        fleet: "default",
+        hostIds: [goodId, I3],
+        now: T0,
+      });
+      await deps.store.acquireLeases({ owner: "other", fleet: "eu", hostIds: [I1], now: T0 });
+
+      // Act
+      const result = await finishRollout(deps, {
+        rolloutId: ROLLOUT_ID,
+        outcome,
+        ...(outcome === "FAILED" ? { error: { Error: "States.Timeout" } } : {}),
+      });
+
+      // Assess
+      expect(result).toMatchObject({ leasesReleased: 2, lockReleased: true });
+      expect(await deps.store.getLease(goodId)).toBeUndefined();
+      expect(await deps.store.getLease(I3)).toBeUndefined();
+      expect(await deps.store.getLease(I1)).toMatchObject({ owner: "other" });
+    },
+  );
 
   it("raises LedgerConflictError when finishing a rollout that does not exist", async () => {
     // Prepare

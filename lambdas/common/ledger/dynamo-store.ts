@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { DeleteCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, PutCommand, paginateQuery, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { LedgerConflictError } from "../errors.js";
 import { DynamoTable, type DynamoTableOptions } from "./dynamo-table.js";
 import {
@@ -15,9 +15,12 @@ import {
   type HostStatus,
   heldLockOf,
   iso,
+  type Lease,
+  LeaseItemSchema,
   type Lock,
   LockItemSchema,
   newHostItems,
+  newLeaseItem,
   newLockItem,
   newRolloutItem,
   newSnapshotItems,
@@ -34,7 +37,9 @@ import {
   CLEANUP_INDEX,
   CLEANUP_PENDING_PK,
   HOSTS_PREFIX,
+  hostIdOfSk,
   hostKey,
+  leaseKey,
   lockKey,
   rolloutKey,
   rolloutPk,
@@ -42,13 +47,18 @@ import {
   wavePrefix,
 } from "./keys.js";
 import {
+  type AcquireLeasesArgs,
   type AcquireLockArgs,
+  acquireHostLeases,
   type CleanupResultArgs,
   type FinalizeHostArgs,
   type FinishRolloutArgs,
   fleetLockedError,
+  forEachBounded,
   type HeldLock,
   type HostKey,
+  LEASE_CONCURRENCY,
+  type LeaseOperations,
   type LedgerStore,
   type Listing,
   type NewHost,
@@ -144,6 +154,73 @@ export class DynamoLedgerStore implements LedgerStore {
     const raw = await this.db.getRawItem(lockKey(fleet));
     return raw && heldLockOf(raw);
   }
+
+  async acquireLeases(args: AcquireLeasesArgs): Promise<void> {
+    await acquireHostLeases(this.leaseOperations, args, (hostId) =>
+      newLeaseItem({ hostId, owner: args.owner, fleet: args.fleet, now: args.now }),
+    );
+  }
+
+  async releaseLeases(owner: string, hostIds: readonly string[]): Promise<number> {
+    let released = 0;
+    await forEachBounded(hostIds, LEASE_CONCURRENCY, async (hostId) => {
+      const deleted = await this.db.conditional(
+        new DeleteCommand({
+          TableName: this.db.name,
+          Key: leaseKey(hostId),
+          ConditionExpression: "#owner = :owner",
+          ExpressionAttributeNames: { "#owner": "owner" },
+          ExpressionAttributeValues: { ":owner": owner },
+        }),
+      );
+      if (deleted) released++;
+    });
+    return released;
+  }
+
+  async getLease(hostId: string): Promise<Lease | undefined> {
+    const item = await this.db.getItem(leaseKey(hostId), LeaseItemSchema);
+    return item && toRecord(item);
+  }
+
+  async listHostIds(rolloutId: string): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const page of paginateQuery(
+      { client: this.db.client },
+      { ...this.hostsQuery(rolloutId, HOSTS_PREFIX), ProjectionExpression: "sk" },
+    )) {
+      for (const item of page.Items ?? []) ids.push(hostIdOfSk(String(item.sk)));
+    }
+    return ids;
+  }
+
+  private readonly leaseOperations: LeaseOperations = {
+    putLease: (item, replacing) => {
+      const values: Record<string, unknown> = {};
+      let condition: string;
+      if (replacing === undefined) {
+        condition = "attribute_not_exists(pk) OR #owner = :owner";
+        values[":owner"] = item.owner;
+      } else if (replacing.owner === undefined) {
+        condition = "attribute_exists(pk) AND attribute_not_exists(#owner)";
+      } else {
+        condition = "#owner = :replacing";
+        values[":replacing"] = replacing.owner;
+      }
+      return this.db.conditional(
+        new PutCommand({
+          TableName: this.db.name,
+          Item: item,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: { "#owner": "owner" },
+          ...(Object.keys(values).length === 0 ? {} : { ExpressionAttributeValues: values }),
+        }),
+      );
+    },
+    getRawLease: (hostId) => this.db.getRawItem(leaseKey(hostId)),
+    getHeldLock: (fleet) => this.getHeldLock(fleet),
+    releaseLeases: (owner, hostIds) => this.releaseLeases(owner, hostIds),
+  };
 
   async createRollout(rollout: NewRollout): Promise<"created" | "exists"> {
     const created = await this.db.conditional(

@@ -24,8 +24,11 @@ import {
   chunkSk,
   cleanupSk,
   hostKey,
+  LEASE_SK,
   LOCK_SK,
+  leaseKey,
   lockPk,
+  normalFleet,
   ROLLOUT_SK,
   rolloutPk,
   snapshotKey,
@@ -233,6 +236,29 @@ export const LockItemSchema = z.strictObject({
 /** See {@link LockItemSchema}. */
 export type LockItem = z.infer<typeof LockItemSchema>;
 
+/**
+ * A host's lease as the store hands it out: the host belongs to `owner`'s rollout
+ * for as long as `owner` holds the lock of `fleet` (normalised).
+ */
+export const LeaseSchema = z.strictObject({
+  hostId: z.string(),
+  owner: RolloutIdSchema,
+  fleet: z.string(),
+  acquiredAt: IsoTime,
+});
+/** See {@link LeaseSchema}. */
+export type Lease = z.infer<typeof LeaseSchema>;
+/** Lease item (one per host, while a rollout holds it). */
+export const LeaseItemSchema = z.strictObject({
+  pk: z.string(),
+  sk: z.literal(LEASE_SK),
+  kind: z.literal("lease"),
+  schemaVersion: z.literal(1),
+  ...LeaseSchema.shape,
+});
+/** See {@link LeaseItemSchema}. */
+export type LeaseItem = z.infer<typeof LeaseItemSchema>;
+
 // ---------------------------------------------------------------------------
 // Reading
 
@@ -400,6 +426,25 @@ export function newSnapshotItems(args: NewSnapshot): {
   return { snapshot, chunks };
 }
 
+/** The lease item `owner` writes for a host. */
+export function newLeaseItem(args: {
+  readonly hostId: string;
+  readonly owner: string;
+  readonly fleet: string;
+  readonly now: number;
+}): LeaseItem {
+  return parseItem(LeaseItemSchema, {
+    pk: leaseKey(args.hostId).pk,
+    sk: LEASE_SK,
+    kind: "lease",
+    schemaVersion: 1,
+    hostId: args.hostId,
+    owner: args.owner,
+    fleet: normalFleet(args.fleet),
+    acquiredAt: iso(args.now),
+  } satisfies LeaseItem);
+}
+
 /** The lock item `owner` writes when it takes a fleet's lock. */
 export function newLockItem(args: AcquireLockArgs): LockItem {
   return parseItem(LockItemSchema, {
@@ -407,7 +452,7 @@ export function newLockItem(args: AcquireLockArgs): LockItem {
     sk: LOCK_SK,
     kind: "lock",
     schemaVersion: 1,
-    fleet: args.fleet,
+    fleet: normalFleet(args.fleet),
     owner: args.owner,
     acquiredAt: iso(args.now),
     expiresAt: epochSeconds(args.now) + args.ttlSeconds,

@@ -34,8 +34,19 @@ export const snapshotSk = (rolloutId: string): string => `SNAPSHOT#${rolloutId}`
 /** Sort key of snapshot chunk `n` (from 0). */
 export const chunkSk = (rolloutId: string, n: number): string =>
   `${snapshotSk(rolloutId)}#JOBS#${String(n).padStart(4, "0")}`;
-/** Partition key of a fleet lock. */
-export const lockPk = (fleet: string): string => `LOCK#${fleet}`;
+/**
+ * A fleet name as the lock knows it: fleet names are case-insensitive, so that
+ * "prod" and "PROD" are one fleet with one lock.
+ */
+export const normalFleet = (fleet: string): string => fleet.toLowerCase();
+/** Partition key of a fleet lock (of the normalised name). */
+export const lockPk = (fleet: string): string => `LOCK#${normalFleet(fleet)}`;
+/** Partition key of a host's lease. */
+export const leasePk = (hostId: string): string => `LEASE#${hostId}`;
+/** Sort key of a lease item. */
+export const LEASE_SK = "LEASE";
+/** The host id a host item's sort key names (see {@link hostSk}). */
+export const hostIdOfSk = (sk: string): string => sk.slice(wavePrefix(0).length);
 /** Sort key of a lock item. */
 export const LOCK_SK = "LOCK";
 /** `gsi1pk` of a snapshot while its cleanup is pending. */
@@ -59,5 +70,7 @@ export const snapshotKey = (hostId: string, rolloutId: string): ItemKey => ({
   pk: snapshotPk(hostId),
   sk: snapshotSk(rolloutId),
 });
+/** Key of a host's lease item. */
+export const leaseKey = (hostId: string): ItemKey => ({ pk: leasePk(hostId), sk: LEASE_SK });
 /** Key of a fleet's lock item. */
 export const lockKey = (fleet: string): ItemKey => ({ pk: lockPk(fleet), sk: LOCK_SK });

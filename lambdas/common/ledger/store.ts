@@ -15,9 +15,12 @@ import type { JobEntry, RolloutInput, StepName } from "../schemas.js";
 import {
   type CleanupAttempt,
   type ErrorInfo,
+  epochSeconds,
   type Host,
   type HostStatus,
   iso,
+  type Lease,
+  type LeaseItem,
   type Lock,
   type Rollout,
   type RolloutGate,
@@ -95,6 +98,17 @@ export interface AcquireLockArgs {
   readonly now: number;
   readonly ttlSeconds: number;
   /** Owner whose lock may be taken over (a rollout known to be dead). */
+  readonly breakLock?: string;
+}
+
+/** Arguments of {@link LedgerStore.acquireLeases}. */
+export interface AcquireLeasesArgs {
+  /** The rollout taking the hosts (it holds the lock of `fleet`). */
+  readonly owner: string;
+  readonly fleet: string;
+  readonly hostIds: readonly string[];
+  readonly now: number;
+  /** A rollout known to be dead, whose leases may be taken over. */
   readonly breakLock?: string;
 }
 
@@ -183,6 +197,22 @@ export interface LedgerStore {
   getLock(fleet: string): Promise<Lock | undefined>;
   /** The fleet's lock as stored, even when it fails its schema; undefined when absent. */
   getHeldLock(fleet: string): Promise<HeldLock | undefined>;
+
+  /**
+   * Leases `hostIds` to `owner` (conditional puts, a bounded number at a time), so
+   * that no host is in two running rollouts, whatever their fleets. A host leased to
+   * `owner` already is kept (a retry). A lease is live while its owner holds its
+   * fleet's lock: one whose owner lost it (released, expired, broken) or is named by
+   * `breakLock` is taken over. On a live lease of another rollout, releases the
+   * leases this call took and throws `FleetLockedError` naming the host and its owner.
+   */
+  acquireLeases(args: AcquireLeasesArgs): Promise<void>;
+  /** Deletes the leases of `hostIds` that `owner` holds; how many it deleted. */
+  releaseLeases(owner: string, hostIds: readonly string[]): Promise<number>;
+  /** A host's lease, if any. */
+  getLease(hostId: string): Promise<Lease | undefined>;
+  /** Ids of a rollout's hosts, from their keys alone (a corrupt host item still counts). */
+  listHostIds(rolloutId: string): Promise<string[]>;
 
   /** Writes a new PLANNED rollout; "exists" when one with this id is already there. */
   createRollout(rollout: NewRollout): Promise<"created" | "exists">;
@@ -273,4 +303,99 @@ export function fleetLockedError(fleet: string, held: HeldLock | undefined): Fle
     owner,
     expiresAt,
   );
+}
+
+/** Leases taken or checked at a time. */
+export const LEASE_CONCURRENCY = 16;
+
+/** What {@link acquireHostLeases} needs from a store. */
+export interface LeaseOperations {
+  /**
+   * Puts `item` if its host has no lease or its owner holds it already; with
+   * `replacing`, only if the lease's `owner` attribute is `replacing.owner` (absent
+   * when undefined). False when the condition failed.
+   */
+  putLease(item: LeaseItem, replacing?: { readonly owner: unknown }): Promise<boolean>;
+  /** The lease item of a host as stored, unparsed. */
+  getRawLease(hostId: string): Promise<Record<string, unknown> | undefined>;
+  getHeldLock(fleet: string): Promise<HeldLock | undefined>;
+  releaseLeases(owner: string, hostIds: readonly string[]): Promise<number>;
+}
+
+/** A live lease of another rollout in the way. */
+interface LeaseConflict {
+  readonly hostId: string;
+  readonly owner: string;
+  readonly fleet: string;
+  readonly expiresAt: number;
+}
+
+/**
+ * {@link LedgerStore.acquireLeases} on a store's primitives: both stores share it, so
+ * the contract suite proves the primitives and this one algorithm.
+ */
+export async function acquireHostLeases(
+  ops: LeaseOperations,
+  args: AcquireLeasesArgs,
+  newItem: (hostId: string) => LeaseItem,
+): Promise<void> {
+  const taken: string[] = [];
+  let conflict: LeaseConflict | undefined;
+  await forEachBounded(args.hostIds, LEASE_CONCURRENCY, async (hostId) => {
+    if (conflict !== undefined) return;
+    const outcome = await leaseOne(ops, args, newItem(hostId));
+    if (outcome === "taken") taken.push(hostId);
+    else conflict ??= outcome;
+  });
+  if (conflict === undefined) return;
+  await ops.releaseLeases(args.owner, taken);
+  throw new FleetLockedError(
+    `host ${conflict.hostId} is in running rollout ${conflict.owner} (fleet "${conflict.fleet}") ` +
+      `until ${iso(conflict.expiresAt * 1000)}; wait for it, or pass breakLock: "${conflict.owner}" if that rollout is dead`,
+    conflict.owner,
+    conflict.expiresAt,
+  );
+}
+
+async function leaseOne(
+  ops: LeaseOperations,
+  args: AcquireLeasesArgs,
+  item: LeaseItem,
+): Promise<"taken" | LeaseConflict> {
+  let last: LeaseConflict = { hostId: item.hostId, owner: "(contended)", fleet: "", expiresAt: 0 };
+  // A few rounds: a lease may change hands between the refused put and the takeover.
+  for (let round = 0; round < 3; round++) {
+    if (await ops.putLease(item)) return "taken";
+    const raw = await ops.getRawLease(item.hostId);
+    if (raw === undefined) continue;
+    const owner = typeof raw.owner === "string" ? raw.owner : undefined;
+    const fleet = typeof raw.fleet === "string" ? raw.fleet : undefined;
+    if (owner !== undefined && owner !== args.breakLock && fleet !== undefined) {
+      const lock = await ops.getHeldLock(fleet);
+      const expiresAt = lock?.expiresAt ?? 0;
+      if (lock?.owner === owner && expiresAt > epochSeconds(args.now)) {
+        return { hostId: item.hostId, owner, fleet, expiresAt };
+      }
+      last = { hostId: item.hostId, owner, fleet, expiresAt };
+    }
+    // Its rollout no longer holds its fleet's lock (or is named by breakLock, or the
+    // item is unreadable): the lease is stale.
+    if (await ops.putLease(item, { owner: raw.owner })) return "taken";
+  }
+  return last;
+}
+
+/** Runs `work` over `items` with at most `limit` in flight. */
+export async function forEachBounded<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    for (let index = next++; index < items.length; index = next++) {
+      await work(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
