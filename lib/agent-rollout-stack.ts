@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Stack, type StackProps, Validations } from "aws-cdk-lib";
+import { ArnFormat, CfnOutput, Duration, Stack, type StackProps, Validations } from "aws-cdk-lib";
 import { Policy, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
@@ -241,8 +241,10 @@ export class AgentRolloutStack extends Stack {
     this.grantSsmRead(functions["host-step"], ["ssm:GetCommandInvocation"]);
     this.grantSsmRead(functions["nightly-cleanup"], ["ssm:GetCommandInvocation"]);
 
+    const stateMachineName = `${this.stackName}-Rollout`;
+    this.grantDescribeRolloutExecutions(functions["plan-rollout"], stateMachineName);
     this.rollout = new RolloutStateMachine(this, "Rollout", {
-      stateMachineName: `${this.stackName}-Rollout`,
+      stateMachineName,
       logRetention,
       functions: {
         planRollout: functions["plan-rollout"].function,
@@ -332,6 +334,32 @@ export class AgentRolloutStack extends Stack {
       policy,
       instances,
       `Hosts are chosen per rollout; the statement allows only instances tagged ${tag.targetTagKey}=${tag.targetTagValue} (ssm:resourceTag condition).`,
+    );
+  }
+
+  /**
+   * `states:DescribeExecution` on this state machine's executions only: breakLock asks
+   * whether the lock's owner still runs. The ARN is built from the state machine's
+   * name, not its resource, which would make the policy depend on the state machine
+   * that invokes the function.
+   */
+  private grantDescribeRolloutExecutions(fn: RolloutFunction, stateMachineName: string): void {
+    const executions = this.formatArn({
+      service: "states",
+      resource: "execution",
+      resourceName: `${stateMachineName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const policy = new Policy(this, `${pascal(fn.handlerName)}DescribeExecution`, {
+      roles: [fn.role],
+      statements: [
+        new PolicyStatement({ actions: ["states:DescribeExecution"], resources: [executions] }),
+      ],
+    });
+    acknowledgeWildcardResources(
+      policy,
+      [executions],
+      "breakLock names a rollout by its execution name, known only at run time; the statement allows DescribeExecution on this state machine's executions only.",
     );
   }
 

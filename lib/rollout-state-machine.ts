@@ -214,6 +214,8 @@ export class RolloutStateMachine extends Construct {
       payload: {
         input: JsonPath.entirePayload,
         rolloutId: JsonPath.stringAt("$$.Execution.Name"),
+        // A breakLock owner's execution is a sibling of this one: asked whether it runs.
+        executionArn: JsonPath.stringAt("$$.Execution.Id"),
       },
       resultPath: "$.plan",
     });
@@ -291,9 +293,10 @@ export class RolloutStateMachine extends Construct {
       .when(
         Condition.stringEquals("$.evaluation.decision", "HALT"),
         finishHaltedRollout.next(
+          // The cause is EvaluateWave's reason: the failure count, or who took the lock.
           new Fail(this, "RolloutHalted", {
             error: "RolloutHalted",
-            cause: "Host failures exceeded the rollout's failureThreshold; see the ledger.",
+            causePath: "$.evaluation.reason",
           }),
         ),
       )

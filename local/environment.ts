@@ -9,6 +9,7 @@ import {
   type LocalDynamo,
   startLocalDynamo,
 } from "./dynamo.js";
+import { localExecutionStatus } from "./executions.js";
 import { type Fleet, openFleet } from "./fleet.js";
 import { lambdaContext } from "./lambda-context.js";
 import type { LedgerLocation } from "./ledger-view.js";
@@ -198,6 +199,8 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
         throw new Error(`the state machine names a handler local mode does not know: ${name}`);
       handlers.set(name, (await load()).handler as LambdaHandler);
     }
+    // breakLock asks whether the lock's owner still runs: the local runner answers.
+    (await import("../lambdas/plan-rollout/index.js")).useExecutionStatus(localExecutionStatus);
     const call = (name: string, event: unknown, state?: string) => {
       const handler = handlers.get(name);
       if (!handler) throw new Error(`no handler named ${name}`);

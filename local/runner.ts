@@ -8,6 +8,7 @@ import {
   type StateMachine,
 } from "aws-local-stepfunctions";
 import type { LocalEnvironment } from "./environment.js";
+import { runningExecutions } from "./executions.js";
 import { type LedgerHost, readLedger } from "./ledger-view.js";
 import { logOffset, type RunMetric, readRunMetrics } from "./run-metrics.js";
 import {
@@ -152,6 +153,7 @@ export async function runRollout(
   let error: string | null = null;
   // As strict as Step Functions: payload and history quotas, uncatchable errors.
   const machine = new StrictStateMachine(env.definition as never, { limits: options.limits });
+  runningExecutions.add(rolloutId);
   const execution = machine.run(input as never, {
     overrides: {
       taskResourceLocalHandlers: env.taskHandlers as never,
@@ -198,6 +200,7 @@ export async function runRollout(
     }
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
+    runningExecutions.delete(rolloutId);
   }
   // The log closes with the execution; the last events are delivered before this settles.
   await events;

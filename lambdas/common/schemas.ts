@@ -214,10 +214,26 @@ export type RolloutInput = z.infer<typeof RolloutInputSchema>;
 // ---------------------------------------------------------------------------
 // Handler events
 
-/** PlanRollout: `{input.$: $, rolloutId.$: $$.Execution.Name}`; `input` is checked by {@link RolloutInputSchema}. */
+/**
+ * PlanRollout: `{input.$: $, rolloutId.$: $$.Execution.Name, executionArn.$: $$.Execution.Id}`;
+ * `input` is checked by {@link RolloutInputSchema}.
+ */
 export const PlanRolloutEventSchema = z.strictObject({
   rolloutId: RolloutIdSchema,
   input: z.unknown(),
+  /**
+   * `$$.Execution.Id`: this execution's ARN. A `breakLock` owner's execution is its
+   * sibling under the same state machine, asked whether it still runs.
+   */
+  executionArn: z
+    .string()
+    .regex(
+      /^arn:[a-z-]+:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:[A-Za-z0-9_-]{1,80}$/,
+      {
+        error: "is not an execution ARN",
+      },
+    )
+    .optional(),
 });
 /** See {@link PlanRolloutEventSchema}. */
 export type PlanRolloutEvent = z.infer<typeof PlanRolloutEventSchema>;

@@ -34,7 +34,8 @@ export interface EvaluateWaveResult {
  * HALT when failures exceed `failureThreshold`, the rollout was set HALTED/FAILED
  * (an operator's stop), or the fleet lock is no longer ours; DONE after the last
  * wave; else CONTINUE. A host of this wave left in a non-final status counts as a
- * failure. Also pushes the fleet lock's expiry (conditional on owning it) and raises
+ * failure. The reason of a halt (who took the lock, or the failure count) is recorded
+ * on the rollout item (`haltReason`). Also pushes the fleet lock's expiry (conditional on owning it) and raises
  * the rollout's `failedCount` if a crash left it behind the host items.
  */
 export async function evaluateWave(
@@ -63,7 +64,13 @@ export async function evaluateWave(
   const failures = failedCount + unfinished;
   let reason: string | undefined;
   if (!lockHeld) {
-    reason = `the fleet lock of "${rollout.fleet}" is no longer held by this rollout`;
+    // Say who took it: a halt for a lost lock must not read as a failure count.
+    const held = await deps.store.getHeldLock(rollout.fleet);
+    const cause =
+      held?.owner !== undefined && held.owner !== event.rolloutId
+        ? `was taken by ${held.owner} (breakLock)`
+        : "is no longer held by this rollout (expired or released)";
+    reason = `the fleet lock of "${rollout.fleet}" ${cause}; ${failures} host(s) failed`;
   } else if (rollout.status === "HALTED" || rollout.status === "FAILED") {
     reason = `the rollout was set ${rollout.status}`;
   } else if (failures > rollout.failureThreshold) {
@@ -71,6 +78,7 @@ export async function evaluateWave(
       unfinished > 0 ? ` (${unfinished} never finished)` : ""
     } exceed the failure threshold ${rollout.failureThreshold}`;
   }
+  if (reason !== undefined) await deps.store.recordHaltReason(event.rolloutId, reason, now);
   const last = event.wave + 1 >= rollout.waveCount;
   const decision = reason !== undefined ? "HALT" : last ? "DONE" : "CONTINUE";
   const result: EvaluateWaveResult = {

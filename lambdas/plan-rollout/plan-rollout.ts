@@ -5,7 +5,12 @@
  * @module
  */
 import type { Deps } from "../common/deps.js";
-import { InvalidInputError, LedgerConflictError, UnknownProfileError } from "../common/errors.js";
+import {
+  FleetLockedError,
+  InvalidInputError,
+  LedgerConflictError,
+  UnknownProfileError,
+} from "../common/errors.js";
 import type { NewHost, Rollout } from "../common/ledger/index.js";
 import { silentLogger } from "../common/logger.js";
 import { artifactDirOf } from "../common/patterns.js";
@@ -15,6 +20,7 @@ import {
   type RolloutInput,
   RolloutInputSchema,
 } from "../common/schemas.js";
+import { type ExecutionStatusSource, siblingExecutionArn } from "./execution-status.js";
 import { resolveHosts } from "./resolve-hosts.js";
 
 export { MAX_HOSTS, resolveHosts } from "./resolve-hosts.js";
@@ -45,6 +51,12 @@ export interface PlanRolloutConfig {
 /** Default of {@link PlanRolloutConfig.hostStepConcurrency} (context `hostStepConcurrency`). */
 export const DEFAULT_HOST_STEP_CONCURRENCY = 100;
 
+/** Dependencies of {@link planRollout}: the common ones and who answers whether an execution runs. */
+export type PlanRolloutDeps = Deps<PlanRolloutConfig> & {
+  /** @default none: breakLock is refused, as no owner can be shown to be dead */
+  readonly executionStatus?: ExecutionStatusSource;
+};
+
 /** What PlanRollout returns (state `$.plan`): small, whatever the host count. */
 export interface PlanResult {
   readonly rolloutId: string;
@@ -64,7 +76,7 @@ export interface PlanResult {
  * @throws InvalidInputError, UnknownProfileError, NoHostsError, FleetLockedError
  */
 export async function planRollout(
-  deps: Deps<PlanRolloutConfig>,
+  deps: PlanRolloutDeps,
   event: PlanRolloutEvent,
 ): Promise<PlanResult> {
   const log = (deps.logger ?? silentLogger).child({ rolloutId: event.rolloutId });
@@ -114,6 +126,7 @@ export async function planRollout(
   }
 
   const now = deps.clock.now();
+  if (input.breakLock !== undefined) await checkOwnerEnded(deps, event, input, now);
   const lock = await deps.store.acquireLock({
     fleet: input.fleet,
     owner: event.rolloutId,
@@ -188,6 +201,42 @@ async function writeLedger(
     wave.map((instanceId) => ({ hostId: instanceId, instanceId, wave: waveIndex, order: order++ })),
   );
   await deps.store.putHosts(rolloutId, hosts, now);
+}
+
+/**
+ * `breakLock` takes only the lock (and leases) of a rollout that no longer runs: one
+ * whose lock of this fleet has expired by its raw `expiresAt`, or whose execution has
+ * ended. A lock item that fails its schema is judged by its raw owner and expiry.
+ *
+ * @throws FleetLockedError naming the owner when it still runs or cannot be shown dead
+ */
+async function checkOwnerEnded(
+  deps: PlanRolloutDeps,
+  event: PlanRolloutEvent,
+  input: RolloutInput,
+  now: number,
+): Promise<void> {
+  const owner = input.breakLock as string;
+  const held = await deps.store.getHeldLock(input.fleet);
+  const expiresAt = held?.owner === owner ? (held.expiresAt ?? 0) : 0;
+  if (held?.owner === owner && expiresAt <= Math.floor(now / 1000)) return;
+  const executionArn =
+    event.executionArn === undefined ? undefined : siblingExecutionArn(event.executionArn, owner);
+  const status =
+    deps.executionStatus === undefined
+      ? "UNKNOWN"
+      : await deps.executionStatus({ rolloutId: owner, executionArn });
+  if (status === "ENDED") return;
+  const why =
+    status === "RUNNING"
+      ? "is still running"
+      : "cannot be shown to have ended (its execution status is unknown)";
+  throw new FleetLockedError(
+    `breakLock: rollout ${owner} ${why}; breakLock takes only the lock of a rollout that no longer runs ` +
+      "(wait for it to end, or stop its execution first)",
+    owner,
+    expiresAt,
+  );
 }
 
 /**

@@ -539,6 +539,37 @@ describe("least privilege", () => {
     ]);
   });
 
+  it("lets only plan-rollout describe this state machine's executions (breakLock), nothing else of Step Functions", () => {
+    // Act
+    const byRole = HANDLER_NAMES.map((handler) => {
+      const statements = statementsOfRole(template, roleOf(stack, handler)).filter((s) =>
+        list(s.Action).some((a) => a.startsWith("states:")),
+      );
+      return {
+        handler,
+        statements: statements.map((s) => ({
+          actions: list(s.Action),
+          resources: list(s.Resource).map(flat),
+        })),
+      };
+    });
+
+    // Assess
+    expect(byRole.filter((r) => r.statements.length > 0)).toEqual([
+      {
+        handler: "plan-rollout",
+        statements: [
+          {
+            actions: ["states:DescribeExecution"],
+            resources: [
+              `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${stack.stackName}-Rollout:*`,
+            ],
+          },
+        ],
+      },
+    ]);
+  });
+
   it("lets the state machine invoke its six functions and run its own child executions", () => {
     // Prepare
     const machineRole = logicalIdOf(stack, stack.rollout.stateMachine.role);

@@ -98,7 +98,13 @@ async function run(input: Record<string, unknown>, overrides: Scripted = {}) {
   );
   const execution = new StateMachine(synth.definition as never).run(input as never, {
     overrides: { taskResourceLocalHandlers, waitTimeOverrides: waits },
-    context: { Execution: { Name: "rollout-1" } } as never,
+    // As Step Functions sets it: PlanRollout reads both.
+    context: {
+      Execution: {
+        Name: "rollout-1",
+        Id: "arn:aws:states:us-east-1:123456789012:execution:AgentRollout-Rollout:rollout-1",
+      },
+    } as never,
   });
   try {
     return { calls, output: (await execution.result) as Record<string, unknown>, error: undefined };
@@ -238,7 +244,13 @@ describe("rollout execution paths", () => {
     const { calls, error } = await run(
       {},
       {
-        "evaluate-wave": (e) => ({ decision: "HALT", wave: e.wave, nextWave: 1, bakeSeconds: 0 }),
+        "evaluate-wave": (e) => ({
+          decision: "HALT",
+          wave: e.wave,
+          nextWave: 1,
+          bakeSeconds: 0,
+          reason: 'the fleet lock of "default" was taken by r-x (breakLock); 0 host(s) failed',
+        }),
       },
     );
 
@@ -248,7 +260,8 @@ describe("rollout execution paths", () => {
       state: "FinishHaltedRollout",
       input: { rolloutId: "rollout-1", outcome: "HALTED" },
     });
-    expect(error?.message).toContain("failureThreshold");
+    // The cause is EvaluateWave's reason, not a fixed text.
+    expect(error?.message).toContain("was taken by r-x (breakLock); 0 host(s) failed");
   });
 
   it("records an unexpected error after planning as a FAILED rollout", async () => {

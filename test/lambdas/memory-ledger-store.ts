@@ -261,6 +261,13 @@ export class MemoryLedgerStore implements LedgerStore {
     Object.assign(raw, { failedCount: count, updatedAt: iso(now) });
   }
 
+  async recordHaltReason(rolloutId: string, reason: string, now: number): Promise<void> {
+    this.calls.push("recordHaltReason");
+    const raw = this.raw(rolloutKey(rolloutId));
+    if (raw === undefined) return;
+    Object.assign(raw, { haltReason: reason.slice(0, 1024), updatedAt: iso(now) });
+  }
+
   async finishRollout(args: FinishRolloutArgs): Promise<boolean> {
     this.calls.push("finishRollout");
     const raw = this.raw(rolloutKey(args.rolloutId));

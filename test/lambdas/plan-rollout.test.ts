@@ -1,4 +1,5 @@
 import { devNull } from "node:os";
+import { DescribeExecutionCommand, SFNClient } from "@aws-sdk/client-sfn";
 import {
   DescribeInstanceInformationCommand,
   type DescribeInstanceInformationCommandInput,
@@ -8,7 +9,11 @@ import {
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { handler } from "../../lambdas/plan-rollout/index.js";
+import {
+  handler,
+  siblingExecutionArn,
+  stepFunctionsExecutionStatus,
+} from "../../lambdas/plan-rollout/index.js";
 import {
   type PlanRolloutConfig,
   planRollout,
@@ -362,7 +367,7 @@ describe("planRollout", () => {
   it("takes the lock with breakLock from the rollout named there", async () => {
     // Prepare: the dead rollout's lock has hours left
     fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
-    const deps = testDeps(CONFIG);
+    const deps = { ...testDeps(CONFIG), executionStatus: async () => "ENDED" as const };
     deps.store.putItem(lockItem("eu", "dead-rollout", Math.floor(T0 / 1000) + 7200));
 
     // Act
@@ -379,6 +384,69 @@ describe("planRollout", () => {
       expiresAt: Math.floor(T0 / 1000) + 600,
     });
     expect(await deps.store.getRollout("r-7")).toMatchObject({ status: "PLANNED", fleet: "eu" });
+  });
+
+  it.each([
+    ["still running", "RUNNING", "is still running"],
+    ["of unknown status", "UNKNOWN", "cannot be shown to have ended"],
+  ] as const)(
+    "refuses breakLock naming a rollout %s, naming it, writing nothing",
+    async (_, status, text) => {
+      // Prepare
+      fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
+      const asked: unknown[] = [];
+      const deps = {
+        ...testDeps(CONFIG),
+        executionStatus: async (execution: unknown) => {
+          asked.push(execution);
+          return status;
+        },
+      };
+      deps.store.putItem(lockItem("default", "r-live", Math.floor(T0 / 1000) + 7200));
+
+      // Act
+      const result = planRollout(deps, {
+        rolloutId: "r-8",
+        executionArn: "arn:aws:states:eu-west-1:123456789012:execution:AgentRollout-Rollout:r-8",
+        input: validInput({ breakLock: "r-live" }),
+      });
+
+      // Assess
+      await expect(result).rejects.toMatchObject({
+        name: "FleetLockedError",
+        owner: "r-live",
+        message: expect.stringContaining(`breakLock: rollout r-live ${text}`),
+      });
+      expect(asked).toEqual([
+        {
+          rolloutId: "r-live",
+          executionArn:
+            "arn:aws:states:eu-west-1:123456789012:execution:AgentRollout-Rollout:r-live",
+        },
+      ]);
+      expect(await deps.store.getLock("default")).toMatchObject({ owner: "r-live" });
+      expect(await deps.store.getRollout("r-8")).toBeUndefined();
+    },
+  );
+
+  it("takes with breakLock a lock past its raw expiresAt, or a corrupt lock whose owner ended", async () => {
+    // Prepare
+    fakeInventory([I1, I2].map((id) => ({ id, tags: TARGET })));
+    const deps = testDeps(CONFIG);
+    deps.store.putItem(lockItem("default", "r-old", Math.floor(T0 / 1000) - 1));
+    const corrupt = { ...testDeps(CONFIG), executionStatus: async () => "ENDED" as const };
+    corrupt.store.putItem({
+      ...lockItem("default", "r-old", Math.floor(T0 / 1000) + 60),
+      acquiredAt: "x",
+    });
+
+    // Act
+    await planRollout(deps, { rolloutId: "r-9", input: validInput({ breakLock: "r-old" }) });
+    await planRollout(corrupt, { rolloutId: "r-9", input: validInput({ breakLock: "r-old" }) });
+
+    // Assess: no execution status source needed for the expired one
+    expect(await deps.store.getLock("default")).toMatchObject({ owner: "r-9" });
+    expect(await corrupt.store.getLock("default")).toMatchObject({ owner: "r-9" });
   });
 
   it("continues on a Lambda retry that finds its own PLANNED rollout item", async () => {
@@ -808,5 +876,55 @@ describe("plan-rollout handler: invalid input", () => {
       dryRun: true,
       waves: [1, 1],
     });
+  });
+});
+
+describe("stepFunctionsExecutionStatus", () => {
+  const sfnMock = mockClient(SFNClient);
+  const arn = "arn:aws:states:eu-west-1:123456789012:execution:AgentRollout-Rollout:r-a";
+
+  beforeEach(() => {
+    sfnMock.reset();
+  });
+
+  it.each([
+    ["RUNNING", "RUNNING"],
+    ["PENDING_REDRIVE", "RUNNING"],
+    ["SUCCEEDED", "ENDED"],
+    ["FAILED", "ENDED"],
+    ["ABORTED", "ENDED"],
+    ["TIMED_OUT", "ENDED"],
+  ] as const)("reads %s as %s through DescribeExecution", async (status, expected) => {
+    // Prepare
+    sfnMock.on(DescribeExecutionCommand).resolves({ status });
+    const source = stepFunctionsExecutionStatus(() => new SFNClient({ region: "eu-west-1" }));
+
+    // Act
+    const answer = await source({ rolloutId: "r-a", executionArn: arn });
+
+    // Assess
+    expect(answer).toBe(expected);
+    expect(sfnMock).toHaveReceivedCommandWith(DescribeExecutionCommand, { executionArn: arn });
+  });
+
+  it("reads an execution that does not exist as ENDED, and no ARN as UNKNOWN", async () => {
+    // Prepare
+    sfnMock
+      .on(DescribeExecutionCommand)
+      .rejects(Object.assign(new Error("no such execution"), { name: "ExecutionDoesNotExist" }));
+    const source = stepFunctionsExecutionStatus(() => new SFNClient({ region: "eu-west-1" }));
+
+    // Act
+    const missing = await source({ rolloutId: "r-a", executionArn: arn });
+    const unknown = await source({ rolloutId: "r-a" });
+
+    // Assess
+    expect([missing, unknown]).toEqual(["ENDED", "UNKNOWN"]);
+  });
+
+  it("names its sibling execution under the same state machine", () => {
+    expect(siblingExecutionArn(arn, "r-b")).toBe(
+      "arn:aws:states:eu-west-1:123456789012:execution:AgentRollout-Rollout:r-b",
+    );
   });
 });

@@ -212,11 +212,46 @@ describe("evaluateWave", () => {
     // Assess
     expect(result).toMatchObject({
       decision: "HALT",
-      reason: 'the fleet lock of "default" is no longer held by this rollout',
+      failedCount: 0,
+      reason:
+        'the fleet lock of "default" was taken by other-rollout (breakLock); 0 host(s) failed',
+    });
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({
+      haltReason:
+        'the fleet lock of "default" was taken by other-rollout (breakLock); 0 host(s) failed',
     });
     expect(await deps.store.getLock("default")).toMatchObject({
       owner: "other-rollout",
       expiresAt: Math.floor(T0 / 1000) + 60,
+    });
+  });
+
+  it("halts naming a lock that expired or was released, and records the reason", async () => {
+    // Prepare
+    const deps = ledger(rolloutItem({ waveCount: 3 }), hosts(0, ["UPGRADED"]));
+    await deps.store.releaseLock("default", ROLLOUT_ID);
+
+    // Act
+    const result = await evaluateWave(deps, { rolloutId: ROLLOUT_ID, wave: 0 });
+
+    // Assess
+    const reason =
+      'the fleet lock of "default" is no longer held by this rollout (expired or released); 0 host(s) failed';
+    expect(result).toMatchObject({ decision: "HALT", reason });
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({ haltReason: reason });
+  });
+
+  it("records the failure count as the halt reason on the rollout item", async () => {
+    // Prepare
+    const deps = ledger(rolloutItem({ waveCount: 3 }), hosts(0, ["UPGRADED", "FAILED"]));
+
+    // Act
+    const result = await evaluateWave(deps, { rolloutId: ROLLOUT_ID, wave: 0 });
+
+    // Assess
+    expect(result.reason).toBe("1 failed host(s) exceed the failure threshold 0");
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({
+      haltReason: "1 failed host(s) exceed the failure threshold 0",
     });
   });
 

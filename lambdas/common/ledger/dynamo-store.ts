@@ -293,6 +293,18 @@ export class DynamoLedgerStore implements LedgerStore {
     );
   }
 
+  async recordHaltReason(rolloutId: string, reason: string, now: number): Promise<void> {
+    await this.db.conditional(
+      new UpdateCommand({
+        TableName: this.db.name,
+        Key: rolloutKey(rolloutId),
+        UpdateExpression: "SET haltReason = :reason, updatedAt = :now",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ":reason": reason.slice(0, 1024), ":now": iso(now) },
+      }),
+    );
+  }
+
   async finishRollout(args: FinishRolloutArgs): Promise<boolean> {
     const values: Record<string, unknown> = {
       ":status": args.status,

@@ -102,6 +102,8 @@ export const RolloutSchema = z.strictObject({
   finishedAt: IsoTime.optional(),
   counts: StatusCountsSchema.optional(),
   error: ErrorInfoSchema.optional(),
+  /** Why EvaluateWave halted the rollout: the failure count, or who took the fleet lock. */
+  haltReason: z.string().max(1024).optional(),
 });
 /** See {@link RolloutSchema}. */
 export type Rollout = z.infer<typeof RolloutSchema>;

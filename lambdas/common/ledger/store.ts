@@ -234,6 +234,8 @@ export interface LedgerStore {
   incrementFailedCount(rolloutId: string, now: number): Promise<void>;
   /** Raises `failedCount` to `count` if lower (repairs a count a crash left behind). */
   raiseFailedCount(rolloutId: string, count: number, now: number): Promise<void>;
+  /** Records why the rollout halts (`haltReason`); no-op when the rollout is absent. */
+  recordHaltReason(rolloutId: string, reason: string, now: number): Promise<void>;
   /**
    * Sets the final status, counts and error. Only from `from` statuses (or the same
    * final status, a retry); `from: "any"` for the failure path.
