@@ -9,7 +9,11 @@ import { get, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { GetCommandInvocationCommand, SSMClient } from "@aws-sdk/client-ssm";
+import {
+  GetCommandInvocationCommand,
+  type GetCommandInvocationCommandOutput,
+  SSMClient,
+} from "@aws-sdk/client-ssm";
 import {
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -236,9 +240,19 @@ export async function resultLine(
   commandId: string,
   instanceId: string,
 ): Promise<Record<string, unknown>> {
-  const out = await ssmClient(env).send(
-    new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId }),
-  );
+  // Like SSM, the local endpoint answers InvocationDoesNotExist for a short while
+  // after SendCommand (eventual consistency): ask again, as the functions do.
+  const client = ssmClient(env);
+  const request = new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId });
+  let out: GetCommandInvocationCommandOutput | undefined;
+  for (let attempt = 0; out === undefined; attempt++) {
+    try {
+      out = await client.send(request);
+    } catch (error) {
+      if (attempt >= 50 || (error as Error).name !== "InvocationDoesNotExist") throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
   const last = (out.StandardOutputContent ?? "").trim().split("\n").at(-1) ?? "";
   return JSON.parse(last) as Record<string, unknown>;
 }
