@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -48,6 +48,10 @@ Options (run):
                          600-1800 s); a hung switch is then killed mid-cutover as SSM would, the
                          host fails and the next run repairs it. Without it, the profile's hook
                          timeout ends a hung hook and the switch rolls back by itself
+  --input FILE           run this execution input (JSON, as pasted in the Step Functions console)
+                         instead of one built from the options above; "artifact": "fleet" stands
+                         for the local fleet's own artifact of its targetVersion; local hosts are
+                         mi-00000000000000001, mi-00000000000000002, ...
   --work-dir DIR         keep fleet, ledger and logs in DIR (default: a temporary directory,
                          removed at the end); a DIR that already holds a fleet is reused
   --report FILE          write the JSON report to FILE
@@ -80,6 +84,39 @@ function version(name: string, raw: string | undefined, fallback: string) {
   return value;
 }
 
+/** Options an `--input` file replaces: it is the whole execution input. */
+const INPUT_REPLACES = [
+  "batch-size",
+  "canary",
+  "failure-threshold",
+  "wave-size",
+  "bake-seconds",
+  "to",
+] as const;
+
+/** Reads `--input FILE`: a JSON object, used as the execution input. */
+async function readInput(
+  file: string,
+  values: Partial<Record<(typeof INPUT_REPLACES)[number], unknown>>,
+): Promise<Record<string, unknown>> {
+  const clash = INPUT_REPLACES.find((name) => values[name] !== undefined);
+  if (clash) throw new UsageError(`--input FILE is the whole execution input: drop --${clash}`);
+  let input: unknown;
+  try {
+    input = JSON.parse(await readFile(resolve(file), "utf8"));
+  } catch (error) {
+    throw new UsageError(`--input ${file}: ${(error as Error).message}`);
+  }
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    throw new UsageError(`--input ${file}: the execution input must be a JSON object`);
+  }
+  const { targetVersion } = input as Record<string, unknown>;
+  if (typeof targetVersion !== "string") {
+    throw new UsageError(`--input ${file}: targetVersion is required (the fleet is built for it)`);
+  }
+  return input as Record<string, unknown>;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -99,6 +136,7 @@ async function main(argv: string[]): Promise<number> {
       "jobs-per-host": { type: "string" },
       fault: { type: "string", multiple: true },
       "step-timeout": { type: "string" },
+      input: { type: "string" },
       "work-dir": { type: "string" },
       report: { type: "string" },
       quiet: { type: "boolean" },
@@ -149,8 +187,11 @@ async function main(argv: string[]): Promise<number> {
     : undefined;
   const bakeSeconds = positiveInt("bake-seconds", values["bake-seconds"], 0, 0, 3600);
   const jobsPerHost = positiveInt("jobs-per-host", values["jobs-per-host"], 3, 0, 200);
+  const consoleInput = values.input ? await readInput(values.input, values) : undefined;
   const from = version("from", values.from, "1.0.0");
-  const to = version("to", values.to, "2.0.0");
+  const to = consoleInput
+    ? version("input targetVersion", consoleInput.targetVersion as string, "")
+    : version("to", values.to, "2.0.0");
   if (from === to) throw new UsageError(`--from and --to are both ${from}: nothing to roll out`);
   const faults: Fault[] = (values.fault ?? []).map((raw) => parseFault(raw, hosts));
   const stepTimeoutCapSeconds = values["step-timeout"]
@@ -209,6 +250,7 @@ async function main(argv: string[]): Promise<number> {
         waveSize,
         bakeSeconds,
         jobsPerHost,
+        ...(consoleInput ? { input: consoleInput } : {}),
         signal: abort.signal,
         onHostChange: values.quiet
           ? undefined

@@ -56,6 +56,11 @@ export interface RolloutOptions {
   readonly signal?: AbortSignal;
   /** Lower quotas than Step Functions' (tests that need an execution to hit one). */
   readonly limits?: Partial<ExecutionLimits>;
+  /**
+   * An execution input as pasted in the console, run instead of the one built from
+   * these options (see {@link consoleInput}).
+   */
+  readonly input?: Readonly<Record<string, unknown>>;
 }
 
 /** One host in the report. */
@@ -114,19 +119,21 @@ export async function runRollout(
         })
       : undefined;
 
-  const input = {
-    targetVersion: options.targetVersion,
-    artifact: await env.fleet.artifact(options.targetVersion),
-    profile: env.profile,
-    hosts: { instanceIds: hosts.map((h) => h.instanceId) },
-    batchSize: options.batchSize,
-    canary: options.canary,
-    ...(options.waveSize ? { waveSize: options.waveSize } : {}),
-    failureThreshold: options.failureThreshold,
-    bakeSeconds: options.bakeSeconds ?? 0,
-    dryRun: false,
-    fleet: "local",
-  };
+  const input = options.input
+    ? await consoleInput(env, options.input)
+    : {
+        targetVersion: options.targetVersion,
+        artifact: await env.fleet.artifact(options.targetVersion),
+        profile: env.profile,
+        hosts: { instanceIds: hosts.map((h) => h.instanceId) },
+        batchSize: options.batchSize,
+        canary: options.canary,
+        ...(options.waveSize ? { waveSize: options.waveSize } : {}),
+        failureThreshold: options.failureThreshold,
+        bakeSeconds: options.bakeSeconds ?? 0,
+        dryRun: false,
+        fleet: "local",
+      };
 
   const logStart = await logOffset(env.lambdaLogFile);
   const started = Date.now();
@@ -270,4 +277,19 @@ export async function writeReport(file: string, report: unknown): Promise<void> 
 function describe(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
+}
+
+/**
+ * A console execution input run against the local fleet: passed as is, except that
+ * `"artifact": "fleet"` becomes the fleet's own artifact of `targetVersion` (a local
+ * fleet's artifacts are `file://` URLs whose digest depends on the kit's build).
+ * Anything else, hosts included, is the operator's: an invalid input is refused by
+ * PlanRollout exactly as in the console.
+ */
+export async function consoleInput(
+  env: LocalEnvironment,
+  input: Readonly<Record<string, unknown>>,
+): Promise<Record<string, unknown>> {
+  if (input.artifact !== "fleet" || typeof input.targetVersion !== "string") return { ...input };
+  return { ...input, artifact: await env.fleet.artifact(input.targetVersion) };
 }

@@ -187,15 +187,32 @@ export const HostSelectionSchema = z
 /** See {@link HostSelectionSchema}. */
 export type HostSelection = z.infer<typeof HostSelectionSchema>;
 
-/** The execution input (docs/contracts.md, "State machine data"). Unknown fields are refused. */
-export const RolloutInputSchema = z.strictObject({
+/**
+ * One entry of `waves`: a host count, or a percentage of the fleet (rounded up, at
+ * least one host), as in Ansible's `serial` list.
+ */
+export const WaveSizeSchema = z.union([
+  z.int().min(1).max(10_000),
+  z.string().regex(/^([1-9][0-9]?|100)%$/, {
+    error: (iss) => `${show(iss.input)} is not a wave size (a count, or "1%" to "100%")`,
+  }),
+]);
+/** See {@link WaveSizeSchema}. */
+export type WaveSize = z.infer<typeof WaveSizeSchema>;
+
+/** Default of `waveSize` when the waves are given as `canary` and `waveSize`. */
+export const DEFAULT_WAVE_SIZE = 100;
+
+/** The execution input's fields (see {@link RolloutInputSchema}). */
+const RolloutInputObjectSchema = z.strictObject({
   targetVersion: VersionSchema,
   artifact: z.strictObject({ url: ArtifactUrlSchema, sha256: Sha256Schema }),
   profile: ProfileNameSchema,
   hosts: HostSelectionSchema,
   batchSize: z.int().min(1).max(1000),
-  canary: z.int().min(0).max(100),
-  waveSize: z.int().min(1).max(1000).default(100),
+  canary: z.int().min(0).max(100).optional(),
+  waveSize: z.int().min(1).max(1000).optional(),
+  ...RolloutControlsShape(),
   failureThreshold: z.int().min(0).max(10_000).default(0),
   bakeSeconds: z.int().min(0).max(86_400).default(0),
   dryRun: z.boolean().default(false),
@@ -208,8 +225,59 @@ export const RolloutInputSchema = z.strictObject({
   lockTtlSeconds: z.int().min(300).max(604_800).default(43_200),
   breakLock: RolloutIdSchema.optional(),
 });
+
+/**
+ * The execution input (docs/contracts.md, "State machine data"). Unknown fields are
+ * refused. The waves are `canary` + `waveSize` (default 100) or `waves`, never both.
+ */
+export const RolloutInputSchema = RolloutInputObjectSchema.superRefine(checkWaveFields).transform(
+  (input) => {
+    if (input.waves !== undefined || input.waveSize !== undefined) return input;
+    // Fields in the schema's order, as a parse of the stored input gives them back
+    // (PlanRollout compares the two as JSON to recognise its own retry).
+    const filled: Record<string, unknown> = { ...input, waveSize: DEFAULT_WAVE_SIZE };
+    const ordered = Object.keys(RolloutInputObjectSchema.shape)
+      .filter((key) => filled[key] !== undefined)
+      .map((key) => [key, filled[key]]);
+    return Object.fromEntries(ordered) as typeof input;
+  },
+);
 /** Validated execution input, defaults applied. */
 export type RolloutInput = z.infer<typeof RolloutInputSchema>;
+
+// ---------------------------------------------------------------------------
+// Rollout controls: growing waves and the gates (docs/contracts.md, "Rollout controls")
+
+/** The fields of the execution input that shape the waves and gate the rollout. */
+function RolloutControlsShape() {
+  return {
+    waves: z
+      .array(WaveSizeSchema)
+      .min(1, { error: "must list at least one wave size" })
+      .max(100, { error: "must list at most 100 wave sizes" })
+      .optional(),
+  };
+}
+
+/** `canary`/`waveSize` and `waves` are two ways to say the same thing: one of them. */
+function checkWaveFields(
+  input: { canary?: number; waveSize?: number; waves?: unknown[] },
+  ctx: z.RefinementCtx,
+): void {
+  if (input.waves !== undefined) {
+    for (const field of ["canary", "waveSize"] as const) {
+      if (input[field] !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: [field],
+          message: "give canary/waveSize or waves, not both",
+        });
+      }
+    }
+  } else if (input.canary === undefined) {
+    ctx.addIssue({ code: "custom", path: ["canary"], message: "required (or give waves)" });
+  }
+}
 
 // ---------------------------------------------------------------------------
 // Handler events

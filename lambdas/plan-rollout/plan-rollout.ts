@@ -15,10 +15,12 @@ import type { NewHost, Rollout } from "../common/ledger/index.js";
 import { silentLogger } from "../common/logger.js";
 import { artifactDirOf } from "../common/patterns.js";
 import {
+  DEFAULT_WAVE_SIZE,
   type PlanRolloutEvent,
   parseOrThrow,
   type RolloutInput,
   RolloutInputSchema,
+  type WaveSize,
 } from "../common/schemas.js";
 import { type ExecutionStatusSource, siblingExecutionArn } from "./execution-status.js";
 import { resolveHosts } from "./resolve-hosts.js";
@@ -92,16 +94,8 @@ export async function planRollout(
     );
   }
   const hosts = await resolveHosts(deps.ssm, deps.config, input.hosts);
-  const waves = splitWaves(hosts, input.canary, input.waveSize);
-  if (waves.length > MAX_WAVES) {
-    const perWave = Math.ceil(
-      (hosts.length - Math.min(input.canary, hosts.length)) / (MAX_WAVES - 1),
-    );
-    throw new InvalidInputError(
-      `waveSize: ${hosts.length} hosts in waves of ${input.waveSize} make ${waves.length} waves; ` +
-        `one execution's history holds at most ${MAX_WAVES} (use a waveSize of at least ${perWave})`,
-    );
-  }
+  const waves = planWaves(hosts, input);
+  if (waves.length > MAX_WAVES) throw tooManyWaves(hosts.length, waves.length, input);
   const plan: PlanResult = {
     rolloutId: event.rolloutId,
     hostCount: hosts.length,
@@ -275,4 +269,52 @@ export function splitWaves<T>(hosts: readonly T[], canary: number, waveSize: num
   }
   for (; start < hosts.length; start += waveSize) waves.push(hosts.slice(start, start + waveSize));
   return waves;
+}
+
+// ---------------------------------------------------------------------------
+// Growing waves (`waves`)
+
+/** The waves of `input`: `waves` when given, else `canary` then waves of `waveSize`. */
+export function planWaves<T>(hosts: readonly T[], input: RolloutInput): T[][] {
+  if (input.waves !== undefined) return splitGrowingWaves(hosts, input.waves);
+  return splitWaves(hosts, input.canary ?? 0, input.waveSize ?? DEFAULT_WAVE_SIZE);
+}
+
+/** Hosts in a wave of `size` out of `hostCount`: a percentage is rounded up, at least 1. */
+export function waveSizeOf(size: WaveSize, hostCount: number): number {
+  if (typeof size === "number") return size;
+  return Math.max(1, Math.ceil((hostCount * Number(size.slice(0, -1))) / 100));
+}
+
+/**
+ * Waves of the sizes listed in `sizes`, the last one repeating until every host has a
+ * wave (Ansible's `serial` list): `[1, 5, "20%", "100%"]` is a canary of one, a wave
+ * of five, a fifth of the fleet, then the rest.
+ */
+export function splitGrowingWaves<T>(hosts: readonly T[], sizes: readonly WaveSize[]): T[][] {
+  const waves: T[][] = [];
+  for (let start = 0, index = 0; start < hosts.length; index++) {
+    const size = sizes[Math.min(index, sizes.length - 1)] ?? DEFAULT_WAVE_SIZE;
+    const count = waveSizeOf(size, hosts.length);
+    waves.push(hosts.slice(start, start + count));
+    start += count;
+  }
+  return waves;
+}
+
+/** The error for a plan of more than {@link MAX_WAVES} waves, naming the field to change. */
+function tooManyWaves(hostCount: number, waveCount: number, input: RolloutInput): Error {
+  if (input.waves !== undefined) {
+    return new InvalidInputError(
+      `waves: ${hostCount} hosts in waves of ${JSON.stringify(input.waves)} make ${waveCount} waves; ` +
+        `one execution's history holds at most ${MAX_WAVES} (make the last wave size larger)`,
+    );
+  }
+  const canary = input.canary ?? 0;
+  const waveSize = input.waveSize ?? DEFAULT_WAVE_SIZE;
+  const perWave = Math.ceil((hostCount - Math.min(canary, hostCount)) / (MAX_WAVES - 1));
+  return new InvalidInputError(
+    `waveSize: ${hostCount} hosts in waves of ${waveSize} make ${waveCount} waves; ` +
+      `one execution's history holds at most ${MAX_WAVES} (use a waveSize of at least ${perWave})`,
+  );
 }
