@@ -256,6 +256,8 @@ function RolloutControlsShape() {
       .min(1, { error: "must list at least one wave size" })
       .max(100, { error: "must list at most 100 wave sizes" })
       .optional(),
+    /** A host whose switch suspended its jobs longer than this counts as a failure. */
+    maxSuspendMs: z.int().min(1).max(3_600_000).optional(),
   };
 }
 

@@ -409,8 +409,21 @@ async function complete(
     waitSeconds: 0,
     sentAt,
     status: outcome.status,
-    summary: outcome.summary,
+    summary: step === "switch" ? withSuspendLimit(rollout, outcome.summary) : outcome.summary,
   };
+}
+
+/**
+ * The switch summary with the rollout's `maxSuspendMs` as `suspendLimitMs`, so that
+ * RecordHostResult can judge the measured window without reading the rollout.
+ */
+export function withSuspendLimit(
+  rollout: Rollout,
+  summary: StepState["summary"],
+): StepState["summary"] {
+  const limit = rollout.input.maxSuspendMs;
+  if (limit === undefined || summary === undefined) return summary;
+  return { ...summary, suspendLimitMs: limit };
 }
 
 /**

@@ -64,7 +64,7 @@ export function finalStatus(event: Extract<RecordHostEvent, { outcome: "result" 
   }
   const step: StepState | undefined = event.switch;
   if (step?.done === true && (step.status === "SWITCHED" || step.status === "UNCHANGED")) {
-    return { status: "UPGRADED" };
+    return suspendWindowExceeded(step) ?? { status: "UPGRADED" };
   }
   if (step?.done === true && step.status === "ROLLED_BACK") {
     const reason = step.summary?.reason;
@@ -82,4 +82,28 @@ export function finalStatus(event: Extract<RecordHostEvent, { outcome: "result" 
   throw new InvalidInputError(
     `switch: a result needs a finished switch (SWITCHED, UNCHANGED or ROLLED_BACK) or a preflight SKIPPED/HALTED; got preflight ${event.preflight?.status ?? "none"}, switch ${step?.status ?? "none"}`,
   );
+}
+
+/**
+ * The suspend-window gate: a switch that kept the jobs suspended longer than the
+ * rollout's `maxSuspendMs` (host-step puts it in the summary as `suspendLimitMs`)
+ * fails the host, which counts toward the failure threshold. The host stays on the new
+ * release: the switch already happened; the gate stops the rollout before the rest of
+ * the fleet feels the same pause.
+ */
+export function suspendWindowExceeded(
+  step: StepState,
+): { status: HostStatus; error: ErrorInfo } | undefined {
+  const measured = step.summary?.suspendMs;
+  const limit = step.summary?.suspendLimitMs;
+  if (typeof measured !== "number" || typeof limit !== "number" || measured <= limit) {
+    return undefined;
+  }
+  return {
+    status: "FAILED",
+    error: {
+      name: "SuspendWindowExceeded",
+      message: `jobs were suspended for ${measured} ms, over the limit maxSuspendMs ${limit} ms; the host stays on the new release`,
+    },
+  };
 }

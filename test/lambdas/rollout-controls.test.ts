@@ -5,14 +5,24 @@
 import { DescribeInstanceInformationCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { parseOrThrow, RolloutInputSchema } from "../../lambdas/common/schemas.js";
+import { parseOrThrow, RolloutInputSchema, type StepState } from "../../lambdas/common/schemas.js";
+import { withSuspendLimit } from "../../lambdas/host-step/host-step.js";
 import {
   MAX_WAVES,
   planRollout,
   splitGrowingWaves,
   waveSizeOf,
 } from "../../lambdas/plan-rollout/plan-rollout.js";
-import { testDeps, validInput } from "./helpers.js";
+import { recordHost } from "../../lambdas/record-host/record-host.js";
+import {
+  hostItem,
+  I1,
+  ROLLOUT_ID,
+  rolloutItem,
+  storedInput,
+  testDeps,
+  validInput,
+} from "./helpers.js";
 
 const ssmMock = mockClient(SSMClient);
 const CONFIG = { profileNames: ["demo"], targetTagKey: "agent-rollout", targetTagValue: "enabled" };
@@ -114,5 +124,72 @@ describe("waves", () => {
       `waves: ${MAX_WAVES + 1} hosts in waves of [1] make ${MAX_WAVES + 1} waves`,
     );
     expect(deps.store.calls).toEqual([]);
+  });
+});
+
+describe("suspend-window gate", () => {
+  const switched = (summary: StepState["summary"]): StepState => ({
+    step: "switch",
+    commandId: "cmd-switch",
+    done: true,
+    waitSeconds: 0,
+    status: "SWITCHED",
+    summary,
+  });
+  const HOST = { rolloutId: ROLLOUT_ID, wave: 0, hostId: I1, instanceId: I1 };
+
+  function ledger() {
+    const deps = testDeps({});
+    deps.store.putItem(rolloutItem({ failedCount: 0 }));
+    deps.store.putItem(hostItem({ wave: 0, status: "SWITCHING" }));
+    return deps;
+  }
+
+  it("hands the rollout's maxSuspendMs to RecordHostResult in the switch summary", () => {
+    const limited = rolloutItem({ input: storedInput({ maxSuspendMs: 500 }) });
+    expect(withSuspendLimit(limited, { suspendMs: 800 })).toEqual({
+      suspendMs: 800,
+      suspendLimitMs: 500,
+    });
+    expect(withSuspendLimit(rolloutItem(), { suspendMs: 800 })).toEqual({ suspendMs: 800 });
+  });
+
+  it("fails a host whose jobs were suspended longer than the limit, counting a failure", async () => {
+    const deps = ledger();
+
+    const result = await recordHost(deps, {
+      outcome: "result",
+      host: HOST,
+      switch: switched({ suspendMs: 812, suspendLimitMs: 500 }),
+    });
+
+    expect(result).toEqual({ hostId: I1, status: "FAILED" });
+    expect((await deps.store.getHost(HOST))?.error).toEqual({
+      name: "SuspendWindowExceeded",
+      message:
+        "jobs were suspended for 812 ms, over the limit maxSuspendMs 500 ms; the host stays on the new release",
+    });
+    expect((await deps.store.getRollout(ROLLOUT_ID))?.failedCount).toBe(1);
+  });
+
+  it("upgrades a host whose suspend window is within the limit, or that has no limit", async () => {
+    for (const summary of [{ suspendMs: 500, suspendLimitMs: 500 }, { suspendMs: 90_000 }]) {
+      const deps = ledger();
+      const result = await recordHost(deps, {
+        outcome: "result",
+        host: HOST,
+        switch: switched(summary),
+      });
+      expect(result.status).toBe("UPGRADED");
+    }
+  });
+
+  it("refuses a maxSuspendMs that is not a positive whole number of ms", () => {
+    expect(() => parseOrThrow(RolloutInputSchema, validInput({ maxSuspendMs: 0 }))).toThrow(
+      "maxSuspendMs:",
+    );
+    expect(parseOrThrow(RolloutInputSchema, validInput({ maxSuspendMs: 250 })).maxSuspendMs).toBe(
+      250,
+    );
   });
 });
