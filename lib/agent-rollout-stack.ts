@@ -240,6 +240,7 @@ export class AgentRolloutStack extends Stack {
     this.grantSsmRead(functions["plan-rollout"], ["ssm:DescribeInstanceInformation"]);
     this.grantSsmRead(functions["host-step"], ["ssm:GetCommandInvocation"]);
     this.grantSsmRead(functions["nightly-cleanup"], ["ssm:GetCommandInvocation"]);
+    this.grantDescribeAlarms([functions["host-step"], functions["evaluate-wave"]]);
 
     const stateMachineName = `${this.stackName}-Rollout`;
     this.grantDescribeRolloutExecutions(functions["plan-rollout"], stateMachineName);
@@ -364,6 +365,32 @@ export class AgentRolloutStack extends Stack {
   }
 
   /** Read-only SSM actions that AWS authorises on `*` only. */
+  /**
+   * The alarm gate: DescribeAlarms on this account's alarms in this region only
+   * (the action supports the `alarm` resource type), nothing else of CloudWatch.
+   */
+  private grantDescribeAlarms(fns: readonly RolloutFunction[]): void {
+    const alarms = this.formatArn({
+      service: "cloudwatch",
+      resource: "alarm",
+      resourceName: "*",
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    for (const fn of fns) {
+      const policy = new Policy(this, `${pascal(fn.handlerName)}DescribeAlarms`, {
+        roles: [fn.role],
+        statements: [
+          new PolicyStatement({ actions: ["cloudwatch:DescribeAlarms"], resources: [alarms] }),
+        ],
+      });
+      acknowledgeWildcardResources(
+        policy,
+        [alarms],
+        "The alarms a rollout reads are named in its execution input, not known at deploy time: read-only DescribeAlarms on this account's alarms in this region.",
+      );
+    }
+  }
+
   private grantSsmRead(fn: RolloutFunction, actions: readonly string[]): void {
     const policy = new Policy(this, `${pascal(fn.handlerName)}SsmRead`, {
       roles: [fn.role],

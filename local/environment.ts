@@ -3,6 +3,7 @@ import { copyFile, readdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InvokeStore, InvokeStoreBase } from "@aws/lambda-invoke-store";
+import { type LocalCloudWatch, startLocalCloudWatch } from "./cloudwatch.js";
 import {
   createTableFromTemplate,
   type DynamoMeter,
@@ -49,6 +50,8 @@ export interface LocalEnvironment {
   readonly profile: string;
   readonly ledger: LedgerLocation;
   readonly ssm: LocalSsm;
+  /** The CloudWatch stand-in the alarm gate reads (set alarms with `setAlarm`). */
+  readonly cloudWatch: LocalCloudWatch;
   readonly fleet: Fleet;
   /** Invokes one handler by name (the nightly cleanup, for instance). */
   invoke(handlerName: string, event: unknown): Promise<unknown>;
@@ -153,6 +156,9 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
     cleanups.push(() => dynamo.close());
     await createTableFromTemplate(dynamo.endpoint, LOCAL_TABLE, synth.tableProperties);
 
+    const cloudWatch = await startLocalCloudWatch();
+    cleanups.push(() => cloudWatch.close());
+
     const ssmLog = join(logsDir, "ssm.log");
     const ssm = await startLocalSsm({
       documents: synth.documents,
@@ -181,6 +187,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
       ENDPOINT_DYNAMODB: dynamo.endpoint,
       ENDPOINT_SSM: ssm.endpoint,
       ENDPOINT_S3: ssm.endpoint,
+      ENDPOINT_CLOUDWATCH: cloudWatch.endpoint,
       AWS_REGION: "us-east-1",
       AWS_ACCESS_KEY_ID: "local",
       AWS_SECRET_ACCESS_KEY: "local",
@@ -226,6 +233,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
       profile,
       ledger: { endpoint: dynamo.endpoint, tableName: LOCAL_TABLE },
       ssm,
+      cloudWatch,
       fleet,
       invoke,
       ...(dynamo.meter === undefined ? {} : { dynamoMeter: dynamo.meter }),

@@ -7,6 +7,7 @@
  */
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
+import type { AlarmReader } from "./alarms.js";
 import { getDocumentClient, getS3Client, getSsmClient } from "./clients.js";
 import { type Clock, systemClock } from "./clock.js";
 import type { BaseEnv, NightlyCleanupEnv } from "./env.js";
@@ -30,6 +31,8 @@ export interface Deps<C> {
   readonly logger?: Logger;
   /** Where outcomes are measured (see metrics.ts). @default none */
   readonly metrics?: RolloutMetrics;
+  /** The alarm gate's reader (rollouts with `alarms`). @default none: no alarm is read */
+  readonly alarms?: AlarmReader;
 }
 
 /** The time left in the current invocation (a subset of the Lambda context). */

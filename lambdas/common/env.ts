@@ -26,6 +26,7 @@ export const BaseEnvSchema = z.object({
   ENDPOINT_SSM: OptionalUrl,
   ENDPOINT_DYNAMODB: OptionalUrl,
   ENDPOINT_S3: OptionalUrl,
+  ENDPOINT_CLOUDWATCH: OptionalUrl,
 });
 /** See {@link BaseEnvSchema}. */
 export type BaseEnv = z.infer<typeof BaseEnvSchema>;

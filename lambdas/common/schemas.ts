@@ -76,6 +76,12 @@ export const TAG_KEY_PATTERN = /^[A-Za-z0-9 _.:/=+@-]{1,128}$/;
 /** See {@link TAG_KEY_PATTERN}. */
 export const TAG_VALUE_PATTERN = /^[A-Za-z0-9 _.:/=+@-]{1,256}$/;
 
+/**
+ * CloudWatch alarm name: 1-255 characters (DescribeAlarms `AlarmNames`), here
+ * printable ASCII without quotes, backslash or shell metacharacters.
+ */
+export const ALARM_NAME_PATTERN = /^[A-Za-z0-9 _.:/#+=@()[\],-]{1,255}$/;
+
 /** Agent version, e.g. `2.0.0` or `2.0.0-rc.1`. */
 export const VersionSchema = z
   .string()
@@ -258,6 +264,16 @@ function RolloutControlsShape() {
       .optional(),
     /** A host whose switch suspended its jobs longer than this counts as a failure. */
     maxSuspendMs: z.int().min(1).max(3_600_000).optional(),
+    /** CloudWatch alarms read before each host starts and at each wave's end. */
+    alarms: z
+      .array(
+        z.string().regex(ALARM_NAME_PATTERN, {
+          error: (iss) => `${show(iss.input)} is not a CloudWatch alarm name`,
+        }),
+      )
+      .min(1, { error: "must name at least one alarm" })
+      .max(10, { error: "must name at most 10 alarms" })
+      .optional(),
   };
 }
 

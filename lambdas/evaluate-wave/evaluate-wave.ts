@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { ALARM_GATE_ERROR, alarmReason } from "../common/alarms.js";
 import type { Deps } from "../common/deps.js";
 import { LedgerConflictError } from "../common/errors.js";
 import {
@@ -11,6 +12,7 @@ import {
   type StatusCounts,
   unfinishedHosts,
 } from "../common/host-summary.js";
+import type { Host, Rollout } from "../common/ledger/index.js";
 import type { EvaluateWaveEvent } from "../common/schemas.js";
 
 /** Decision of EvaluateWave (state `$.evaluation`). */
@@ -63,6 +65,7 @@ export async function evaluateWave(
 
   const failures = failedCount + unfinished;
   let reason: string | undefined;
+  const alarm = await alarmHaltReason(deps, rollout, waveHosts);
   if (!lockHeld) {
     // Say who took it: a halt for a lost lock must not read as a failure count.
     const held = await deps.store.getHeldLock(rollout.fleet);
@@ -73,6 +76,8 @@ export async function evaluateWave(
     reason = `the fleet lock of "${rollout.fleet}" ${cause}; ${failures} host(s) failed`;
   } else if (rollout.status === "HALTED" || rollout.status === "FAILED") {
     reason = `the rollout was set ${rollout.status}`;
+  } else if (alarm !== undefined) {
+    reason = alarm;
   } else if (failures > rollout.failureThreshold) {
     reason = `${failures} failed host(s)${
       unfinished > 0 ? ` (${unfinished} never finished)` : ""
@@ -92,4 +97,21 @@ export async function evaluateWave(
   };
   deps.logger?.info("wave evaluated", { rolloutId: event.rolloutId, ...result });
   return result;
+}
+
+/**
+ * The alarm gate at a wave's end: a host of the wave held back by an alarm, or one of
+ * the rollout's `alarms` in ALARM now, halts the rollout, naming the alarm.
+ */
+export async function alarmHaltReason(
+  deps: Deps<unknown>,
+  rollout: Rollout,
+  waveHosts: readonly Host[],
+): Promise<string | undefined> {
+  const heldBack = waveHosts.find((host) => host.error?.name === ALARM_GATE_ERROR);
+  if (heldBack?.error !== undefined) return heldBack.error.message;
+  const names = rollout.input.alarms;
+  if (names === undefined || deps.alarms === undefined) return undefined;
+  const firing = await deps.alarms.alarmsInAlarm(names);
+  return firing.length === 0 ? undefined : alarmReason(firing);
 }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { getAlarmReader } from "../common/alarms.js";
 import { containerDeps } from "../common/deps.js";
 import { defineHandler } from "../common/handler.js";
 import { EvaluateWaveEventSchema } from "../common/schemas.js";
@@ -14,6 +15,6 @@ export * from "./evaluate-wave.js";
 export const handler = defineHandler({
   name: "evaluate-wave",
   eventSchema: EvaluateWaveEventSchema,
-  deps: (env) => containerDeps(env, {}),
+  deps: (env) => ({ ...containerDeps(env, {}), alarms: getAlarmReader() }),
   run: evaluateWave,
 });

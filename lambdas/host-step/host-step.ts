@@ -11,6 +11,7 @@
  */
 import type { GetCommandInvocationCommandOutput } from "@aws-sdk/client-ssm";
 import type { z } from "zod";
+import { alarmReason } from "../common/alarms.js";
 import { verifyJobSnapshot } from "../common/command-output.js";
 import { type Deps, isoTime, type RemainingTime } from "../common/deps.js";
 import { CommandOutputError, HostUnreachableError, LedgerConflictError } from "../common/errors.js";
@@ -94,7 +95,7 @@ export async function runHostStep(
       if (gate === undefined) {
         throw new LedgerConflictError(`rollout ${host.rolloutId} is not in the ledger`);
       }
-      const halt = gateReason(gate);
+      const halt = gateReason(gate) ?? (await alarmGateReason(deps, rollout));
       if (halt !== undefined) {
         log.info("host not started", { reason: halt });
         return { step, done: true, waitSeconds: 0, status: "HALTED", summary: { reason: halt } };
@@ -172,6 +173,20 @@ export function gateReason(rollout: RolloutGate): string | undefined {
     return `${rollout.failedCount} failed host(s) exceed the failure threshold ${rollout.failureThreshold}`;
   }
   return undefined;
+}
+
+/**
+ * The alarm gate before a host starts: the reason to hold it back when one of the
+ * rollout's `alarms` is in ALARM (RecordHostResult records it, EvaluateWave halts).
+ */
+export async function alarmGateReason(
+  deps: HostStepDeps,
+  rollout: Rollout,
+): Promise<string | undefined> {
+  const names = rollout.input.alarms;
+  if (names === undefined || deps.alarms === undefined) return undefined;
+  const firing = await deps.alarms.alarmsInAlarm(names);
+  return firing.length === 0 ? undefined : alarmReason(firing);
 }
 
 async function loadRollout(deps: HostStepDeps, rolloutId: string): Promise<Rollout> {

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { getAlarmReader } from "../common/alarms.js";
 import { containerDeps } from "../common/deps.js";
 import { defineHandler } from "../common/handler.js";
 import type { Rollout } from "../common/ledger/index.js";
@@ -30,6 +31,7 @@ export const handler = defineHandler({
       deliveryTimeoutSeconds: env.DELIVERY_TIMEOUT_SECONDS,
     }),
     rolloutCache: new Map<string, Rollout>(),
+    alarms: getAlarmReader(),
   }),
   run: runHostStep,
 });

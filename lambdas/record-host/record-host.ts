@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { ALARM_GATE_ERROR } from "../common/alarms.js";
 import type { Deps } from "../common/deps.js";
 import { InvalidInputError } from "../common/errors.js";
 import { type ErrorInfo, FAILURE_HOST_STATUSES, type HostStatus } from "../common/ledger/index.js";
@@ -58,7 +59,8 @@ export function finalStatus(event: Extract<RecordHostEvent, { outcome: "result" 
   status: HostStatus;
   error?: ErrorInfo;
 } {
-  if (event.preflight?.status === "HALTED") return { status: "NOT_STARTED" };
+  if (event.preflight?.status === "HALTED")
+    return alarmGateStop(event.preflight) ?? { status: "NOT_STARTED" };
   if (event.preflight?.done === true && event.preflight.status === "SKIPPED") {
     return { status: "SKIPPED" };
   }
@@ -106,4 +108,14 @@ export function suspendWindowExceeded(
       message: `jobs were suspended for ${measured} ms, over the limit maxSuspendMs ${limit} ms; the host stays on the new release`,
     },
   };
+}
+
+/**
+ * A host the alarm gate held back: NOT_STARTED, with the alarm named, so EvaluateWave
+ * halts the rollout even if the alarm has cleared by the wave's end.
+ */
+function alarmGateStop(preflight: StepState): { status: HostStatus; error: ErrorInfo } | undefined {
+  const reason = preflight.summary?.reason;
+  if (typeof reason !== "string" || !reason.startsWith("alarm ")) return undefined;
+  return { status: "NOT_STARTED", error: { name: ALARM_GATE_ERROR, message: reason } };
 }

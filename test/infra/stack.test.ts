@@ -518,6 +518,32 @@ describe("least privilege", () => {
     }
   });
 
+  it("lets only host-step and evaluate-wave read alarms, on this account's alarms in this region", () => {
+    // Act
+    const alarmPolicies = policies(template).filter((p) =>
+      p.statements.some((s) => list(s.Action).some((a) => a.startsWith("cloudwatch:"))),
+    );
+
+    // Assess
+    expect(alarmPolicies.map((p) => p.roles)).toEqual([
+      [roleOf(stack, "host-step")],
+      [roleOf(stack, "evaluate-wave")],
+    ]);
+    for (const policy of alarmPolicies) {
+      expect(
+        policy.statements.map((s) => ({
+          actions: list(s.Action),
+          resources: list(s.Resource).map(flat),
+        })),
+      ).toEqual([
+        {
+          actions: ["cloudwatch:DescribeAlarms"],
+          resources: ["arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*"],
+        },
+      ]);
+    }
+  });
+
   it("keeps the SSM read actions on * in policies of their own", () => {
     // Act
     const ssmOnStar = policies(template).filter((p) =>

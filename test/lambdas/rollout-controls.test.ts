@@ -173,7 +173,11 @@ describe("suspend-window gate", () => {
   });
 
   it("upgrades a host whose suspend window is within the limit, or that has no limit", async () => {
-    for (const summary of [{ suspendMs: 500, suspendLimitMs: 500 }, { suspendMs: 90_000 }]) {
+    const summaries: StepState["summary"][] = [
+      { suspendMs: 500, suspendLimitMs: 500 },
+      { suspendMs: 90_000 },
+    ];
+    for (const summary of summaries) {
       const deps = ledger();
       const result = await recordHost(deps, {
         outcome: "result",

@@ -1,6 +1,7 @@
 /**
  * The rollout gates end to end, in local mode, on a fleet of three demo-agent hosts:
- * the suspend-window gate (`maxSuspendMs`) and the alarm gate (`alarms`).
+ * the suspend-window gate (`maxSuspendMs`) and the alarm gate (`alarms`), each on
+ * its own fleet state (every test starts from the fleet on 1.0.0).
  */
 import { describe, expect, it } from "vitest";
 import { runRollout } from "../../local/runner.js";
@@ -42,5 +43,34 @@ describe("suspend-window gate", () => {
     ]);
     expect(report.error).toMatch(/failureThreshold/);
     expect(report.jobs.lost).toBe(0);
+  }, 120_000);
+});
+
+describe("alarm gate", () => {
+  it("holds every host back while an alarm is in ALARM and halts, naming the alarm", async () => {
+    // Prepare: the fleet is back on 1.0.0 only in a fresh suite, so roll from there
+    fleet.env.cloudWatch.setAlarm("local-errors", "ALARM");
+    const input = await gatedInput({
+      alarms: ["local-errors"],
+      targetVersion: "2.0.0",
+      hosts: { instanceIds: [fleet.host(2).instanceId, fleet.host(3).instanceId] },
+      waves: [1],
+    });
+
+    // Act
+    const report = await runRollout(fleet.env, {
+      ...options,
+      rolloutId: "alarm-1",
+      jobsPerHost: 0,
+      input,
+    });
+
+    // Assess: nothing was sent; the host held back names the alarm
+    expect(report.status).toBe("HALTED");
+    const [first, second] = report.hosts.slice(1);
+    expect(first).toMatchObject({ status: "NOT_STARTED", runningVersion: "1.0.0" });
+    expect(first?.error).toBe('AlarmInAlarm: alarm "local-errors" is in ALARM');
+    expect(second).toMatchObject({ status: "PENDING", runningVersion: "1.0.0" });
+    fleet.env.cloudWatch.setAlarm("local-errors", "OK");
   }, 120_000);
 });
