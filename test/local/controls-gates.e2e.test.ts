@@ -41,7 +41,7 @@ describe("suspend-window gate", () => {
       ["PENDING", "1.0.0"],
       ["PENDING", "1.0.0"],
     ]);
-    expect(report.error).toMatch(/failureThreshold/);
+    expect(report.error).toMatch(/1 failed host\(s\) exceed the failure threshold 0/);
     expect(report.jobs.lost).toBe(0);
   }, 120_000);
 });
