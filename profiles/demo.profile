@@ -35,3 +35,7 @@ hook.stopListener="$AR_RELEASE/bin/agentctl" stop
 hook.startListener="$AR_RELEASE/bin/agentctl" start
 hook.health="$AR_RELEASE/bin/agentctl" health "$AR_VERSION"
 hook.listJobs=current/bin/agentctl jobs
+# The listening socket: probed during the switch, kept open by the socket holder.
+hook.endpoint=current/bin/agentctl endpoint
+# The new listener starts on the held socket before the old one stops and drains.
+switch_mode=overlap

@@ -5,6 +5,12 @@
 //   POST /jobs    {"id","seconds","exitCode"} -> 202; the job runs lib/job.sh of this
 //                 release as a detached process that outlives this listener
 //   GET  /jobs    every job known under $AGENT_ROOT/jobs with its state
+//   GET  /download?ms=N  a response streamed over N ms (at most 60 s): a long request
+// Takes its listening socket from its parent when given one (fd 3, LISTEN_FDS=1,
+// LISTEN_PID = its pid: agent-rollout's socket holder); on SIGTERM it then stops
+// accepting at once, marks run/draining.<pid> and exits once its requests in flight
+// are done (at most 20 s): the holder keeps the socket, the next listener serves it.
+// Otherwise it binds 127.0.0.1:$AGENT_PORT and exits at once on SIGTERM.
 // While $AGENT_ROOT/run/suspended exists new jobs are refused (503): a job accepted
 // after the switch's snapshot would run unrecorded from a release that cleanup may
 // delete.
@@ -19,6 +25,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createServer } from "node:http";
+import { Server as NetServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -28,6 +35,13 @@ const jobsDir = join(root, "jobs");
 const version = readFileSync(join(release, "VERSION"), "utf8").trim();
 const JOB_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const MAX_BODY = 4096;
+const DRAIN_MS = 20_000;
+const inherited = process.env.LISTEN_FDS === "1" && process.env.LISTEN_PID === String(process.pid);
+const drainingMarker = join(root, "run", `draining.${process.pid}`);
+let draining = false;
+// Connection -> requests in progress, and whether it has served one: draining closes
+// a kept-alive connection between requests, never one whose first request is on its way.
+const connections = new Map();
 
 function readConf() {
   const conf = {};
@@ -140,8 +154,28 @@ function startJob(res, raw) {
   send(res, 202, { id, pid: child.pid, version });
 }
 
+function download(res, ms) {
+  res.writeHead(200, { "content-type": "text/plain" });
+  const until = Date.now() + ms;
+  const tick = setInterval(() => {
+    if (Date.now() < until) return void res.write(".");
+    clearInterval(tick);
+    res.end(`done ${version}\n`);
+  }, 50);
+  res.on("close", () => clearInterval(tick));
+}
+
 const server = createServer((req, res) => {
+  const conn = connections.get(req.socket);
+  if (conn) conn.busy++;
+  res.on("close", () => {
+    if (!conn) return;
+    conn.busy--;
+    conn.served = true;
+  });
   const url = new URL(req.url ?? "/", "http://localhost");
+  // Draining: every connection closes after its response.
+  if (draining) res.setHeader("connection", "close");
   if (req.method === "GET" && url.pathname === "/health") {
     return send(res, badHealth ? 500 : 200, {
       status: badHealth ? "unhealthy" : "ok",
@@ -150,6 +184,9 @@ const server = createServer((req, res) => {
     });
   }
   if (url.pathname === "/jobs" && req.method === "GET") return listJobs(res);
+  if (url.pathname === "/download" && req.method === "GET") {
+    return download(res, Math.min(Number(url.searchParams.get("ms")) || 0, 60_000));
+  }
   if (url.pathname === "/jobs" && req.method === "POST") {
     let raw = "";
     req.setEncoding("utf8");
@@ -174,6 +211,18 @@ const server = createServer((req, res) => {
 });
 
 function shutdown() {
+  if (inherited) {
+    if (draining) return;
+    draining = true;
+    // net's close, not http's: that one would also drop accepted connections whose
+    // request has not arrived yet.
+    NetServer.prototype.close.call(server);
+    writeFileSync(drainingMarker, "");
+    for (const [socket, { busy, served }] of connections) if (!busy && served) socket.destroy();
+    setInterval(() => server.getConnections((_, n) => n || process.exit(0)), 20);
+    setTimeout(() => process.exit(0), DRAIN_MS).unref();
+    return;
+  }
   // Exit at once: the port must be free for the next listener, and jobs are separate
   // processes that do not depend on us.
   server.close();
@@ -182,11 +231,20 @@ function shutdown() {
 }
 process.on("SIGTERM", shutdown);
 process.on("SIGINT", shutdown);
+process.on("exit", () => draining && rmSync(drainingMarker, { force: true }));
+
+server.on("connection", (socket) => {
+  connections.set(socket, { busy: 0, served: false });
+  socket.on("close", () => connections.delete(socket));
+});
 
 server.on("error", (err) => {
   console.error(`listener ${version}: ${err.message}`);
   process.exit(1);
 });
-server.listen(port, "127.0.0.1", () => {
-  console.error(`listener ${version} pid ${process.pid} on 127.0.0.1:${port}`);
-});
+const listening = () =>
+  console.error(
+    `listener ${version} pid ${process.pid} on ${inherited ? "fd 3" : "127.0.0.1"}:${port}`,
+  );
+if (inherited) server.listen({ fd: 3 }, listening);
+else server.listen(port, "127.0.0.1", listening);

@@ -12,8 +12,8 @@
 # Inputs: SSM_profile, SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
 # Output: result-sha256 line, then one JSON line, status ROLLED_BACK | UNCHANGED (exit
 #   0) or FAILED (exit 1, 2 for bad parameters), with fromVersion, toVersion,
-#   currentVersion, suspendMs, listenerGapMs, reason (UNCHANGED, and ROLLED_BACK by
-#   recovery).
+#   currentVersion, switchMode, suspendMs, listenerGapMs, unservedMs, refused, reason
+#   (UNCHANGED, and ROLLED_BACK by recovery).
 # shellcheck source-path=SCRIPTDIR
 set -Eeuo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -51,8 +51,8 @@ if [[ $AR_RECOVERED == forward && $AR_RECOVERED_STEP == rollback ]]; then
   ar_out_str fromVersion "$AR_RECOVERED_FROM_V"
   ar_out_str toVersion "$AR_RECOVERED_TO_V"
   ar_out_str currentVersion "$cur_v"
-  ar_out_num suspendMs
-  ar_out_num listenerGapMs
+  ar_out_str switchMode
+  for k in suspendMs listenerGapMs unservedMs refused; do ar_out_num $k; done
   ar_out_str reason "completed the rollback that an interrupted run left half done"
   ar_emit ROLLED_BACK
   exit 0
@@ -62,8 +62,8 @@ ar_out_str fromVersion "$cur_v"
 if [[ -z $prev_t || $prev_t == "$cur_t" ]]; then
   ar_out_str toVersion "$cur_v"
   ar_out_str currentVersion "$cur_v"
-  ar_out_num suspendMs
-  ar_out_num listenerGapMs
+  ar_out_str switchMode
+  for k in suspendMs listenerGapMs unservedMs refused; do ar_out_num $k; done
   ar_out_str reason "no ${AR_P[previous_link_name]} release to go back to"
   ar_emit UNCHANGED
   exit 0
@@ -72,6 +72,7 @@ ar_version_of_target prev_v "$prev_t" ||
   ar_fail 1 "${AR_P[previous_link_name]} points at '$prev_t', not a release directory of profile ${PARAM[profile]}"
 [[ -d $AR_ROOT/$prev_t ]] || ar_fail 1 "previous release $AR_ROOT/$prev_t is gone"
 export AR_FROM_VERSION=$cur_v AR_TO_VERSION=$prev_v
+ar_read_endpoint
 ar_log "rolling back $cur_v -> $prev_v"
 
 # Suspend window.
@@ -88,6 +89,9 @@ esac
 [[ -z $resume_error ]] || ar_fail 1 "rolled back to $prev_v but resume failed: $resume_error"
 ar_out_str toVersion "$prev_v"
 ar_out_str currentVersion "$prev_v"
-ar_out_num suspendMs $((AR_RESUME_END_MS - AR_SUSPEND_START_MS))
-ar_out_num listenerGapMs $((AR_HEALTH_OK_MS - AR_GAP_START_MS))
+ar_out_str switchMode "$AR_SWITCH_MODE"
+ar_out_num suspendMs "$AR_SUSPEND_MS"
+ar_out_num listenerGapMs "$AR_LISTENER_GAP_MS"
+ar_out_num unservedMs "$AR_UNSERVED_MS"
+ar_out_num refused "$AR_REFUSED"
 ar_emit ROLLED_BACK

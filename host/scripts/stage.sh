@@ -7,7 +7,10 @@
 # renames it into place (a release directory is never seen half-extracted), runs
 # hook.install inside it, then records it as staged. Backs up $AR_ROOT/conf into
 # $AR_STATE/backups/<rolloutId>/ (first backup of a rollout wins). A release already
-# staged from the same sha256 is ALREADY_STAGED.
+# staged from the same sha256 is ALREADY_STAGED. A profile with switch_mode=overlap
+# gets the socket holder (socket-holder.py, carried beside this script) installed in
+# $AR_STATE/socket-holder/, where the agent's start command finds it before its first
+# switch.
 # Inputs: SSM_profile, SSM_targetVersion, SSM_artifactUrl, SSM_artifactSha256,
 #   SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT, AR_ARTIFACT_DIRS (":"-separated
 #   directories a file:/// artifact may come from; unset: none).
@@ -75,9 +78,21 @@ backup_conf() {
   fi
 }
 
+# install_holder: puts socket-holder.py in $AR_STATE/socket-holder/ (the running
+# holder keeps its code; the next one started runs the new file).
+install_holder() {
+  local dir=$AR_STATE/socket-holder
+  [[ ${AR_P[switch_mode]} == overlap ]] || return 0
+  cmp -s -- "$here/socket-holder.py" "$dir/socket-holder.py" && return 0
+  { mkdir -p -- "$dir" && chmod 700 -- "$dir" && cp -- "$here/socket-holder.py" "$dir/.socket-holder.py.$$" &&
+    mv -f -- "$dir/.socket-holder.py.$$" "$dir/socket-holder.py"; } ||
+    ar_fail 1 "cannot install the socket holder in $dir"
+}
+
 finish() {
   local now
   backup_conf
+  install_holder
   ar_now_ms now
   ar_out_str release "$release"
   if [[ ${AR_P[artifact]} == none ]]; then ar_out_str sha256; else ar_out_str sha256 "$sha"; fi

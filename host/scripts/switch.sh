@@ -2,28 +2,20 @@
 # switch.sh: moves the agent to the staged target release, in one command so that no
 # orchestrator round trip ever falls inside the critical section.
 #
-# Everything slow (profile, checks, reading versions) happens first. Then: suspend
-# (the scheduler stops dispatching) -> snapshot of the running jobs to
-# $AR_STATE/snapshots/<rolloutId>.jobs -> stop the listener (jobs keep running) ->
-# atomic flip of the link, previous link to the old release -> configure -> start the
-# new listener -> health, every 10 ms, up to health_timeout_s -> resume. If the new
-# release does not come up healthy: flip back, restart the old listener, check it,
-# resume: ROLLED_BACK. The agent is resumed on every way out once suspended. A host
-# already on the target and serving it is UNCHANGED and nothing is touched (no
-# suspend); if this rollout did the switch, the result repeats its snapshot and old
-# release, so a duplicated command reports what the first one did.
-# A run killed mid-switch (SSM execution timeout) leaves a cutover record and the
-# suspended marker: the next switch first finishes or undoes that cutover
-# (ar_recover_cutover) and resumes the agent; if that completed a switch to this very
-# target it reports SWITCHED from the release it left, with a snapshot taken now. A
-# host on the target whose listener does not serve gets it restarted (UNCHANGED, with
-# a reason) instead of being reported upgraded while down.
+# Slow things (profile, checks, versions, endpoint) first. Then: suspend -> snapshot of
+# the running jobs to $AR_STATE/snapshots/<rolloutId>.jobs -> cutover (lib/cutover.sh:
+# stop-start or overlap; flips back if the new release does not come up: ROLLED_BACK)
+# -> resume, on every way out once suspended. On the target and serving: UNCHANGED,
+# nothing touched (repeating this rollout's switch if it did it); on the target but not
+# serving: its listener restarted (UNCHANGED, with a reason). A cutover a killed run
+# left half done is finished or undone first; if that completed a switch to this very
+# target it is reported SWITCHED, with a snapshot taken now.
 # Inputs: SSM_profile, SSM_targetVersion, SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
 # Output: result-sha256 line, then one JSON line, status SWITCHED | UNCHANGED (exit
 #   0), ROLLED_BACK (exit 3) or FAILED (exit 1, 2 for bad parameters), with
-#   fromVersion, toVersion, currentVersion, oldRelease, suspendMs, listenerGapMs,
-#   healthMs, configureReport, jobs {count, sha256, items: [[jobId, pid, startTicks],
-#   ...]}, reason.
+#   fromVersion, toVersion, currentVersion, oldRelease, switchMode, suspendMs,
+#   listenerGapMs, unservedMs, refused, healthMs, configureReport, jobs {count, sha256,
+#   items: [[jobId, pid, startTicks], ...], declaredNone (hook.listJobs=none)}, reason.
 # shellcheck source-path=SCRIPTDIR
 set -Eeuo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -68,8 +60,16 @@ jobs_json_of() {
     ar_json_str quoted "$id"
     items+=("[$quoted,$pid,$ticks]")
   done <"$1"
-  local IFS=,
-  jobs_json="{\"count\":${#items[@]},\"sha256\":\"$sum\",\"items\":[${items[*]}]}"
+  local IFS=, none=''
+  [[ ${AR_P[hook.listJobs]} != none ]] || none=',"declaredNone":true'
+  jobs_json="{\"count\":${#items[@]},\"sha256\":\"$sum\",\"items\":[${items[*]}]$none}"
+}
+
+# out_timings: the figures of a switch that did not run a cutover (all null).
+out_timings() {
+  local k
+  ar_out_str switchMode
+  for k in suspendMs listenerGapMs unservedMs refused healthMs; do ar_out_num $k; done
 }
 
 # snapshot_jobs: writes the running jobs (hook.listJobs, "<jobId> <pid>" lines) with
@@ -131,9 +131,7 @@ if [[ $from_t == "$to_t" ]]; then
     ar_out_str toVersion "$to_v"
     ar_out_str currentVersion "$to_v"
     ar_out_str oldRelease "$old_release"
-    ar_out_num suspendMs
-    ar_out_num listenerGapMs
-    ar_out_num healthMs
+    out_timings
     ar_out_str configureReport "$AR_CONFIGURE_REPORT"
     ar_out_raw jobs "$jobs_json"
     ar_out_str reason "completed the switch ${AR_RECOVERED_FROM_V} -> $to_v that an interrupted run of rollout $AR_RECOVERED_ROLLOUT left half done"
@@ -153,9 +151,7 @@ if [[ $from_t == "$to_t" ]]; then
   ar_out_str toVersion "$to_v"
   ar_out_str currentVersion "$to_v"
   ar_out_str oldRelease "$old_release"
-  ar_out_num suspendMs
-  ar_out_num listenerGapMs
-  ar_out_num healthMs
+  out_timings
   ar_out_str configureReport
   ar_out_raw jobs "$jobs_json"
   [[ -z $repaired ]] || ar_out_str reason "$repaired"
@@ -175,6 +171,7 @@ AR_LIVE_VER=$from_v
 export AR_FROM_VERSION=$from_v
 mkdir -p -- "$AR_STATE/snapshots"
 rm -f -- "$record"
+ar_read_endpoint
 ar_log "switching $from_v -> $to_v (staged from sha256 $staged_sha)"
 
 # Suspend window: from here to ar_resume only what must happen while suspended.
@@ -204,8 +201,11 @@ ar_out_str fromVersion "$from_v"
 ar_out_str toVersion "$to_v"
 ar_out_str currentVersion "$AR_LIVE_VER"
 ar_out_str oldRelease "${from_t:+$AR_ROOT/$from_t}"
-ar_out_num suspendMs $((AR_RESUME_END_MS - AR_SUSPEND_START_MS))
-ar_out_num listenerGapMs $((AR_HEALTH_OK_MS - AR_GAP_START_MS))
+ar_out_str switchMode "$AR_SWITCH_MODE"
+ar_out_num suspendMs "$AR_SUSPEND_MS"
+ar_out_num listenerGapMs "$AR_LISTENER_GAP_MS"
+ar_out_num unservedMs "$AR_UNSERVED_MS"
+ar_out_num refused "$AR_REFUSED"
 ar_out_num healthMs "$AR_HEALTH_WAIT_MS"
 ar_out_str configureReport "$AR_CONFIGURE_REPORT"
 ar_out_raw jobs "$jobs_json"

@@ -137,7 +137,7 @@ export function assembleHostDocuments(
   const documentsDir = opts.documentsDir ?? DEFAULT_DOCUMENTS_DIR;
   const profiles = listProfiles(profilesDir).map((name) => ({
     name,
-    text: readFileSync(join(profilesDir, `${name}.profile`), "utf8"),
+    text: profileData(readFileSync(join(profilesDir, `${name}.profile`), "utf8")),
   }));
   const documents = {} as Record<HostStep, SsmDocumentContent>;
   for (const step of HOST_STEPS) {
@@ -145,7 +145,7 @@ export function assembleHostDocuments(
     const script = readFileSync(join(scriptsDir, `${step}.sh`), "utf8");
     const document = checkTemplate(step, templatePath, parse(readFileSync(templatePath, "utf8")));
     checkParameters(templatePath, document, script, step);
-    const library = readLibrary(scriptsDir, step, script);
+    const library = [...readLibrary(scriptsDir, step, script), ...readHelpers(scriptsDir, script)];
     const profileParameter = document.parameters.profile;
     if (profileParameter) profileParameter.allowedValues = profiles.map((p) => p.name);
     const artifactParameter = document.parameters.artifactUrl;
@@ -169,6 +169,17 @@ export function assembleHostDocuments(
     documents[step] = document;
   }
   return documents;
+}
+
+/**
+ * A profile as shipped: without its comment and blank lines, which profile.sh skips
+ * anyway (the repository keeps them; the switch document has no room for them).
+ */
+export function profileData(text: string): string {
+  return `${text
+    .split("\n")
+    .filter((line) => !/^\s*(#.*)?\r?$/.test(line))
+    .join("\n")}\n`;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -302,6 +313,18 @@ function readLibrary(scriptsDir: string, step: HostStep, script: string): Librar
   return files;
 }
 
+/** A helper program a step script installs or runs: `"$here/<name>.py"`, beside it. */
+const HELPER_REFERENCE = /"\$here\/([a-z][a-z0-9-]*\.py)"/g;
+
+/**
+ * The helper programs `script` names (e.g. `socket-holder.py`), read from
+ * `scriptsDir`; the bootstrap writes them beside the step script, as in the repository.
+ */
+function readHelpers(scriptsDir: string, script: string): LibraryFile[] {
+  const names = [...new Set([...script.matchAll(HELPER_REFERENCE)].map((m) => m[1] ?? ""))];
+  return names.map((name) => ({ name, text: readFileSync(join(scriptsDir, name), "utf8") }));
+}
+
 function checkAssembled(at: string, document: SsmDocumentContent): void {
   const commands = document.mainSteps[0].inputs.runCommand;
   const line = commands.findIndex((l) => l.includes("{{"));
@@ -353,7 +376,7 @@ function bootstrap(
     'ar_dir=$(mktemp -d "${TMPDIR:-/tmp}/agent-rollout.XXXXXX")',
     "trap 'rm -rf -- \"$ar_dir\"' EXIT",
     'mkdir -- "$ar_dir/lib" "$ar_dir/profiles"',
-    ...library.flatMap((f) => heredoc(`lib/${f.name}`, f.text)),
+    ...library.flatMap((f) => heredoc(f.name.endsWith(".sh") ? `lib/${f.name}` : f.name, f.text)),
     ...heredoc(`${step}.sh`, script),
     ...profiles.flatMap((p) => heredoc(`profiles/${p.name}.profile`, p.text)),
     // A cancel or timeout signal goes to the step script, whose exit trap resumes the

@@ -18,6 +18,7 @@ import {
   HostDocumentsError,
   listProfiles,
   PARAMETER_VALUES_RESERVE_BYTES,
+  profileData,
   SSM_DOCUMENT_MAX_BYTES,
 } from "../../lib/host-documents/index.js";
 import { PROFILES_DIR, SCRIPTS_DIR } from "./harness.js";
@@ -150,14 +151,14 @@ describe.each(HOST_STEPS)("%s", (step) => {
     const expected = [
       ...needed.map((f) => `lib/${f}`),
       `${step}.sh`,
+      ...(step === "stage" ? ["socket-holder.py"] : []),
       ...listProfiles().map((p) => `profiles/${p}.profile`),
     ].sort();
     expect([...files.keys()].sort()).toEqual(expected);
     for (const [path, content] of files) {
-      const source = path.startsWith("profiles/")
-        ? join(PROFILES_DIR, path.slice("profiles/".length))
-        : join(SCRIPTS_DIR, path);
-      expect(content, path).toBe(read(source));
+      if (path.startsWith("profiles/")) {
+        expect(content, path).toBe(profileData(read(join(PROFILES_DIR, path.slice(9)))));
+      } else expect(content, path).toBe(read(join(SCRIPTS_DIR, path)));
     }
   });
 });

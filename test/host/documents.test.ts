@@ -18,6 +18,7 @@ import {
   HOST_STEPS,
   HostDocumentsError,
   listProfiles,
+  profileData,
   SSM_DOCUMENT_MAX_BYTES,
 } from "../../lib/host-documents/index.js";
 import { PROFILES_DIR, parseStep, REPO_ROOT, run, SCRIPTS_DIR } from "./harness.js";
@@ -151,7 +152,7 @@ describe("assembled documents", () => {
     );
     for (const name of shipped) {
       expect(readFileSync(join(out, "profiles", `${name}.profile`), "utf8")).toBe(
-        readFileSync(join(PROFILES_DIR, `${name}.profile`), "utf8"),
+        profileData(readFileSync(join(PROFILES_DIR, `${name}.profile`), "utf8")),
       );
     }
   });
@@ -270,6 +271,8 @@ describe("host/scripts/lib", () => {
       artifact: "tar.gz",
       health_timeout_s: "10",
       "hook.startListener": '"$AR_RELEASE/bin/agentctl" start',
+      "hook.endpoint": "current/bin/agentctl endpoint",
+      switch_mode: "overlap",
     });
     expect(controlm).toMatchObject({
       releases_dir: ".",
@@ -284,7 +287,9 @@ describe("host/scripts/lib", () => {
     });
     expect(fta["hook.configure"]).toMatch(/bin\/configure_node" etc\/site-info\.def FTA$/);
     expect(fta.hook_timeout_s).toBe("60");
-    expect(Object.keys(demo)).toHaveLength(20);
+    // Defaults of docs/contracts.md for keys a profile leaves out.
+    expect(fta.switch_mode).toBe("stop-start");
+    expect(Object.keys(demo)).toHaveLength(22);
   });
 
   it("maps versions to release directories and back, per layout", async () => {

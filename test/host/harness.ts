@@ -316,6 +316,12 @@ export interface TestHostOptions {
   readonly version?: string;
   /** Directory the host root is created in. @default os.tmpdir() */
   readonly parentDir?: string;
+  /**
+   * Profiles of the first stage (AR_PROFILE_DIR). A `demo` profile with
+   * `switch_mode=overlap` gets the socket holder installed, and the first listener
+   * starts on it. @default profiles/
+   */
+  readonly profileDir?: string;
 }
 
 /** Documents assembled for each set of allowed artifact directories. */
@@ -353,13 +359,17 @@ export class TestHost {
       join(agentRoot, "conf", "agent.env"),
       `AGENT_PORT=${port}\nHOST_ID=${root.slice(-6)}\nSCHEDULER_URL=${scheduler.url}\n`,
     );
-    const staged = await host.runStep("stage", {
-      profile: "demo",
-      targetVersion: version,
-      artifactUrl: artifact.url,
-      artifactSha256: artifact.sha256,
-      rolloutId: "bootstrap",
-    });
+    const staged = await host.runStep(
+      "stage",
+      {
+        profile: "demo",
+        targetVersion: version,
+        artifactUrl: artifact.url,
+        artifactSha256: artifact.sha256,
+        rolloutId: "bootstrap",
+      },
+      { profileDir: opts.profileDir },
+    );
     if (staged.result.status !== "STAGED")
       throw new Error(`bootstrap stage: ${staged.stdout}${staged.stderr}`);
     await run(
@@ -518,6 +528,7 @@ export class TestHost {
         const path = join(dir, entry.name);
         const name = rel ? `${rel}/${entry.name}` : entry.name;
         if (entry.isSymbolicLink()) out.push(`${name} -> ${readlinkSync(path)}`);
+        else if (entry.isSocket()) out.push(`${name} (socket)`);
         else if (entry.isDirectory()) {
           out.push(`${name}/`);
           walk(path, name);

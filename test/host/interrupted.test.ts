@@ -15,45 +15,70 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { assembleHostDocuments } from "../../lib/host-documents/index.js";
+import {
+  assembleHostDocuments,
+  type HostStep,
+  type SsmDocumentContent,
+} from "../../lib/host-documents/index.js";
 import {
   type Artifact,
   deriveProfile,
   hostSuite,
-  PROFILES_DIR,
+  type RunOptions,
   SCRIPTS_DIR,
   sha256File,
   type TestHost,
 } from "./harness.js";
 
 const suite = hostSuite("ar-interrupted-test-");
+/**
+ * demo in switch_mode=stop-start, without a socket holder: these cases kill a run
+ * between stopping the old listener and the new one serving (overlap mode has its
+ * own cases in overlap.test.ts).
+ */
+let stopStart: string;
+let stopStartDocs: Record<HostStep, SsmDocumentContent>;
+const ss = (options: RunOptions = {}): RunOptions => ({
+  profileDir: stopStart,
+  documents: stopStartDocs,
+  ...options,
+});
 /** demo with a 2 s health timeout: a failed recovery need not wait 10 s. */
 let fastProfiles: string;
 /** demo whose stopListener hook stalls once the listener is stopped (and says so). */
 let stallAfterStopProfiles: string;
 
 beforeAll(() => {
+  stopStart = join(suite.work, "profiles-stop-start");
+  mkdirSync(stopStart);
+  deriveProfile(stopStart, "demo", { switch_mode: "stop-start" });
+  stopStartDocs = assembleHostDocuments({ profilesDir: stopStart });
   fastProfiles = join(suite.work, "profiles-fast");
   mkdirSync(fastProfiles);
-  deriveProfile(fastProfiles, "demo", { health_timeout_s: "2" });
+  deriveProfile(fastProfiles, "demo", { health_timeout_s: "2", switch_mode: "stop-start" });
   stallAfterStopProfiles = join(suite.work, "profiles-stall");
   mkdirSync(stallAfterStopProfiles);
   deriveProfile(stallAfterStopProfiles, "demo", {
+    switch_mode: "stop-start",
     "hook.stopListener": '"$AR_RELEASE/bin/agentctl" stop && : >"$AR_STATE/stopped" && sleep 30',
   });
 });
 
 /** A host on 1.0.0 with 2.0.0 staged (rollout r-1). */
 async function stagedHost(): Promise<TestHost> {
-  const host = await suite.newHost();
+  const host = await suite.newHost({ profileDir: stopStart });
   const a = suite.artifacts["2.0.0"] as Artifact;
-  const { result } = await host.runStep("stage", {
-    profile: "demo",
-    targetVersion: "2.0.0",
-    artifactUrl: a.url,
-    artifactSha256: a.sha256,
-    rolloutId: "r-1",
-  });
+  const { result } = await host.runStep(
+    "stage",
+    {
+      profile: "demo",
+      targetVersion: "2.0.0",
+      artifactUrl: a.url,
+      artifactSha256: a.sha256,
+      rolloutId: "r-1",
+    },
+    ss(),
+  );
   expect(result.status).toBe("STAGED");
   return host;
 }
@@ -79,16 +104,13 @@ async function killMidStep(
   options: { profileDir?: string; via?: "script" | "document"; env?: Record<string, string> } = {},
 ): Promise<void> {
   const env = host.env({
-    AR_PROFILE_DIR: options.profileDir ?? PROFILES_DIR,
+    AR_PROFILE_DIR: options.profileDir ?? stopStart,
     ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`SSM_${k}`, v])),
     ...options.env,
   });
   const [command, args] =
     options.via === "document"
-      ? [
-          "sh",
-          ["-c", `${assembleHostDocuments()[step].mainSteps[0].inputs.runCommand.join("\n")}\n`],
-        ]
+      ? ["sh", ["-c", `${stopStartDocs[step].mainSteps[0].inputs.runCommand.join("\n")}\n`]]
       : ["bash", [join(SCRIPTS_DIR, `${step}.sh`)]];
   const child = spawn(command, args, { env, detached: true, stdio: "ignore" });
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
@@ -142,6 +164,7 @@ describe("a switch killed after the link flip", () => {
         "prevAfter=releases/1.0.0",
         "prevBefore=",
         "configure=yes",
+        "mode=stop-start",
         "end=1",
         "",
       ].join("\n"),
@@ -151,9 +174,9 @@ describe("a switch killed after the link flip", () => {
 
     // Act: a rollout run again (another rollout id): preflight, then switch.
     const params = { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-2" };
-    const preflight = await host.runStep("preflight", params);
-    const switched = await host.runStep("switch", params, { via: "document" });
-    const again = await host.runStep("switch", params);
+    const preflight = await host.runStep("preflight", params, ss());
+    const switched = await host.runStep("switch", params, ss({ via: "document" }));
+    const again = await host.runStep("switch", params, ss());
 
     // Assess
     expect([preflight.code, preflight.result]).toEqual([
@@ -257,8 +280,8 @@ describe("a switch killed between stopping the listener and the flip", () => {
 
     // Act: the rollout's preflight (the host is not on the target), then its switch.
     const params = { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-2" };
-    const preflight = await host.runStep("preflight", params);
-    const { code, result, stderr } = await host.runStep("switch", params);
+    const preflight = await host.runStep("preflight", params, ss());
+    const { code, result, stderr } = await host.runStep("switch", params, ss());
 
     // Assess
     expect(preflight.result.status).toBe("READY");
@@ -277,7 +300,7 @@ describe("a rollback killed after the link flip", () => {
     // Prepare: switched to 2.0.0, then a rollback killed with the link back on 1.0.0.
     const host = await stagedHost();
     const params = { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-1" };
-    expect((await host.runStep("switch", params)).result.status).toBe("SWITCHED");
+    expect((await host.runStep("switch", params, ss())).result.status).toBe("SWITCHED");
     setAgentFaults(host, "HANG_START_VERSIONS=1.0.0");
     await killMidStep(
       host,
@@ -290,7 +313,11 @@ describe("a rollback killed after the link flip", () => {
     setAgentFaults(host);
 
     // Act
-    const { code, result } = await host.runStep("rollback", { profile: "demo", rolloutId: "r-1" });
+    const { code, result } = await host.runStep(
+      "rollback",
+      { profile: "demo", rolloutId: "r-1" },
+      ss(),
+    );
 
     // Assess
     expect(code).toBe(0);
@@ -300,8 +327,11 @@ describe("a rollback killed after the link flip", () => {
       fromVersion: "2.0.0",
       toVersion: "1.0.0",
       currentVersion: "1.0.0",
+      switchMode: null,
       suspendMs: null,
       listenerGapMs: null,
+      unservedMs: null,
+      refused: null,
       reason: "completed the rollback that an interrupted run left half done",
     });
     expect(host.link("current")).toBe("releases/1.0.0");
@@ -316,15 +346,15 @@ describe("a host on the target that does not serve it", () => {
     // Prepare: upgraded by r-1, then the listener dies (a reboot, a crash).
     const host = await stagedHost();
     const params = { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-1" };
-    expect((await host.runStep("switch", params)).result.status).toBe("SWITCHED");
+    expect((await host.runStep("switch", params, ss())).result.status).toBe("SWITCHED");
     process.kill(host.listenerPid(), "SIGKILL");
-    const skippedBefore = await host.runStep("preflight", { ...params, rolloutId: "r-2" });
+    const skippedBefore = await host.runStep("preflight", { ...params, rolloutId: "r-2" }, ss());
     expect(skippedBefore.result.status).toBe("READY");
     host.scheduler.calls.length = 0;
 
     // Act
-    const { code, result } = await host.runStep("switch", { ...params, rolloutId: "r-2" });
-    const preflightAfter = await host.runStep("preflight", { ...params, rolloutId: "r-3" });
+    const { code, result } = await host.runStep("switch", { ...params, rolloutId: "r-2" }, ss());
+    const preflightAfter = await host.runStep("preflight", { ...params, rolloutId: "r-3" }, ss());
 
     // Assess
     expect(skippedBefore.result.reason).toMatch(
@@ -346,10 +376,10 @@ describe("a host on the target that does not serve it", () => {
   it("is READY at preflight while an interrupted run left the agent suspended", async () => {
     const host = await stagedHost();
     const params = { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-1" };
-    expect((await host.runStep("switch", params)).result.status).toBe("SWITCHED");
+    expect((await host.runStep("switch", params, ss())).result.status).toBe("SWITCHED");
     writeFileSync(state(host, "suspended"), "switch r-killed\n");
 
-    const { result } = await host.runStep("preflight", { ...params, rolloutId: "r-2" });
+    const { result } = await host.runStep("preflight", { ...params, rolloutId: "r-2" }, ss());
 
     expect(result).toMatchObject({
       status: "READY",
@@ -366,11 +396,11 @@ describe("the cutover record", () => {
     const listener = host.listenerPid();
 
     // Act
-    const { code, result } = await host.runStep("switch", {
-      profile: "demo",
-      targetVersion: "2.0.0",
-      rolloutId: "r-1",
-    });
+    const { code, result } = await host.runStep(
+      "switch",
+      { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-1" },
+      ss(),
+    );
 
     // Assess
     expect(code).toBe(3);
@@ -404,7 +434,7 @@ describe("temporary directories of a killed run", () => {
     const { result } = await host.runStep(
       "switch",
       { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-2" },
-      { env: { TMPDIR: tmp } },
+      ss({ env: { TMPDIR: tmp } }),
     );
 
     // Assess

@@ -16,12 +16,16 @@ const suite = hostSuite("ar-switch-test-", [
   { version: "3.0.0-bad", badHealth: true },
 ]);
 let fastProfiles: string;
+let stopStartProfiles: string;
 
 beforeAll(() => {
   // Same agent, shorter health timeout: a rollback test need not wait 10 s.
   fastProfiles = join(suite.work, "profiles");
   mkdirSync(fastProfiles);
   deriveProfile(fastProfiles, "demo", { health_timeout_s: "2" });
+  stopStartProfiles = join(suite.work, "profiles-stop-start");
+  mkdirSync(stopStartProfiles);
+  deriveProfile(stopStartProfiles, "demo", { switch_mode: "stop-start" });
 });
 
 const newHost = () => suite.newHost();
@@ -90,12 +94,11 @@ describe("switch", () => {
       expectedItems.map((item) => `${item.join(" ")}\n`).join(""),
     );
 
-    const suspendMs = result.suspendMs as number;
-    const gapMs = result.listenerGapMs as number;
-    expect(gapMs).toBeGreaterThan(0);
-    expect(suspendMs).toBeGreaterThanOrEqual(gapMs);
-    expect(suspendMs).toBeLessThan(3000);
-    expect(result.healthMs as number).toBeLessThanOrEqual(gapMs);
+    // overlap (profiles/demo.profile): no listener stopped before the new one served.
+    expect(result).toMatchObject({ switchMode: "overlap", listenerGapMs: 0, refused: 0 });
+    expect(result.unservedMs).toBe(0);
+    expect(result.suspendMs as number).toBeGreaterThan(result.healthMs as number);
+    expect(result.suspendMs as number).toBeLessThan(3000);
 
     const done = await host.waitForJobs(jobs.map(([id]) => id));
     expect(done.map((d) => [d.id, d.exitCode, d.version])).toEqual([
@@ -105,6 +108,44 @@ describe("switch", () => {
     ]);
     expect((await host.submitJob("after", 0, 0)).status).toBe(202);
     expect((await host.waitForJobs(["after"]))[0]?.version).toBe("2.0.0");
+  });
+
+  it("in stop-start mode stops the old listener first, and reports the gap clients saw", async () => {
+    // Prepare: no socket holder (the first stage ran with a stop-start profile).
+    const host = await suite.newHost({ profileDir: stopStartProfiles });
+    const artifact = suite.artifacts["2.0.0"];
+    if (!artifact) throw new Error("2.0.0");
+    await host.runStep(
+      "stage",
+      {
+        profile: "demo",
+        targetVersion: "2.0.0",
+        artifactUrl: artifact.url,
+        artifactSha256: artifact.sha256,
+        rolloutId: "r-ss",
+      },
+      { profileDir: stopStartProfiles },
+    );
+    expect(existsSync(host.path(".agent-rollout", "socket-holder"))).toBe(false);
+
+    // Act
+    const { code, result } = await host.runStep(
+      "switch",
+      { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-ss" },
+      { profileDir: stopStartProfiles },
+    );
+
+    // Assess
+    expect(code).toBe(0);
+    expect(result).toMatchObject({ status: "SWITCHED", switchMode: "stop-start" });
+    const gap = result.listenerGapMs as number;
+    expect(gap).toBeGreaterThan(0);
+    expect(result.suspendMs as number).toBeGreaterThanOrEqual(gap);
+    // The probe connects every 2 ms: a port closed for the gap refuses it.
+    expect(result.refused as number).toBeGreaterThan(0);
+    expect(result.unservedMs as number).toBeGreaterThan(0);
+    expect(result.unservedMs as number).toBeLessThanOrEqual(gap + 50);
+    expect(await host.health()).toEqual({ status: 200, version: "2.0.0" });
   });
 
   it("rolls back by itself when the new release is unhealthy; jobs are unharmed", async () => {
@@ -129,14 +170,18 @@ describe("switch", () => {
       toVersion: "3.0.0-bad",
       currentVersion: "1.0.0",
     });
+    // In overlap mode the old listener still accepts on the shared socket: the last
+    // failed check may have reached either.
     expect(result.reason).toMatch(
-      /^health check of 3\.0\.0-bad still failing after 2s \(hook\.health exited 1: agentctl: \/health answered 500\)$/,
+      /^health check of 3\.0\.0-bad still failing after 2s \(hook\.health exited 1: agentctl: (\/health answered 500|listener serves .*want version 3\.0\.0-bad)\)$/,
     );
+    expect(result).toMatchObject({ switchMode: "overlap", listenerGapMs: 0, refused: 0 });
     expect(result.healthMs as number).toBeGreaterThanOrEqual(2000);
     expect(host.link("current")).toBe("releases/1.0.0");
     expect(host.link("previous")).toBeNull();
     expect(await host.health()).toEqual({ status: 200, version: "1.0.0" });
-    expect(host.listenerPid()).not.toBe(oldListener);
+    // The old listener never stopped.
+    expect(host.listenerPid()).toBe(oldListener);
     expect(host.scheduler.calls).toEqual(["suspend", "resume"]);
     expect(existsSync(host.path(".agent-rollout", "suspended"))).toBe(false);
     const [done] = await host.waitForJobs(["survivor"]);
@@ -173,8 +218,11 @@ describe("switch", () => {
       toVersion: "2.0.0",
       currentVersion: "2.0.0",
       oldRelease: null,
+      switchMode: null,
       suspendMs: null,
       listenerGapMs: null,
+      unservedMs: null,
+      refused: null,
       healthMs: null,
       configureReport: null,
       jobs: { count: 0, sha256: null, items: [] },
@@ -325,7 +373,7 @@ describe("rollback", () => {
       toVersion: "1.0.0",
       currentVersion: "1.0.0",
     });
-    expect(first.result.listenerGapMs as number).toBeGreaterThan(0);
+    expect(first.result).toMatchObject({ switchMode: "overlap", listenerGapMs: 0, refused: 0 });
     expect(host.link("current")).toBe("releases/1.0.0");
     expect(host.link("previous")).toBeNull();
     expect(await host.health()).toEqual({ status: 200, version: "1.0.0" });
@@ -336,8 +384,11 @@ describe("rollback", () => {
       fromVersion: "1.0.0",
       toVersion: "1.0.0",
       currentVersion: "1.0.0",
+      switchMode: null,
       suspendMs: null,
       listenerGapMs: null,
+      unservedMs: null,
+      refused: null,
       reason: "no previous release to go back to",
     });
     expect(host.scheduler.calls).toEqual(["suspend", "resume"]);

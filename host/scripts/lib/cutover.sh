@@ -2,10 +2,9 @@
 # lib/cutover.sh: moves the agent between releases, shared by switch.sh and
 # rollback.sh. Sourced, never run.
 #
-# The suspend window (suspend, resume, the marker a killed run leaves), the cutover
-# (stop the listener, flip the link, configure, start, health; back to the old release
-# when the new one does not come up) and the recovery of a cutover a killed run left
-# half done, from its record $AR_STATE/cutover.
+# The suspend window (and the marker a killed run leaves), the cutover in either
+# switch_mode under a client-seen probe, and the recovery of a cutover a killed run
+# left half done, from its record $AR_STATE/cutover.
 # Needs: common.sh, result.sh, profile.sh, releases.sh, hooks.sh.
 # Sets: the globals below; the step scripts set AR_LIVE_REL and AR_LIVE_VER before
 #   suspending.
@@ -18,9 +17,12 @@ AR_RECOVERED='' AR_RECOVERED_REASON='' AR_RECOVERED_STEP='' AR_RECOVERED_ROLLOUT
 AR_RECOVERED_FROM_T='' AR_RECOVERED_FROM_V='' AR_RECOVERED_TO_T='' AR_RECOVERED_TO_V=''
 # The suspend window and the outcome of ar_cutover, read by the step scripts.
 # shellcheck disable=SC2034
-AR_SUSPENDED='' AR_SUSPEND_START_MS='' AR_RESUME_END_MS=''
+AR_SUSPENDED='' AR_SUSPEND_START_MS='' AR_RESUME_END_MS='' AR_SUSPEND_MS=''
 # shellcheck disable=SC2034
 AR_CUTOVER='' AR_CUTOVER_REASON='' AR_GAP_START_MS='' AR_HEALTH_WAIT_MS='' AR_CONFIGURE_REPORT=''
+# shellcheck disable=SC2034
+AR_SWITCH_MODE='' AR_LISTENER_GAP_MS='' AR_UNSERVED_MS='' AR_REFUSED=''
+AR_PROBE_ADDR='' AR_PROBE_PORT='' AR_PROBE_PID=''
 
 # --- suspend window -----------------------------------------------------------------
 
@@ -43,9 +45,12 @@ ar__resume_on_exit() {
 }
 
 # ar_resume: resume hook for the release that runs now; sets AR_RESUME_END_MS.
+# shellcheck disable=SC2034 # AR_SUSPEND_MS is read by the step scripts
 ar_resume() {
   ar_hook resume "$AR_LIVE_REL" "$AR_LIVE_VER" || return
   ar_now_ms AR_RESUME_END_MS
+  # With hook.suspend=none nothing was suspended: no window to report.
+  [[ ${AR_P[hook.suspend]} == none ]] || AR_SUSPEND_MS=$((AR_RESUME_END_MS - AR_SUSPEND_START_MS))
   AR_SUSPENDED=''
   rm -f -- "$AR_STATE/suspended"
 }
@@ -61,24 +66,24 @@ ar_heal_interrupted_suspend() {
   rm -f -- "$AR_STATE/suspended"
 }
 
-# ar_cutover FROM_T FROM_V TO_T TO_V PREV_AFTER PREV_BEFORE CONFIGURE
-# Moves the agent from release FROM_T to TO_T (targets relative to AR_ROOT): stop the
-# listener (jobs keep running), point the links (previous link to PREV_AFTER, or
-# removed when empty), configure when CONFIGURE=yes, start, wait for health. If any of
-# that fails it goes back: stop, links as they were (previous to PREV_BEFORE), start
-# the old listener, wait for health. Must run suspended. Never exits: it sets
-# AR_CUTOVER = ok | reverted | failed, AR_CUTOVER_REASON, AR_GAP_START_MS,
-# AR_HEALTH_OK_MS (the moment the serving listener passed), AR_HEALTH_WAIT_MS (the new
-# release's health wait) and AR_CONFIGURE_REPORT.
-# Before it touches anything it writes the cutover record (ar__cutover_record), and it
-# removes the record once the agent serves again from either release; only a run
-# killed in between (or a cutover that could not restore anything) leaves it.
+# ar__cutover FROM_T FROM_V TO_T TO_V PREV_AFTER PREV_BEFORE CONFIGURE
+# Moves the agent from release FROM_T to TO_T (relative to AR_ROOT). stop-start: stop
+# the listener (jobs keep running), point the links (previous to PREV_AFTER, removed
+# when empty), configure if CONFIGURE=yes, start, health. overlap: the same without the
+# first stop; the old listener stops (and drains) once the new one passed. On failure,
+# back: stop the new listener, links as they were (previous to PREV_BEFORE), start the
+# old one (a no-op if it runs), health. Must run suspended. Never exits; sets
+# AR_CUTOVER = ok | reverted | failed, AR_CUTOVER_REASON, AR_GAP_START_MS (start of
+# the old listener's stop), AR_HEALTH_OK_MS, AR_HEALTH_WAIT_MS (the new release's
+# health wait), AR_CONFIGURE_REPORT. The record $AR_STATE/cutover is written before
+# anything moves and removed once a release serves again.
 # shellcheck disable=SC2034 # its outputs are globals read by the step scripts
-ar_cutover() {
+ar__cutover() {
   local from_t=$1 from_v=$2 to_t=$3 to_v=$4 prev_after=$5 prev_before=$6 configure=$7
-  local from_rel=${1:+$AR_ROOT/$1} to_rel=$AR_ROOT/$3 health_start
+  local from_rel=${1:+$AR_ROOT/$1} to_rel=$AR_ROOT/$3 health_start overlap=''
   AR_CUTOVER_REASON='' AR_CONFIGURE_REPORT='' AR_HEALTH_WAIT_MS=''
-  if ! ar__cutover_record "$@" 2>"$AR_TMP/record.err"; then
+  [[ $AR_SWITCH_MODE != overlap ]] || overlap=1
+  if ! ar__cutover_record "$@" "$AR_SWITCH_MODE" 2>"$AR_TMP/record.err"; then
     # Nothing has moved; without the record a kill from here on could not be repaired.
     AR_CUTOVER_REASON="cannot write the cutover record $AR_STATE/cutover: $(<"$AR_TMP/record.err")"
     ar_now_ms AR_GAP_START_MS
@@ -86,7 +91,7 @@ ar_cutover() {
     return 0
   fi
   ar_now_ms AR_GAP_START_MS
-  if ! ar_hook stopListener "$from_rel" "$from_v"; then
+  if [[ -z $overlap ]] && ! ar_hook stopListener "$from_rel" "$from_v"; then
     # The old listener may still run: nothing has moved, make sure it serves.
     AR_CUTOVER_REASON=$AR_HOOK_ERROR
     ar__cutover_back "$from_t" "$from_v" "$to_rel" "$to_v" "$prev_before" no
@@ -109,6 +114,12 @@ ar_cutover() {
       ar_log "cannot update ${AR_P[previous_link_name]} (continuing)"
     if ar_wait_healthy "$to_rel" "$to_v"; then
       AR_HEALTH_WAIT_MS=$((AR_HEALTH_OK_MS - health_start))
+      if [[ -n $overlap && -n $from_rel ]]; then
+        # The new listener serves: the old one finishes what it has in flight.
+        ar_now_ms AR_GAP_START_MS
+        ar_hook stopListener "$from_rel" "$from_v" ||
+          ar_log "$to_v serves, but stopping the listener of $from_v failed: $AR_HOOK_ERROR"
+      fi
       AR_CUTOVER=ok
       ar__cutover_done
       return 0
@@ -149,14 +160,84 @@ ar__cutover_back() {
   fi
 }
 
+# --- client-seen probe ---------------------------------------------------------------
+
+# ar_read_endpoint: AR_PROBE_ADDR and AR_PROBE_PORT from hook.endpoint ("<address>
+# <port>"), if the profile has one. Call it before suspending: it forks a hook.
+ar_read_endpoint() {
+  local line=''
+  [[ -n ${AR_P[hook.endpoint]} ]] || return 0
+  if ! ar_hook_line line endpoint "$AR_LIVE_REL" "$AR_LIVE_VER" ||
+    [[ ! $line =~ ^([0-9a-fA-F.:]+)\ ([1-9][0-9]{0,4})$ ]]; then
+    ar_fail 1 "hook.endpoint printed '${line:0:100}', expected '<address> <port>' $AR_HOOK_ERROR"
+  fi
+  AR_PROBE_ADDR=${BASH_REMATCH[1]} AR_PROBE_PORT=${BASH_REMATCH[2]}
+}
+
+# ar__probe: connects to the endpoint every 2 ms as a client would (builtins only)
+# until $AR_TMP/probe.stop exists or the step is gone; prints "<unservedMs> <refused>":
+# refused connections, and the time from each refused one to the next accepted, summed.
+ar__probe() {
+  local fd t down='' refused=0 unserved=0 end
+  ar_now_ms t
+  # shellcheck disable=SC2154 # AR_P is profile.sh's associative array
+  end=$((t + (3 * AR_P[hook_timeout_s] + AR_P[health_timeout_s]) * 1000))
+  while [[ ! -e $AR_TMP/probe.stop ]] && ((t < end)) && kill -0 $$ 2>/dev/null; do
+    if { exec {fd}<>"/dev/tcp/$AR_PROBE_ADDR/$AR_PROBE_PORT"; } 2>/dev/null; then
+      exec {fd}>&-
+      [[ -z $down ]] || unserved=$((unserved + t - down)) down=''
+    else
+      refused=$((refused + 1)) down=${down:-$t}
+    fi
+    ar_sleep 0.002
+    ar_now_ms t
+  done
+  [[ -z $down ]] || unserved=$((unserved + t - down))
+  printf '%s %s\n' "$unserved" "$refused"
+}
+
+# ar__holder_serves: the socket holder of $AR_STATE/socket-holder runs.
+ar__holder_serves() {
+  local pid='' ticks=''
+  { read -r pid ticks <"$AR_STATE/socket-holder/pid"; } 2>/dev/null && ar_pid_is "$pid" "$ticks"
+}
+
+# ar_cutover ARGS: ar__cutover ARGS under the probe, in switch_mode overlap only while
+# a socket holder serves (else the old listener must free the port first). Sets
+# AR_SWITCH_MODE (the order used), AR_LISTENER_GAP_MS (stop-start: start of
+# stopListener to the first passing health check; overlap: 0), AR_UNSERVED_MS,
+# AR_REFUSED (empty without hook.endpoint).
+# shellcheck disable=SC2034
+ar_cutover() {
+  local u='' r=''
+  AR_SWITCH_MODE=${AR_P[switch_mode]} AR_PROBE_PID=''
+  if [[ $AR_SWITCH_MODE == overlap ]] && ! ar__holder_serves; then
+    AR_SWITCH_MODE=stop-start
+    ar_log "no socket holder runs (first overlap switch here, or it died): stop-start"
+  fi
+  if [[ -n $AR_PROBE_PORT ]]; then
+    ar__probe >"$AR_TMP/probe" &
+    AR_PROBE_PID=$!
+  fi
+  ar__cutover "$@"
+  if [[ -n $AR_PROBE_PID ]]; then
+    : >"$AR_TMP/probe.stop"
+    wait "$AR_PROBE_PID" || :
+    read -r u r <"$AR_TMP/probe" || :
+  fi
+  AR_UNSERVED_MS=$u AR_REFUSED=$r AR_LISTENER_GAP_MS=0
+  [[ $AR_SWITCH_MODE == overlap || $AR_CUTOVER == failed ]] ||
+    AR_LISTENER_GAP_MS=$((AR_HEALTH_OK_MS - AR_GAP_START_MS))
+}
+
 # --- interrupted cutovers -----------------------------------------------------------
 
-# ar__cutover_record FROM_T FROM_V TO_T TO_V PREV_AFTER PREV_BEFORE CONFIGURE: writes
+# ar__cutover_record FROM_T FROM_V TO_T TO_V PREV_AFTER PREV_BEFORE CONFIGURE MODE: writes
 # $AR_STATE/cutover, one key=value per line (a builtin printf, no fork inside the
 # suspend window). "end=1" comes last: a record without it was cut short by a kill
 # before the cutover changed anything.
 ar__cutover_record() {
-  printf 'step=%s\nrolloutId=%s\nfromTarget=%s\nfromVersion=%s\ntoTarget=%s\ntoVersion=%s\nprevAfter=%s\nprevBefore=%s\nconfigure=%s\nend=1\n' \
+  printf 'step=%s\nrolloutId=%s\nfromTarget=%s\nfromVersion=%s\ntoTarget=%s\ntoVersion=%s\nprevAfter=%s\nprevBefore=%s\nconfigure=%s\nmode=%s\nend=1\n' \
     "$AR_STEP" "${PARAM[rolloutId]:--}" "$@" >"$AR_STATE/cutover"
 }
 
@@ -173,14 +254,11 @@ ar__valid_target() {
 }
 
 # ar_recover_cutover: repairs what a killed switch or rollback left half done, from
-# its cutover record, before the step does anything else. The run may have died at any
-# point between "stop the old listener" and "the new one is healthy": with the link
-# still on the old release it restarts that release's listener (idempotent) and waits
-# for health; with the link on the new release it completes the cutover (configure
-# when the record says so, start, health, previous link), and if the new release does
-# not come up it goes back to the old one exactly as ar_cutover would have. Leaves the
-# agent suspended (if it was): the caller resumes it afterwards. Fails the step when the
-# agent cannot be brought to serve from either release (the record then stays).
+# its record, before the step does anything else. Link on the old release: start its
+# listener (idempotent), health. Link on the new one: complete the cutover (configure
+# if recorded, start, health, previous link; overlap: stop the old listener), or go
+# back as ar__cutover would. Leaves the agent suspended (if it was). Fails the step
+# when no release can be brought to serve (the record then stays).
 # Sets AR_RECOVERED = '' (nothing to recover) | forward | back, AR_RECOVERED_STEP,
 # AR_RECOVERED_ROLLOUT, AR_RECOVERED_FROM_T, AR_RECOVERED_FROM_V, AR_RECOVERED_TO_T,
 # AR_RECOVERED_TO_V and AR_RECOVERED_REASON (why it went back).
@@ -227,6 +305,11 @@ ar_recover_cutover() {
     else
       ar_point_link "${AR_P[previous_link_name]}" "${rec[prevAfter]}" ||
         ar_log "cannot update ${AR_P[previous_link_name]} (continuing)"
+      # An overlap cutover stops the old listener last: it may still run.
+      if [[ ${rec[mode]:-} == overlap && -n $from_rel ]]; then
+        ar_hook stopListener "$from_rel" "$AR_RECOVERED_FROM_V" ||
+          ar_log "stopping the listener of ${AR_RECOVERED_FROM_V} failed: $AR_HOOK_ERROR"
+      fi
       AR_RECOVERED=forward
     fi
     if [[ -z $AR_RECOVERED ]]; then

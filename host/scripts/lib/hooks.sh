@@ -25,8 +25,12 @@ ar_run_hook() {
     AR_HOOK_ERROR="hook.$name: cannot enter $dir"
     return 1
   fi
-  AR_RELEASE=$2 AR_VERSION=$3 timeout -k 5 "$t" bash -c "$hook" \
+  if [[ $hook == none ]]; then
+    # Declared not needed (profile.sh allows it for suspend, resume, listJobs).
+    : >"$AR_TMP/hook.out" && : >"$AR_TMP/hook.err"
+  else AR_RELEASE=$2 AR_VERSION=$3 timeout -k 5 "$t" bash -c "$hook" \
     </dev/null >"$AR_TMP/hook.out" 2>"$AR_TMP/hook.err" {AR_SLEEP_FD}>&- || rc=$?
+  fi
   AR_HOOK_ERROR=''
   if ((rc != 0)); then
     local -a lines=()

@@ -18,7 +18,7 @@ readonly -a AR_PROFILE_REQUIRED=(install_root hook.version hook.suspend hook.res
   hook.stopListener hook.startListener hook.health hook.listJobs)
 readonly -a AR_PROFILE_OPTIONAL=(description releases_dir release_name link_name
   previous_link_name artifact min_free_mb hook_timeout_s health_timeout_s
-  hook.preflight hook.install hook.configure)
+  hook.preflight hook.install hook.configure switch_mode hook.endpoint)
 
 # ar_load_profile NAME: parses $AR_PROFILE_DIR/NAME.profile into AR_P (defaults
 # applied) and sets AR_HOST_ROOT, AR_ROOT, AR_STATE. The file is data: lines are split
@@ -33,7 +33,8 @@ ar_load_profile() {
   AR_P=([releases_dir]=releases [release_name]='{version}' [link_name]=current
     [previous_link_name]=previous [artifact]=tar.gz [min_free_mb]=100
     [hook_timeout_s]=60 [health_timeout_s]=30 [hook.preflight]=true
-    [hook.install]=true [hook.configure]=true [description]='')
+    [hook.install]=true [hook.configure]=true [description]='' [switch_mode]=stop-start
+    [hook.endpoint]='')
   while IFS= read -r line || [[ -n $line ]]; do
     n=$((n + 1))
     line=${line%$'\r'}
@@ -92,4 +93,15 @@ ar__check_profile() {
   done
   ((AR_P[hook_timeout_s] > 0 && AR_P[health_timeout_s] > 0)) ||
     ar_fail 1 "profile $name: hook_timeout_s and health_timeout_s must be > 0"
+  [[ ${AR_P[switch_mode]} == stop-start || ${AR_P[switch_mode]} == overlap ]] ||
+    ar_fail 1 "profile $name: switch_mode must be stop-start or overlap"
+  [[ ${AR_P[switch_mode]} == stop-start || -n ${AR_P[hook.endpoint]} ]] ||
+    ar_fail 1 "profile $name: switch_mode=overlap needs hook.endpoint"
+  # A jobless daemon declares these none: no suspend window, an empty snapshot.
+  for k in hook.version hook.stopListener hook.startListener hook.health; do
+    [[ ${AR_P[$k]} != none ]] || ar_fail 1 "profile $name: $k cannot be none"
+  done
+  [[ ${AR_P[hook.suspend]} == none && ${AR_P[hook.resume]} == none ||
+    ${AR_P[hook.suspend]} != none && ${AR_P[hook.resume]} != none ]] ||
+    ar_fail 1 "profile $name: hook.suspend and hook.resume are none together or not at all"
 }
