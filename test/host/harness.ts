@@ -607,3 +607,78 @@ async function killMarked(root: string): Promise<void> {
   }
   throw new Error(`processes of ${root} survive SIGKILL: ${markedProcesses(root).join(" ")}`);
 }
+
+/** What {@link loadClient} saw. */
+export interface LoadOutcome {
+  /** Requests answered (any HTTP status). */
+  readonly ok: number;
+  /** Connections refused (ECONNREFUSED): the port was closed. */
+  readonly refused: number;
+  /** Other failures: connection reset, no or partial answer. */
+  readonly failed: number;
+  /** Slowest answered request, ms. */
+  readonly maxLatencyMs: number;
+}
+
+/** One GET on a new connection (no keep-alive); resolves with what happened. */
+function probeOnce(
+  port: number,
+  path: string,
+  timeoutMs: number,
+): Promise<{ kind: "ok" | "refused" | "failed"; ms: number; body: string }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const done = (kind: "ok" | "refused" | "failed", body = "") =>
+      resolve({ kind, ms: performance.now() - started, body });
+    const req = request({ host: "127.0.0.1", port, path, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (d: string) => {
+        body += d;
+      });
+      res.on("end", () => done("ok", body));
+      res.on("error", () => done("failed", body));
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error("timeout")));
+    req.on("error", (err: NodeJS.ErrnoException) =>
+      done(err.code === "ECONNREFUSED" ? "refused" : "failed"),
+    );
+    req.end();
+  });
+}
+
+/**
+ * A client on 127.0.0.1 opening a new connection every `everyMs` (GET /health) until
+ * `until` resolves, bounded by `maxMs`; counts what a client of the agent would see.
+ */
+export async function loadClient(
+  port: number,
+  until: Promise<unknown>,
+  { everyMs = 3, maxMs = 30_000 } = {},
+): Promise<LoadOutcome> {
+  let stop = false;
+  void until.finally(() => {
+    stop = true;
+  });
+  const deadline = Date.now() + maxMs;
+  const pending: Promise<{ kind: string; ms: number }>[] = [];
+  while (!stop && Date.now() < deadline) {
+    pending.push(probeOnce(port, "/health", 10_000));
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  const results = await Promise.all(pending);
+  const count = (kind: string) => results.filter((r) => r.kind === kind).length;
+  return {
+    ok: count("ok"),
+    refused: count("refused"),
+    failed: count("failed"),
+    maxLatencyMs: Math.round(
+      Math.max(0, ...results.filter((r) => r.kind === "ok").map((r) => r.ms)),
+    ),
+  };
+}
+
+/** A long request (GET /download?ms=N): true when it was answered in full. */
+export async function longRequest(port: number, ms: number): Promise<boolean> {
+  const r = await probeOnce(port, `/download?ms=${ms}`, ms + 30_000);
+  return r.kind === "ok" && /done \S+\n$/.test(r.body);
+}
