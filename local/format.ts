@@ -55,11 +55,25 @@ export function formatSummary(report: RolloutReport): string {
     STATUS_WORDS[h.status] ?? h.status,
     h.suspendMs === null ? "-" : String(h.suspendMs),
     h.listenerGapMs === null ? "-" : String(h.listenerGapMs),
+    h.unservedMs === null ? "-" : String(h.unservedMs),
     h.error ?? "",
   ]);
   const j = report.jobs;
   return [
-    table(["host", "instance", "from", "running", "status", "suspend ms", "gap ms", "error"], rows),
+    table(
+      [
+        "host",
+        "instance",
+        "from",
+        "running",
+        "status",
+        "suspend ms",
+        "gap ms",
+        "unserved ms",
+        "error",
+      ],
+      rows,
+    ),
     "",
     `Jobs (counted by the kit's workload driver): ${j.submitted} submitted, ${j.completed} completed, ` +
       `${j.lost} lost, ${j.failed} failed, ${j.failedSubmissions} failed submissions, ` +

@@ -17,6 +17,7 @@ export interface LedgerHost {
   toVersion?: string;
   suspendMs?: number;
   listenerGapMs?: number;
+  unservedMs?: number;
   error?: string;
 }
 
@@ -82,6 +83,7 @@ export async function readLedger(where: LedgerLocation, rolloutId: string): Prom
       toVersion: h.toVersion,
       suspendMs: h.suspendMs,
       listenerGapMs: h.listenerGapMs,
+      unservedMs: h.unservedMs,
       error: describeError(h.error),
     })),
     snapshots: snapshots.flatMap((s) =>

@@ -74,6 +74,8 @@ export interface HostReport {
   status: string;
   suspendMs: number | null;
   listenerGapMs: number | null;
+  /** Client-seen: how long the port refused connections during the switch. */
+  unservedMs: number | null;
   error: string | null;
 }
 
@@ -246,6 +248,7 @@ export async function runRollout(
       status: record?.status ?? "NOT_PLANNED",
       suspendMs: record?.suspendMs ?? null,
       listenerGapMs: record?.listenerGapMs ?? null,
+      unservedMs: record?.unservedMs ?? null,
       error: record?.error ?? null,
     });
   }

@@ -486,8 +486,12 @@ export const SwitchResultSchema = z.object({
   toVersion: OptionalText,
   currentVersion: OptionalText,
   oldRelease: OptionalText,
+  switchMode: OptionalText,
   suspendMs: OptionalCount,
   listenerGapMs: OptionalCount,
+  /** Client-seen: how long the probe found the port refusing connections. */
+  unservedMs: OptionalCount,
+  refused: OptionalCount,
   healthMs: OptionalCount,
   configureReport: OptionalText,
   reason: OptionalText,
@@ -497,6 +501,8 @@ export const SwitchResultSchema = z.object({
       /** null when no snapshot was taken (UNCHANGED on a host this rollout did not switch). */
       sha256: Sha256Schema.nullable(),
       items: z.array(JobEntrySchema),
+      /** hook.listJobs=none: empty by declaration. */
+      declaredNone: z.boolean().optional(),
     })
     .nullish(),
 });

@@ -363,6 +363,7 @@ const STEPS: Readonly<Record<StepName, Step>> = {
       toVersion: orUndefined(result.currentVersion ?? result.toVersion),
       suspendMs: orUndefined(result.suspendMs),
       listenerGapMs: orUndefined(result.listenerGapMs),
+      unservedMs: orUndefined(result.unservedMs),
     }),
     summary: (result) => ({
       fromVersion: result.fromVersion,

@@ -96,8 +96,11 @@ function switchLine(count: number, overrides: Record<string, unknown> = {}) {
     toVersion: "2.0.0",
     currentVersion: "2.0.0",
     oldRelease: "/opt/agent/releases/1.0.0",
+    switchMode: "overlap",
     suspendMs: 1200,
     listenerGapMs: 450,
+    unservedMs: 7,
+    refused: 3,
     healthMs: 300,
     configureReport: "2 settings changed",
     jobs: { count, sha256, items },
@@ -702,6 +705,7 @@ describe("runHostStep: finished commands", () => {
       fromVersion: "1.0.0",
       suspendMs: 1200,
       listenerGapMs: 450,
+      unservedMs: 7,
       toVersion: "1.0.0",
     });
   });

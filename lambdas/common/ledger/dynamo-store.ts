@@ -405,7 +405,13 @@ export class DynamoLedgerStore implements LedgerStore {
       ":now": iso(args.now),
       ":commandId": args.commandId,
     };
-    for (const field of ["fromVersion", "toVersion", "suspendMs", "listenerGapMs"] as const) {
+    for (const field of [
+      "fromVersion",
+      "toVersion",
+      "suspendMs",
+      "listenerGapMs",
+      "unservedMs",
+    ] as const) {
       const value = args.fields[field];
       if (value !== undefined) {
         sets.push(`${field} = :${field}`);

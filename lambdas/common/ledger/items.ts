@@ -146,6 +146,7 @@ export const HostSchema = z.strictObject({
   stepMs: z.partialRecord(StepNameSchema, z.number().nonnegative()),
   suspendMs: z.number().nonnegative().optional(),
   listenerGapMs: z.number().nonnegative().optional(),
+  unservedMs: z.number().nonnegative().optional(),
   error: ErrorInfoSchema.optional(),
   updatedAt: IsoTime,
 });

@@ -151,6 +151,8 @@ export interface StepResultFields {
   readonly toVersion?: string;
   readonly suspendMs?: number;
   readonly listenerGapMs?: number;
+  /** Client-seen time the port went unserved during the switch (the probe's figure). */
+  readonly unservedMs?: number;
 }
 
 /** Arguments of {@link LedgerStore.recordStepResult}. */
