@@ -1,9 +1,13 @@
 /**
  * `npm run bench [-- --quick] [-- --json FILE]`: the benchmarks of docs/benchmarks.md,
  * measured in one run so that ratios compare like with like on a noisy machine.
+ * `npm run bench -- --switch-modes` runs only section 1b.
  *
  * 1. Switch window: repeated switches of one demo-agent host with jobs running
  *    (bench/switch-window.ts).
+ * 1b. Switch modes: refused connections, client-seen gap, latency, long requests in
+ *    flight, in overlap and stop-start mode and across a plain restart
+ *    (bench/switch-modes.ts).
  * 2. Demo fleet (20 hosts, 5 with --quick): real rollouts in local mode with the
  *    scheduler simulation, one host at a time and in batches of 5, then the first
  *    hosts again with the fixed 5 s poll variant.
@@ -47,6 +51,7 @@ import {
   waveCount,
 } from "./report.js";
 import type { RolloutMeasurement, RolloutSpec, ScenarioSpec } from "./scenario.js";
+import { runSwitchModesBench, switchModesTable } from "./switch-modes.js";
 import { runSwitchWindowBench } from "./switch-window.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -64,6 +69,7 @@ const TARGET_HOSTS = 10_000;
 
 interface Sizes {
   readonly switches: number;
+  readonly modeSwitches: number;
   readonly demoHosts: number;
   readonly fixedPollHosts: number;
   readonly slowHosts: number;
@@ -74,6 +80,7 @@ interface Sizes {
 
 const FULL: Sizes = {
   switches: 30,
+  modeSwitches: 50,
   demoHosts: 20,
   fixedPollHosts: 5,
   slowHosts: 10,
@@ -83,6 +90,7 @@ const FULL: Sizes = {
 };
 const QUICK: Sizes = {
   switches: 10,
+  modeSwitches: 10,
   demoHosts: 5,
   fixedPollHosts: 2,
   slowHosts: 4,
@@ -96,7 +104,11 @@ const printTable = (...args: Parameters<typeof table>) => say(table(...args));
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: "boolean" }, json: { type: "string" } },
+    options: {
+      quick: { type: "boolean" },
+      json: { type: "string" },
+      "switch-modes": { type: "boolean" },
+    },
     strict: true,
   });
   const sizes = values.quick ? QUICK : FULL;
@@ -104,6 +116,10 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), "agent-rollout-bench-"));
   say(`agent-rollout benchmarks${values.quick ? " (--quick)" : ""}`);
   say(`machine: ${osLine()}`);
+  if (values["switch-modes"]) {
+    await switchModes(sizes);
+    return;
+  }
   try {
     const memoryMb = functionMemoryMb();
 
@@ -118,6 +134,7 @@ async function main(): Promise<void> {
       ],
     );
     say(`jobs lost: ${sw.jobsLost}`);
+    await switchModes(sizes);
 
     const demo = await demoFleet(join(work, "demo"), sizes);
     const slow = await scenarioOnLightFleet(
@@ -447,6 +464,15 @@ async function main(): Promise<void> {
 }
 
 /** Creates the demo fleet and runs the adaptive and fixed-poll scenarios on it. */
+async function switchModes(sizes: Sizes): Promise<void> {
+  say();
+  say(
+    `== 1b. Switch modes: one demo-agent host per mode, ${sizes.modeSwitches} switches each, a new connection every 3 ms, 2 long requests in flight`,
+  );
+  const rows = switchModesTable(await runSwitchModesBench({ switches: sizes.modeSwitches }));
+  printTable(rows[0]?.map(String) ?? [], rows.slice(1));
+}
+
 async function demoFleet(
   dir: string,
   sizes: Sizes,

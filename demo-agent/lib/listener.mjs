@@ -11,6 +11,8 @@
 // accepting at once, marks run/draining.<pid> and exits once its requests in flight
 // are done (at most 20 s): the holder keeps the socket, the next listener serves it.
 // Otherwise it binds 127.0.0.1:$AGENT_PORT and exits at once on SIGTERM.
+// On a held socket it also serves on a port of its own (run/health.<pid>.port): the
+// shared one may hand a health check to the other release's listener.
 // While $AGENT_ROOT/run/suspended exists new jobs are refused (503): a job accepted
 // after the switch's snapshot would run unrecorded from a release that cleanup may
 // delete.
@@ -38,6 +40,7 @@ const MAX_BODY = 4096;
 const DRAIN_MS = 20_000;
 const inherited = process.env.LISTEN_FDS === "1" && process.env.LISTEN_PID === String(process.pid);
 const drainingMarker = join(root, "run", `draining.${process.pid}`);
+const healthPortFile = join(root, "run", `health.${process.pid}.port`);
 let draining = false;
 // Connection -> requests in progress, and whether it has served one: draining closes
 // a kept-alive connection between requests, never one whose first request is on its way.
@@ -165,7 +168,7 @@ function download(res, ms) {
   res.on("close", () => clearInterval(tick));
 }
 
-const server = createServer((req, res) => {
+function handle(req, res) {
   const conn = connections.get(req.socket);
   if (conn) conn.busy++;
   res.on("close", () => {
@@ -208,7 +211,10 @@ const server = createServer((req, res) => {
     return;
   }
   send(res, 404, { error: "not found" });
-});
+}
+
+const server = createServer(handle);
+const own = inherited ? createServer(handle) : undefined;
 
 function shutdown() {
   if (inherited) {
@@ -217,6 +223,7 @@ function shutdown() {
     // net's close, not http's: that one would also drop accepted connections whose
     // request has not arrived yet.
     NetServer.prototype.close.call(server);
+    own?.close();
     writeFileSync(drainingMarker, "");
     for (const [socket, { busy, served }] of connections) if (!busy && served) socket.destroy();
     setInterval(() => server.getConnections((_, n) => n || process.exit(0)), 20);
@@ -231,7 +238,10 @@ function shutdown() {
 }
 process.on("SIGTERM", shutdown);
 process.on("SIGINT", shutdown);
-process.on("exit", () => draining && rmSync(drainingMarker, { force: true }));
+process.on("exit", () => {
+  if (draining) rmSync(drainingMarker, { force: true });
+  if (own) rmSync(healthPortFile, { force: true });
+});
 
 server.on("connection", (socket) => {
   connections.set(socket, { busy: 0, served: false });
@@ -246,5 +256,12 @@ const listening = () =>
   console.error(
     `listener ${version} pid ${process.pid} on ${inherited ? "fd 3" : "127.0.0.1"}:${port}`,
   );
-if (inherited) server.listen({ fd: 3 }, listening);
-else server.listen(port, "127.0.0.1", listening);
+if (inherited) {
+  server.listen({ fd: 3 }, () => {
+    own?.listen(0, "127.0.0.1", () => {
+      const address = own.address();
+      writeFileSync(healthPortFile, `${typeof address === "object" ? address?.port : ""}\n`);
+      listening();
+    });
+  });
+} else server.listen(port, "127.0.0.1", listening);

@@ -1,26 +1,27 @@
 #!/usr/bin/env python3
 """socket-holder: keeps an agent's listening socket open across listener restarts.
 
-While one holder serves DIR, the kernel keeps queueing connections to ADDRESS:PORT
-whichever listener runs, or none: a listener change refuses nothing. Each listener
-gets the socket from its parent the systemd way (fd 3, LISTEN_FDS=1, LISTEN_PID).
-
   socket-holder.py serve DIR ADDRESS PORT
-      binds and listens on ADDRESS:PORT, never accepts; hands the socket to whoever
-      connects to DIR/control.sock; writes "<pid> <startTicks>" to DIR/pid.
-  socket-holder.py exec DIR ADDRESS PORT -- COMMAND [ARG...]
-      starts a holder for DIR if none serves (detached, log in DIR/holder.log), takes
-      its socket as fd 3 and execs COMMAND with LISTEN_FDS=1, LISTEN_PID=<its pid>.
 
-Python 3.9+ (socket.send_fds), standard library only. DIR is private (mode 0700):
-whoever may connect to control.sock may accept the agent's connections.
+binds and listens on ADDRESS:PORT and never accepts: while it runs, the kernel keeps
+queueing connections whichever listener runs, or none, so a listener change refuses
+nothing. It starts the listeners itself, the systemd way: fd 3 is the socket,
+LISTEN_FDS=1, LISTEN_PID=<the listener's pid>, in a session of their own, with the
+holder's environment. A request is one line written to the FIFO DIR/spawn, fields
+separated by tabs:
+
+  PIDFILE <tab> LOGFILE <tab> CWD <tab> COMMAND [<tab> ARG...] <newline>
+
+The holder writes the listener's pid to PIDFILE (or "0 <error>" if it could not
+start it), its output goes to LOGFILE. "<pid> <startTicks>" of the holder is in
+DIR/pid once it serves. DIR is private (0700): whoever may write DIR/spawn may run
+commands as the holder's user. Python 3, standard library only.
 """
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 
 
 def fail(message):
@@ -28,12 +29,13 @@ def fail(message):
     sys.exit(1)
 
 
-def start_ticks(pid):
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(") ", 1)[1].split()[19]
+def write_atomic(path, text):
+    with open(f"{path}.tmp", "w") as out:
+        out.write(text)
+    os.replace(f"{path}.tmp", path)
 
 
-def listening_socket(address, port):
+def held_socket(address, port):
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -42,89 +44,62 @@ def listening_socket(address, port):
     except OSError as err:
         fail(f"cannot bind {address}:{port}: {err.strerror}")
     sock.listen(4096)
-    return sock
-
-
-def serve(directory, address, port):
-    os.chdir(directory)  # relative socket path: a long DIR would not fit sun_path
-    held = listening_socket(address, port)
-    try:
-        os.unlink("control.sock")
-    except FileNotFoundError:
-        pass
-    control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    control.bind("control.sock")
-    control.listen(16)
-    with open("pid.tmp", "w") as out:
-        out.write(f"{os.getpid()} {start_ticks(os.getpid())}\n")
-    os.replace("pid.tmp", "pid")
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    while True:
-        conn, _ = control.accept()
-        try:
-            socket.send_fds(conn, [b"1"], [held.fileno()])
-        except OSError:
-            pass
-        conn.close()
-
-
-def take(directory):
-    """The held socket's fd, or None when no holder serves DIR."""
-    here = os.getcwd()
-    os.chdir(directory)
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        client.connect("control.sock")
-        _, fds, _, _ = socket.recv_fds(client, 1, 1)
-        return fds[0] if fds else None
-    except OSError:
-        return None
-    finally:
-        client.close()
-        os.chdir(here)
-
-
-def exec_listener(directory, address, port, command):
-    fd = take(directory)
-    if fd is None:
-        with open(os.path.join(directory, "holder.log"), "ab") as log:
-            holder = subprocess.Popen(
-                [sys.executable, os.path.abspath(__file__), "serve", directory, address, str(port)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + 5
-        while fd is None and holder.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-            fd = take(directory)
-        if fd is None:
-            fail(f"no holder serves {directory} (see {directory}/holder.log)")
-    held = socket.socket(fileno=fd)
-    bound = held.getsockname()[:2]
-    if (socket.inet_pton(held.family, bound[0]), bound[1]) != (
-            socket.inet_pton(held.family, address), port):
-        fail(f"the holder of {directory} holds {bound[0]}:{bound[1]}, not {address}:{port}")
-    held.detach()
+    # fd 3, as the listeners get it; detached, or collecting the object would close it.
+    fd = sock.detach()
     if fd != 3:
         os.dup2(fd, 3)
         os.close(fd)
     os.set_inheritable(3, True)
-    os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+
+
+def listen_env():
+    os.putenv("LISTEN_FDS", "1")
+    os.putenv("LISTEN_PID", str(os.getpid()))
+
+
+def spawn(request):
+    fields = request.decode().split("\t")
+    if len(fields) < 4:
+        return
+    pidfile, logfile, cwd, argv = fields[0], fields[1], fields[2], fields[3:]
     try:
-        os.execvp(command[0], command)
+        with open(logfile, "ab") as log:
+            child = subprocess.Popen(
+                argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                pass_fds=(3,), start_new_session=True, preexec_fn=listen_env)
+        write_atomic(pidfile, f"{child.pid}\n")
     except OSError as err:
-        fail(f"cannot run {command[0]}: {err.strerror}")
+        write_atomic(pidfile, f"0 cannot start {argv[0]}: {err}\n")
 
 
-def main(argv):
-    if len(argv) >= 4 and argv[0] in ("serve", "exec") and argv[3].isdigit():
-        directory, address, port = os.path.abspath(argv[1]), argv[2], int(argv[3])
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        if argv[0] == "serve" and len(argv) == 4:
-            return serve(directory, address, port)
-        if argv[0] == "exec" and len(argv) >= 6 and argv[4] == "--":
-            return exec_listener(directory, address, port, argv[5:])
-    fail("usage: socket-holder.py serve DIR ADDRESS PORT | exec DIR ADDRESS PORT -- COMMAND...")
+def serve(directory, address, port):
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chdir(directory)
+    held_socket(address, port)
+    try:
+        os.unlink("spawn")
+    except FileNotFoundError:
+        pass
+    os.mkfifo("spawn", 0o600)
+    # Read and write end both held: the FIFO never reports end of file.
+    fifo = os.open("spawn", os.O_RDWR)
+    # Listeners are reaped by the kernel: the holder never waits for them.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with open(f"/proc/{os.getpid()}/stat") as stat:
+        ticks = stat.read().rsplit(") ", 1)[1].split()[19]
+    write_atomic("pid", f"{os.getpid()} {ticks}\n")
+    pending = b""
+    while True:
+        pending += os.read(fifo, 65536)
+        while b"\n" in pending:
+            request, pending = pending.split(b"\n", 1)
+            spawn(request)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    args = sys.argv[1:]
+    if len(args) != 4 or args[0] != "serve" or not args[3].isdigit():
+        fail("usage: socket-holder.py serve DIR ADDRESS PORT")
+    serve(os.path.abspath(args[1]), args[2], int(args[3]))

@@ -528,7 +528,7 @@ export class TestHost {
         const path = join(dir, entry.name);
         const name = rel ? `${rel}/${entry.name}` : entry.name;
         if (entry.isSymbolicLink()) out.push(`${name} -> ${readlinkSync(path)}`);
-        else if (entry.isSocket()) out.push(`${name} (socket)`);
+        else if (entry.isSocket() || entry.isFIFO()) out.push(`${name} (socket or FIFO)`);
         else if (entry.isDirectory()) {
           out.push(`${name}/`);
           walk(path, name);
@@ -618,6 +618,11 @@ export interface LoadOutcome {
   readonly failed: number;
   /** Slowest answered request, ms. */
   readonly maxLatencyMs: number;
+  /**
+   * Client-seen time the port went unserved: from each first refused connection to
+   * the next answered one, summed (as precise as `everyMs`).
+   */
+  readonly unservedMs: number;
 }
 
 /** One GET on a new connection (no keep-alive); resolves with what happened. */
@@ -625,11 +630,11 @@ function probeOnce(
   port: number,
   path: string,
   timeoutMs: number,
-): Promise<{ kind: "ok" | "refused" | "failed"; ms: number; body: string }> {
+): Promise<{ kind: "ok" | "refused" | "failed"; at: number; ms: number; body: string }> {
   const started = performance.now();
   return new Promise((resolve) => {
     const done = (kind: "ok" | "refused" | "failed", body = "") =>
-      resolve({ kind, ms: performance.now() - started, body });
+      resolve({ kind, at: started, ms: performance.now() - started, body });
     const req = request({ host: "127.0.0.1", port, path, agent: false }, (res) => {
       let body = "";
       res.setEncoding("utf8").on("data", (d: string) => {
@@ -660,14 +665,25 @@ export async function loadClient(
     stop = true;
   });
   const deadline = Date.now() + maxMs;
-  const pending: Promise<{ kind: string; ms: number }>[] = [];
+  const pending: Promise<{ kind: string; at: number; ms: number }>[] = [];
   while (!stop && Date.now() < deadline) {
     pending.push(probeOnce(port, "/health", 10_000));
     await new Promise((r) => setTimeout(r, everyMs));
   }
   const results = await Promise.all(pending);
   const count = (kind: string) => results.filter((r) => r.kind === kind).length;
+  let unservedMs = 0;
+  let down: number | undefined;
+  for (const r of results) {
+    if (r.kind === "refused") down ??= r.at;
+    else if (r.kind === "ok" && down !== undefined) {
+      unservedMs += r.at - down;
+      down = undefined;
+    }
+  }
+  if (down !== undefined) unservedMs += (results.at(-1)?.at ?? down) - down;
   return {
+    unservedMs: Math.round(unservedMs),
     ok: count("ok"),
     refused: count("refused"),
     failed: count("failed"),
