@@ -148,6 +148,63 @@ describe("switch", () => {
     expect(await host.health()).toEqual({ status: 200, version: "2.0.0" });
   });
 
+  it("declares an empty snapshot and no suspend window for hooks declared none", async () => {
+    // Prepare: a jobless daemon's profile.
+    const jobless = join(suite.work, "profiles-jobless");
+    mkdirSync(jobless);
+    deriveProfile(jobless, "demo", {
+      "hook.suspend": "none",
+      "hook.resume": "none",
+      "hook.listJobs": "none",
+    });
+    const host = await newHost();
+    await stage(host, "2.0.0");
+    expect((await host.submitJob("not-listed", 2, 0)).status).toBe(202);
+
+    // Act
+    const { code, result } = await host.runStep(
+      "switch",
+      { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-jobless" },
+      { profileDir: jobless },
+    );
+
+    // Assess
+    expect(code).toBe(0);
+    expect(result).toMatchObject({ status: "SWITCHED", suspendMs: null, switchMode: "overlap" });
+    const snapshot = host.path(".agent-rollout", "snapshots", "r-jobless.jobs");
+    expect(readFileSync(snapshot, "utf8")).toBe("");
+    expect(result.jobs).toEqual({
+      count: 0,
+      sha256: sha256File(snapshot),
+      items: [],
+      declaredNone: true,
+    });
+    expect(host.scheduler.calls).toEqual([]);
+  });
+
+  it("refuses a profile that declares only one of suspend and resume none", async () => {
+    // Prepare
+    const half = join(suite.work, "profiles-half");
+    mkdirSync(half);
+    deriveProfile(half, "demo", { "hook.suspend": "none" });
+    const host = await newHost();
+    await stage(host, "2.0.0");
+
+    // Act
+    const { code, result } = await host.runStep(
+      "switch",
+      { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-half" },
+      { profileDir: half },
+    );
+
+    // Assess
+    expect(code).toBe(1);
+    expect(result.error).toBe(
+      "profile demo: hook.suspend and hook.resume are none together or not at all",
+    );
+    expect(host.link("current")).toBe("releases/1.0.0");
+  });
+
   it("rolls back by itself when the new release is unhealthy; jobs are unharmed", async () => {
     // Prepare
     const host = await newHost();
