@@ -213,6 +213,15 @@ export function startTicks(pid: number): string {
   return ticks;
 }
 
+/** Adds (or with no line, removes) the demo agent's local-mode fault lines in agent.env. */
+export function setAgentFaults(host: TestHost, ...lines: string[]): void {
+  const file = host.path("conf", "agent.env");
+  const kept = readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l !== "" && !l.startsWith("HANG_START_VERSIONS=") && !l.startsWith("FAIL_"));
+  writeFileSync(file, `${[...kept, ...lines].join("\n")}\n`);
+}
+
 /**
  * Writes `<dir>/<name>.profile`: profiles/demo.profile with some keys replaced, for
  * tests that need another health timeout or hook.

@@ -26,6 +26,7 @@ import {
   hostSuite,
   type RunOptions,
   SCRIPTS_DIR,
+  setAgentFaults,
   sha256File,
   type TestHost,
 } from "./harness.js";
@@ -81,15 +82,6 @@ async function stagedHost(): Promise<TestHost> {
   );
   expect(result.status).toBe("STAGED");
   return host;
-}
-
-/** Adds (or with no line, removes) the demo agent's local-mode fault lines in agent.env. */
-function setAgentFaults(host: TestHost, ...lines: string[]): void {
-  const file = host.path("conf", "agent.env");
-  const kept = readFileSync(file, "utf8")
-    .split("\n")
-    .filter((l) => l !== "" && !l.startsWith("HANG_START_VERSIONS=") && !l.startsWith("FAIL_"));
-  writeFileSync(file, `${[...kept, ...lines].join("\n")}\n`);
 }
 
 /**

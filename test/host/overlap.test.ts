@@ -14,7 +14,9 @@ import {
   loadClient,
   longRequest,
   markedProcesses,
+  PROFILES_DIR,
   SCRIPTS_DIR,
+  setAgentFaults,
   type TestHost,
 } from "./harness.js";
 
@@ -64,6 +66,46 @@ const alive = (pid: number): boolean => {
     return false;
   }
 };
+
+const state = (host: TestHost, ...parts: string[]) => host.path(".agent-rollout", ...parts);
+
+/** pids of the host's running demo listeners. */
+const listeners = (host: TestHost): number[] =>
+  markedProcesses(host.root).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("listener.mjs");
+    } catch {
+      return false;
+    }
+  });
+
+/**
+ * Runs a switch as its own process group and SIGKILLs the group once `ready()` holds,
+ * as the SSM agent does on an execution timeout. Returns once the script is dead.
+ */
+async function killMidSwitch(
+  host: TestHost,
+  params: Record<string, string>,
+  ready: () => boolean,
+  profileDir: string,
+): Promise<void> {
+  const child = spawn("bash", [join(SCRIPTS_DIR, "switch.sh")], {
+    env: host.env({
+      AR_PROFILE_DIR: profileDir,
+      ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`SSM_${k}`, v])),
+    }),
+    detached: true,
+    stdio: "ignore",
+  });
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  const deadline = Date.now() + 15_000;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error("switch never reached the point to kill it at");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  process.kill(-(child.pid as number), "SIGKILL");
+  await exited;
+}
 
 describe("overlap switch", () => {
   it("refuses no connection and cuts no request in flight, switching back and forth", async () => {
@@ -175,33 +217,14 @@ describe("overlap switch", () => {
     // Prepare: the step is killed (as an SSM timeout does) while both listeners run.
     const host = await stagedHost("2.0.0");
     const params = { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-1" };
-    const child = spawn("bash", [join(SCRIPTS_DIR, "switch.sh")], {
-      env: host.env({
-        AR_PROFILE_DIR: stallAfterStartProfiles,
-        ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`SSM_${k}`, v])),
-      }),
-      detached: true,
-      stdio: "ignore",
-    });
-    const exited = new Promise((resolve) => child.on("exit", resolve));
-    const started = host.path(".agent-rollout", "started");
-    const deadline = Date.now() + 15_000;
-    while (!existsSync(started)) {
-      if (Date.now() > deadline) throw new Error("startListener never ran");
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    process.kill(-(child.pid as number), "SIGKILL");
-    await exited;
-    const listeners = () =>
-      markedProcesses(host.root).filter((pid) => {
-        try {
-          return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("listener.mjs");
-        } catch {
-          return false;
-        }
-      });
+    await killMidSwitch(
+      host,
+      params,
+      () => existsSync(state(host, "started")),
+      stallAfterStartProfiles,
+    );
     await host.waitHealthy("2.0.0").catch(() => undefined);
-    expect(listeners()).toHaveLength(2);
+    expect(listeners(host)).toHaveLength(2);
 
     // Act
     const { code, result, stderr } = await host.runStep("switch", params);
@@ -211,11 +234,69 @@ describe("overlap switch", () => {
     expect(result).toMatchObject({ status: "SWITCHED", fromVersion: "1.0.0", toVersion: "2.0.0" });
     expect(result.reason).toMatch(/^completed the switch 1\.0\.0 -> 2\.0\.0/);
     const deadlineOne = Date.now() + 5_000;
-    while (listeners().length > 1 && Date.now() < deadlineOne) {
+    while (listeners(host).length > 1 && Date.now() < deadlineOne) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    expect(listeners(), stderr).toHaveLength(1);
+    expect(listeners(host), stderr).toHaveLength(1);
     expect(await host.health()).toEqual({ status: 200, version: "2.0.0" });
-    expect(existsSync(host.path(".agent-rollout", "cutover"))).toBe(false);
+    expect(existsSync(state(host, "cutover"))).toBe(false);
   });
+
+  // The kill point of a switch whose new listener never comes up (the SSM execution
+  // timeout kills it): the link on 2.0.0, 1.0.0 still serving on the held socket, the
+  // agent suspended. The holder may then be gone too (crashed, killed); 1.0.0 keeps
+  // the socket open, so 2.0.0 cannot start beside it.
+  it.each([
+    ["alive", false],
+    ["dead", true],
+  ])(
+    "recovers a switch killed while the new listener starts, its holder %s: one release serves",
+    async (_, holderDies) => {
+      // Prepare
+      const host = await stagedHost("2.0.0");
+      const params = { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-1" };
+      setAgentFaults(host, "HANG_START_VERSIONS=2.0.0");
+      await killMidSwitch(
+        host,
+        params,
+        () => host.link("current") === "releases/2.0.0",
+        PROFILES_DIR,
+      );
+      // The hang is reached right after configure; give the hook time to get there.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await host.health()).toEqual({ status: 200, version: "1.0.0" });
+      expect(readFileSync(state(host, "cutover"), "utf8")).toContain("\nmode=overlap\n");
+      expect(existsSync(state(host, "suspended"))).toBe(true);
+      const holder = holderPid(host);
+      if (holderDies) process.kill(holder, "SIGKILL");
+      setAgentFaults(host);
+
+      // Act: the rollout again.
+      const { code, result, stderr } = await host.runStep("switch", {
+        ...params,
+        rolloutId: "r-2",
+      });
+
+      // Assess
+      expect(code, stderr).toBe(0);
+      expect(result).toMatchObject({
+        status: "SWITCHED",
+        fromVersion: "1.0.0",
+        toVersion: "2.0.0",
+        oldRelease: host.path("releases", "1.0.0"),
+        reason:
+          "completed the switch 1.0.0 -> 2.0.0 that an interrupted run of rollout r-1 left half done",
+      });
+      expect(stderr.includes("no socket holder runs: stopping 1.0.0 first"), stderr).toBe(
+        holderDies,
+      );
+      expect(listeners(host), stderr).toHaveLength(1);
+      expect(await host.health()).toEqual({ status: 200, version: "2.0.0" });
+      expect(host.link("previous")).toBe("releases/1.0.0");
+      expect(existsSync(state(host, "cutover"))).toBe(false);
+      expect(existsSync(state(host, "suspended"))).toBe(false);
+      expect(alive(holderPid(host))).toBe(true);
+      expect(holderPid(host) === holder).toBe(!holderDies);
+    },
+  );
 });

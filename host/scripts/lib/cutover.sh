@@ -256,9 +256,9 @@ ar__valid_target() {
 # ar_recover_cutover: repairs what a killed switch or rollback left half done, from
 # its record, before the step does anything else. Link on the old release: start its
 # listener (idempotent), health. Link on the new one: complete the cutover (configure
-# if recorded, start, health, previous link; overlap: stop the old listener), or go
-# back as ar__cutover would. Leaves the agent suspended (if it was). Fails the step
-# when no release can be brought to serve (the record then stays).
+# if recorded, start, health, previous link; overlap: stop the old listener, first if
+# no holder runs), or go back as ar__cutover would. Leaves the agent suspended (if it
+# was). Fails the step when no release can be brought to serve (the record then stays).
 # Sets AR_RECOVERED = '' (nothing to recover) | forward | back, AR_RECOVERED_STEP,
 # AR_RECOVERED_ROLLOUT, AR_RECOVERED_FROM_T, AR_RECOVERED_FROM_V, AR_RECOVERED_TO_T,
 # AR_RECOVERED_TO_V and AR_RECOVERED_REASON (why it went back).
@@ -295,7 +295,17 @@ ar_recover_cutover() {
   if [[ $cur_t == "${rec[toTarget]}" ]]; then
     # The link was flipped: finish the cutover if the new release comes up.
     AR_LIVE_REL=$to_rel AR_LIVE_VER=$AR_RECOVERED_TO_V
-    if [[ ${rec[configure]:-} == yes ]] &&
+    # overlap: the old listener may still serve. With no holder the new one cannot start
+    # beside it: stop it first (stop-start); if that fails it serves on, go back to it.
+    local old=$from_rel stop_new=yes
+    [[ ${rec[mode]:-} == overlap ]] || old=''
+    if [[ -n $old ]] && ! ar__holder_serves; then
+      ar_log "no socket holder runs: stopping ${AR_RECOVERED_FROM_V} first"
+      old=''
+      ar_hook stopListener "$from_rel" "$AR_RECOVERED_FROM_V" || stop_new=no AR_CUTOVER_REASON=$AR_HOOK_ERROR
+    fi
+    if [[ $stop_new == no ]]; then :
+    elif [[ ${rec[configure]:-} == yes ]] &&
       ! ar_hook_line AR_CONFIGURE_REPORT configure "$to_rel" "$AR_RECOVERED_TO_V"; then
       AR_CUTOVER_REASON=$AR_HOOK_ERROR
     elif ! ar_hook startListener "$to_rel" "$AR_RECOVERED_TO_V"; then
@@ -305,8 +315,7 @@ ar_recover_cutover() {
     else
       ar_point_link "${AR_P[previous_link_name]}" "${rec[prevAfter]}" ||
         ar_log "cannot update ${AR_P[previous_link_name]} (continuing)"
-      # An overlap cutover stops the old listener last: it may still run.
-      if [[ ${rec[mode]:-} == overlap && -n $from_rel ]]; then
+      if [[ -n $old ]]; then
         ar_hook stopListener "$from_rel" "$AR_RECOVERED_FROM_V" ||
           ar_log "stopping the listener of ${AR_RECOVERED_FROM_V} failed: $AR_HOOK_ERROR"
       fi
@@ -316,7 +325,7 @@ ar_recover_cutover() {
       AR_RECOVERED_REASON="completing the interrupted $what failed: $AR_CUTOVER_REASON"
       AR_CUTOVER_REASON=$AR_RECOVERED_REASON
       ar__cutover_back "${rec[fromTarget]}" "$AR_RECOVERED_FROM_V" "$to_rel" "$AR_RECOVERED_TO_V" \
-        "${rec[prevBefore]}" yes
+        "${rec[prevBefore]}" "$stop_new"
       [[ $AR_CUTOVER == reverted ]] ||
         ar_fail 1 "cannot recover the interrupted $what: $AR_CUTOVER_REASON"
       AR_RECOVERED=back
