@@ -362,6 +362,47 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
       expect(await store.getRollout("r-2")).toBeUndefined();
     });
 
+    it("lists rollouts newest first, without their input, up to the limit", async () => {
+      // Prepare: three rollouts, the oldest first; an item of another kind in the index.
+      for (const [i, rolloutId] of ["r-a", "r-b", "r-c"].entries()) {
+        const input = storedInput({ fleet: `f${i}` });
+        await store.createRollout({
+          rolloutId,
+          input,
+          hostCount: i + 1,
+          waveCount: 1,
+          now: T0 + i,
+        });
+      }
+      await store.putSnapshot(newSnapshot(I1));
+      await store.markRolloutRunning("r-b", T0 + 10);
+
+      // Act
+      const two = await store.listRollouts(2);
+      const all = await store.listRollouts(50);
+
+      // Assess
+      expect(two.map((r) => r.rolloutId)).toEqual(["r-c", "r-b"]);
+      expect(all.map((r) => [r.rolloutId, r.status, r.fleet, r.hostCount])).toEqual([
+        ["r-c", "PLANNED", "f2", 3],
+        ["r-b", "RUNNING", "f1", 2],
+        ["r-a", "PLANNED", "f0", 1],
+      ]);
+      expect(all[2]).toEqual({
+        rolloutId: "r-a",
+        status: "PLANNED",
+        fleet: "f0",
+        profile: "demo",
+        targetVersion: "2.0.0",
+        hostCount: 1,
+        waveCount: 1,
+        failureThreshold: 0,
+        failedCount: 0,
+        createdAt: NOW,
+        updatedAt: NOW,
+      });
+    });
+
     it("marks a PLANNED rollout RUNNING, and leaves any other status alone", async () => {
       // Prepare
       await store.createRollout({
@@ -592,6 +633,7 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
         commands: { preflight: "c-1" },
         stepMs: { preflight: 800 },
         fromVersion: "1.0.0",
+        preflightEndedAt: later(3000),
         updatedAt: later(3000),
       });
     });
@@ -630,6 +672,7 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
         toVersion: "2.0.0",
         suspendMs: 900,
         listenerGapMs: 350,
+        switchEndedAt: later(1000),
         updatedAt: later(1000),
       });
     });

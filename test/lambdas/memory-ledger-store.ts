@@ -6,7 +6,7 @@
  * document client marshals them (undefined values dropped).
  */
 
-import type { z } from "zod";
+import { z } from "zod";
 import { InvalidLedgerItemError, LedgerConflictError } from "../../lambdas/common/errors.js";
 import {
   ACTIVE_HOST_STATUSES,
@@ -27,14 +27,18 @@ import {
   newSnapshotItems,
   parseItem,
   ROLLOUT_GATE_FIELDS,
+  ROLLOUT_SUMMARY_FIELDS,
   type Rollout,
   RolloutFleetSchema,
   type RolloutGate,
   RolloutGateSchema,
   RolloutItemSchema,
+  type RolloutSummary,
+  RolloutSummarySchema,
   type Snapshot,
   SnapshotChunkItemSchema,
   SnapshotItemSchema,
+  stepEndedAtField,
   toRecord,
 } from "../../lambdas/common/ledger/items.js";
 import {
@@ -45,6 +49,7 @@ import {
   type ItemKey,
   leaseKey,
   lockKey,
+  ROLLOUTS_PK,
   rolloutKey,
   rolloutPk,
   snapshotKey,
@@ -356,6 +361,7 @@ export class MemoryLedgerStore implements LedgerStore {
     Object.assign(raw, versions, {
       stepMs: { ...(raw.stepMs as Attributes), [args.step]: stepMs },
       updatedAt: iso(args.now),
+      [stepEndedAtField(args.step)]: iso(args.now),
     });
   }
 
@@ -399,6 +405,24 @@ export class MemoryLedgerStore implements LedgerStore {
   async getSnapshot(hostId: string, rolloutId: string): Promise<Snapshot | undefined> {
     this.calls.push("getSnapshot");
     return this.read(snapshotKey(hostId, rolloutId), SnapshotItemSchema);
+  }
+
+  async listRollouts(limit: number): Promise<RolloutSummary[]> {
+    this.calls.push("listRollouts");
+    // The sparse index, newest first; like the projection, only the summary's attributes.
+    return [...this.items.values()]
+      .filter((item) => item.gsi1pk === ROLLOUTS_PK && typeof item.gsi1sk === "string")
+      .sort((a, b) => compare(b.gsi1sk as string, a.gsi1sk as string))
+      .slice(0, limit)
+      .map((item) => {
+        const projected: Attributes = { pk: item.pk, sk: item.sk };
+        for (const field of ROLLOUT_SUMMARY_FIELDS) {
+          if (field in item) projected[field] = copy(item[field]);
+        }
+        return toRecord(
+          parseItem(RolloutSummarySchema.extend({ pk: z.string(), sk: z.string() }), projected),
+        );
+      });
   }
 
   async listPendingCleanups(): Promise<Listing<Snapshot>> {

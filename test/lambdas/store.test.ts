@@ -223,9 +223,50 @@ describe("DynamoLedgerStore: rollout item", () => {
         failedCount: 0,
         createdAt: NOW,
         updatedAt: NOW,
+        gsi1pk: "ROLLOUTS",
+        gsi1sk: `${NOW}#r-1`,
       },
       ConditionExpression: "attribute_not_exists(pk)",
     });
+  });
+
+  it("lists rollouts newest first from the sparse index, projected, up to the limit", async () => {
+    // Prepare
+    const summary = (id: string) => {
+      const {
+        input: _input,
+        pk: _pk,
+        sk: _sk,
+        kind: _k,
+        schemaVersion: _v,
+        ...rest
+      } = rolloutItem({ rolloutId: id });
+      return { pk: `ROLLOUT#${id}`, sk: "ROLLOUT", ...rest };
+    };
+    ddbMock
+      .on(QueryCommand)
+      .resolvesOnce({ Items: [summary("r-3"), summary("r-2")], LastEvaluatedKey: { pk: "x" } })
+      .resolvesOnce({ Items: [summary("r-1")] });
+
+    // Act
+    const rollouts = await store().store.listRollouts(2);
+
+    // Assess
+    expect(rollouts.map((r) => r.rolloutId)).toEqual(["r-3", "r-2"]);
+    expect(rollouts[0]).not.toHaveProperty("input");
+    expect(ddbMock).toHaveReceivedCommandTimes(QueryCommand, 1);
+    expect(ddbMock).toHaveReceivedCommandWith(QueryCommand, {
+      TableName: TABLE,
+      IndexName: "gsi1",
+      KeyConditionExpression: "gsi1pk = :rollouts",
+      ExpressionAttributeValues: { ":rollouts": "ROLLOUTS" },
+      ScanIndexForward: false,
+      Limit: 2,
+    });
+    const projection = ddbMock.commandCalls(QueryCommand)[0]?.args[0].input;
+    const names = Object.values(projection?.ExpressionAttributeNames ?? {});
+    expect(names).toContain("status");
+    expect(names).not.toContain("input");
   });
 
   it("reads the gate's live fields with a projection, consistently", async () => {
@@ -448,9 +489,14 @@ describe("DynamoLedgerStore: hosts", () => {
     // Assess
     expect(ddbMock).toHaveReceivedCommandWith(UpdateCommand, {
       UpdateExpression:
-        "SET #stepMs.#step = :stepMs, updatedAt = :now, fromVersion = :fromVersion, toVersion = :toVersion, suspendMs = :suspendMs, listenerGapMs = :listenerGapMs",
+        "SET #stepMs.#step = :stepMs, updatedAt = :now, #endedAt = :now, fromVersion = :fromVersion, toVersion = :toVersion, suspendMs = :suspendMs, listenerGapMs = :listenerGapMs",
       ConditionExpression: "#commands.#step = :commandId",
-      ExpressionAttributeNames: { "#commands": "commands", "#stepMs": "stepMs", "#step": "switch" },
+      ExpressionAttributeNames: {
+        "#commands": "commands",
+        "#stepMs": "stepMs",
+        "#step": "switch",
+        "#endedAt": "switchEndedAt",
+      },
       ExpressionAttributeValues: {
         ":stepMs": 4200,
         ":now": NOW,

@@ -5,6 +5,7 @@
  * @module
  */
 import { DeleteCommand, PutCommand, paginateQuery, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { z } from "zod";
 import { LedgerConflictError } from "../errors.js";
 import { DynamoTable, type DynamoTableOptions } from "./dynamo-table.js";
 import {
@@ -24,13 +25,18 @@ import {
   newLockItem,
   newRolloutItem,
   newSnapshotItems,
+  parseItem,
+  ROLLOUT_SUMMARY_FIELDS,
   type Rollout,
   RolloutFleetSchema,
   type RolloutGate,
   RolloutGateSchema,
   RolloutItemSchema,
+  type RolloutSummary,
+  RolloutSummarySchema,
   type Snapshot,
   SnapshotItemSchema,
+  stepEndedAtField,
   toRecord,
 } from "./items.js";
 import {
@@ -41,6 +47,7 @@ import {
   hostKey,
   leaseKey,
   lockKey,
+  ROLLOUTS_PK,
   rolloutKey,
   rolloutPk,
   snapshotKey,
@@ -72,6 +79,9 @@ import {
 
 /** Options of {@link DynamoLedgerStore}: the client and the ledger table's name. */
 export type DynamoLedgerStoreOptions = DynamoTableOptions;
+
+/** A rollout item as a listing projects it: keys (for error messages) and the summary. */
+const ListedRolloutSchema = RolloutSummarySchema.extend({ pk: z.string(), sk: z.string() });
 
 /** `:prefix0, :prefix1, …` for an `IN (…)` list, adding each value to `values`. */
 function inList(
@@ -335,6 +345,34 @@ export class DynamoLedgerStore implements LedgerStore {
     );
   }
 
+  async listRollouts(limit: number): Promise<RolloutSummary[]> {
+    const names: Record<string, string> = {};
+    const projection = ROLLOUT_SUMMARY_FIELDS.map((field, i) => {
+      names[`#f${i}`] = field;
+      return `#f${i}`;
+    });
+    const rollouts: RolloutSummary[] = [];
+    const pages = paginateQuery(
+      { client: this.db.client, pageSize: Math.min(limit, 100) },
+      {
+        TableName: this.db.name,
+        IndexName: CLEANUP_INDEX.name,
+        KeyConditionExpression: "gsi1pk = :rollouts",
+        ExpressionAttributeValues: { ":rollouts": ROLLOUTS_PK },
+        ProjectionExpression: `pk, sk, ${projection.join(", ")}`,
+        ExpressionAttributeNames: names,
+        ScanIndexForward: false,
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        rollouts.push(parseItem(ListedRolloutSchema, item));
+        if (rollouts.length >= limit) return rollouts.map(toRecord);
+      }
+    }
+    return rollouts.map(toRecord);
+  }
+
   async putHosts(rolloutId: string, hosts: readonly NewHost[], now: number): Promise<void> {
     await this.db.batchPut(newHostItems(rolloutId, hosts, now));
   }
@@ -399,7 +437,7 @@ export class DynamoLedgerStore implements LedgerStore {
   }
 
   async recordStepResult(args: RecordStepResultArgs): Promise<void> {
-    const sets = ["#stepMs.#step = :stepMs", "updatedAt = :now"];
+    const sets = ["#stepMs.#step = :stepMs", "updatedAt = :now", "#endedAt = :now"];
     const values: Record<string, unknown> = {
       ":stepMs": args.fields.stepMs,
       ":now": iso(args.now),
@@ -428,6 +466,7 @@ export class DynamoLedgerStore implements LedgerStore {
           "#commands": "commands",
           "#stepMs": "stepMs",
           "#step": args.step,
+          "#endedAt": stepEndedAtField(args.step),
         },
         ExpressionAttributeValues: values,
       }),

@@ -26,8 +26,11 @@ export {
   RolloutSchema,
   type RolloutStatus,
   RolloutStatusSchema,
+  type RolloutSummary,
+  RolloutSummarySchema,
   type Snapshot,
   SnapshotSchema,
+  stepEndedAtField,
 } from "./items.js";
 export type {
   AcquireLockArgs,

@@ -16,6 +16,7 @@ import {
   RESERVED_KEYS,
   RolloutIdSchema,
   RolloutInputSchema,
+  type StepName,
   StepNameSchema,
   WaveSchema,
 } from "../schemas.js";
@@ -30,6 +31,8 @@ import {
   lockPk,
   normalFleet,
   ROLLOUT_SK,
+  ROLLOUTS_PK,
+  rolloutListSk,
   rolloutPk,
   snapshotKey,
   snapshotPk,
@@ -113,10 +116,22 @@ export const RolloutItemSchema = z.strictObject({
   sk: z.literal(ROLLOUT_SK),
   kind: z.literal("rollout"),
   schemaVersion: z.literal(1),
+  /** In the sparse index, so rollouts are listed without a Scan (absent on older items). */
+  gsi1pk: z.literal(ROLLOUTS_PK).optional(),
+  gsi1sk: z.string().optional(),
   ...RolloutSchema.shape,
 });
 /** See {@link RolloutItemSchema}. */
 export type RolloutItem = z.infer<typeof RolloutItemSchema>;
+
+/** A rollout as {@link LedgerStore.listRollouts} hands it out: without its input. */
+export const RolloutSummarySchema = RolloutSchema.omit({ input: true });
+/** See {@link RolloutSummarySchema}. */
+export type RolloutSummary = z.infer<typeof RolloutSummarySchema>;
+/** Attributes of the rollout item a listing reads. */
+export const ROLLOUT_SUMMARY_FIELDS = Object.keys(RolloutSummarySchema.shape) as Array<
+  keyof RolloutSummary
+>;
 
 /** The live fields of a rollout that decide whether another host may start. */
 export const RolloutGateSchema = RolloutSchema.pick({
@@ -147,11 +162,18 @@ export const HostSchema = z.strictObject({
   suspendMs: z.number().nonnegative().optional(),
   listenerGapMs: z.number().nonnegative().optional(),
   unservedMs: z.number().nonnegative().optional(),
+  /** When each step's result was recorded (its start is this minus `stepMs`); absent on older items. */
+  preflightEndedAt: IsoTime.optional(),
+  stageEndedAt: IsoTime.optional(),
+  switchEndedAt: IsoTime.optional(),
   error: ErrorInfoSchema.optional(),
   updatedAt: IsoTime,
 });
 /** See {@link HostSchema}. */
 export type Host = z.infer<typeof HostSchema>;
+/** The host attribute holding when `step`'s result was recorded. */
+export const stepEndedAtField = (step: StepName): `${StepName}EndedAt` => `${step}EndedAt`;
+
 /** Host item (one per host per rollout). */
 export const HostItemSchema = z.strictObject({
   pk: z.string(),
@@ -358,6 +380,8 @@ export function newRolloutItem(args: NewRollout): RolloutItem {
     failedCount: 0,
     createdAt: time,
     updatedAt: time,
+    gsi1pk: ROLLOUTS_PK,
+    gsi1sk: rolloutListSk(time, args.rolloutId),
   } satisfies RolloutItem);
 }
 

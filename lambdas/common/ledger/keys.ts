@@ -7,7 +7,7 @@
 
 /** Key attributes of the table. */
 export const TABLE_KEY = { partitionKey: "pk", sortKey: "sk" } as const;
-/** The sparse index of pending cleanups: its name and key attributes. */
+/** The sparse index (pending cleanups; rollouts by creation time): its name and key attributes. */
 export const CLEANUP_INDEX = { name: "gsi1", partitionKey: "gsi1pk", sortKey: "gsi1sk" } as const;
 
 /** Primary key of an item. */
@@ -51,6 +51,11 @@ export const hostIdOfSk = (sk: string): string => sk.slice(wavePrefix(0).length)
 export const LOCK_SK = "LOCK";
 /** `gsi1pk` of a snapshot while its cleanup is pending. */
 export const CLEANUP_PENDING_PK = "CLEANUP#PENDING";
+/** `gsi1pk` of every rollout item written since rollouts are listed. */
+export const ROLLOUTS_PK = "ROLLOUTS";
+/** `gsi1sk` of a rollout item: by creation time, then by id. */
+export const rolloutListSk = (createdAt: string, rolloutId: string): string =>
+  `${createdAt}#${rolloutId}`;
 /** `gsi1sk` of a pending snapshot: oldest first, then by host. */
 export const cleanupSk = (createdAt: string, hostId: string): string => `${createdAt}#${hostId}`;
 

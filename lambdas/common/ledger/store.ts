@@ -25,6 +25,7 @@ import {
   type Rollout,
   type RolloutGate,
   type RolloutStatus,
+  type RolloutSummary,
   type Snapshot,
 } from "./items.js";
 
@@ -245,6 +246,12 @@ export interface LedgerStore {
    */
   finishRollout(args: FinishRolloutArgs): Promise<boolean>;
 
+  /**
+   * The most recently created rollouts, newest first, at most `limit`, without their
+   * input: a query of the sparse index, never a Scan.
+   */
+  listRollouts(limit: number): Promise<RolloutSummary[]>;
+
   /** Writes the PENDING hosts of a new rollout (batched; unprocessed writes retried). */
   putHosts(rolloutId: string, hosts: readonly NewHost[], now: number): Promise<void>;
   /** One host (strongly consistent read). */
@@ -262,8 +269,9 @@ export interface LedgerStore {
    */
   recordCommand(args: RecordCommandArgs): Promise<RecordCommandResult>;
   /**
-   * Records a finished step's timings and versions, conditional on its command id
-   * (`LedgerConflictError` when another command is recorded).
+   * Records a finished step's timings and versions, and when it was recorded
+   * (`<step>EndedAt` = `now`), conditional on its command id (`LedgerConflictError`
+   * when another command is recorded).
    */
   recordStepResult(args: RecordStepResultArgs): Promise<void>;
   /**
