@@ -291,6 +291,10 @@ export class AgentRolloutStack extends Stack {
     });
     new CfnOutput(this, "LedgerTableName", { value: this.ledger.table.tableName });
     new CfnOutput(this, "DashboardName", { value: this.dashboard.dashboard.dashboardName });
+    new CfnOutput(this, "CleanupFunctionName", {
+      description: "Run the nightly cleanup now: npx agent-rollout cleanup --now",
+      value: functions["nightly-cleanup"].function.functionName,
+    });
     new CfnOutput(this, "CommandOutputBucketName", { value: outputBucket });
     new CfnOutput(this, "HostPolicyArn", {
       description: "Attach to the instance role of the managed hosts (SSM command output upload)",

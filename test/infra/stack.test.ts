@@ -335,10 +335,17 @@ describe("state machine resource", () => {
     });
   });
 
+  it("exports the cleanup function's name, for the CLI's cleanup --now", () => {
+    template.hasOutput("CleanupFunctionName", {
+      Value: { Ref: logicalIdOf(stack, stack.functions["nightly-cleanup"].function) },
+    });
+  });
+
   it("exports the state machine, table, bucket, host policy and document names", () => {
     for (const output of [
       "StateMachineArn",
       "LedgerTableName",
+      "CleanupFunctionName",
       "CommandOutputBucketName",
       "HostPolicyArn",
       "PreflightDocumentName",
