@@ -1,11 +1,11 @@
 import type { CleanupReport } from "./cleanup.js";
-import type { Fleet } from "./fleet.js";
+import type { FleetHost } from "./fleet.js";
 import type { LedgerHost } from "./ledger-view.js";
 import type { RunMetric } from "./run-metrics.js";
 import type { RolloutReport } from "./runner.js";
 
 /** How the ledger's host statuses read on the console. */
-const STATUS_WORDS: Record<string, string> = {
+export const STATUS_WORDS: Record<string, string> = {
   PENDING: "waiting",
   PREFLIGHT: "checking",
   STAGING: "staging",
@@ -17,8 +17,13 @@ const STATUS_WORDS: Record<string, string> = {
   NOT_STARTED: "not started (rollout halted)",
 };
 
+/** Host names as progress lines need them (a `Fleet`, or names the CLI knows). */
+export interface HostNames {
+  readonly hosts: ReadonlyArray<Pick<FleetHost, "instanceId" | "computerName">>;
+}
+
 /** One progress line: elapsed time, host, what it is doing now. */
-export function formatProgress(host: LedgerHost, elapsedMs: number, fleet: Fleet): string {
+export function formatProgress(host: LedgerHost, elapsedMs: number, fleet: HostNames): string {
   const name = fleet.hosts.find((h) => h.instanceId === host.hostId)?.computerName ?? host.hostId;
   const word = STATUS_WORDS[host.status] ?? host.status.toLowerCase();
   const timing =

@@ -1,0 +1,141 @@
+/**
+ * The {@link Backend} of local mode's kept work dir: the same local environment
+ * `npm start` runs (dynalite on the dir's ledger, the local SSM endpoint, the fleet),
+ * with the ledger store's DynamoDB client pointed at the local endpoint.
+ *
+ * A rollout started here runs to its end in this process (the local state machine
+ * lives in it); while it runs, `executions/<rolloutId>.pid` in the work dir says so.
+ *
+ * @module
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { DynamoLedgerStore } from "../lambdas/common/ledger/index.js";
+import { type RolloutInput, RolloutInputSchema } from "../lambdas/common/schemas.js";
+import { type CleanupReport, runCleanup } from "../local/cleanup.js";
+import { startEnvironment } from "../local/environment.js";
+import { fleetExists } from "../local/fleet.js";
+import { formatProgress } from "../local/format.js";
+import { stopFleetProcesses } from "../local/processes.js";
+import { type RolloutReport, runRollout, writeReport } from "../local/runner.js";
+import type { Backend, ExecutionState, StartedRollout, StartOptions } from "./backend.js";
+import { CliError, EXIT } from "./errors.js";
+
+/** Where a local `start` keeps the report of each rollout (job figures for `report`). */
+export const reportFile = (workDir: string, rolloutId: string): string =>
+  join(workDir, "reports", `${rolloutId}.json`);
+const pidFile = (workDir: string, rolloutId: string): string =>
+  join(workDir, "executions", `${rolloutId}.pid`);
+
+/** True when a process with this pid exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Opens local mode's work dir `dir` (made by `npm start -- --work-dir DIR`). */
+export async function openLocalBackend(dir: string): Promise<Backend> {
+  const workDir = resolve(dir);
+  if (!fleetExists(workDir)) {
+    throw new CliError(
+      `no local fleet in ${workDir} (make one with: npm start -- --work-dir ${dir})`,
+      EXIT.NOT_FOUND,
+    );
+  }
+  const env = await startEnvironment({ workDir });
+  const client = DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint: env.ledger.endpoint,
+      region: "us-east-1",
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    }),
+    { marshallOptions: { removeUndefinedValues: true } },
+  );
+  const store = new DynamoLedgerStore({ client, tableName: env.ledger.tableName });
+  return {
+    where: `local work dir ${workDir}`,
+    store,
+    pollMs: 500,
+    hostNames: new Map(env.fleet.hosts.map((h) => [h.instanceId, h.computerName])),
+    async startRollout(input, rolloutId, options): Promise<StartedRollout> {
+      const report = await runLocally(RolloutInputSchema.parse(input), rolloutId, options);
+      return { rolloutId, report };
+    },
+    async executionState(rolloutId): Promise<ExecutionState> {
+      const file = pidFile(workDir, rolloutId);
+      if (!existsSync(file)) return "NOT_FOUND";
+      const pid = Number(readFileSync(file, "utf8").trim());
+      // A pid file left by a process that died: the run was cut short.
+      return Number.isInteger(pid) && alive(pid) ? "RUNNING" : "ABORTED";
+    },
+    runCleanup: (): Promise<CleanupReport> => runCleanup(env),
+    runningVersion: async (hostId) => (await env.fleet.runningVersion(hostId)) ?? undefined,
+    async jobFigures(rolloutId) {
+      const file = reportFile(workDir, rolloutId);
+      if (!existsSync(file)) return undefined;
+      return (JSON.parse(await readFile(file, "utf8")) as RolloutReport).jobs;
+    },
+    close: () => env.close(),
+  };
+
+  /**
+   * Runs the rollout on the local fleet as `npm start` does: what the input says about
+   * versions, hosts, waves and threshold; the artifact is the fleet's own build of the
+   * target version and the fleet is `local` (what local mode deploys).
+   */
+  async function runLocally(
+    input: RolloutInput,
+    rolloutId: string,
+    options: StartOptions,
+  ): Promise<RolloutReport> {
+    if (input.hosts.instanceIds === undefined) {
+      throw new CliError(
+        "local mode selects hosts by instanceIds only (hosts.tags is for a deployed stack)",
+        EXIT.USAGE,
+      );
+    }
+    const known = new Set(env.fleet.hosts.map((h) => h.instanceId));
+    const unknown = input.hosts.instanceIds.filter((id) => !known.has(id));
+    if (unknown.length > 0) {
+      throw new CliError(
+        `hosts.instanceIds: not in the local fleet: ${unknown.join(", ")}`,
+        EXIT.USAGE,
+      );
+    }
+    const file = pidFile(workDir, rolloutId);
+    if (existsSync(reportFile(workDir, rolloutId)) || existsSync(file)) {
+      throw new CliError(`rollout ${rolloutId} was already started: pick another --rollout-id`);
+    }
+    await mkdir(join(workDir, "executions"), { recursive: true });
+    await writeFile(file, `${process.pid}\n`);
+    try {
+      // A kept fleet's listeners were stopped when the run that made it ended.
+      await env.fleet.boot();
+      const report = await runRollout(env, {
+        rolloutId,
+        targetVersion: input.targetVersion,
+        batchSize: input.batchSize,
+        canary: input.canary,
+        failureThreshold: input.failureThreshold,
+        waveSize: input.waveSize,
+        bakeSeconds: input.bakeSeconds,
+        jobsPerHost: options.jobsPerHost,
+        hostIds: input.hosts.instanceIds,
+        signal: options.signal,
+        onHostChange: (host, ms) => options.say(formatProgress(host, ms, env.fleet)),
+      });
+      await writeReport(reportFile(workDir, rolloutId), report);
+      return report;
+    } finally {
+      await stopFleetProcesses(join(workDir, "fleet"));
+      await rm(file, { force: true });
+    }
+  }
+}
