@@ -57,7 +57,8 @@ export function renderHtmlReport(view: RolloutView, generatedAt: Date): string {
   const t1 = Math.max(t0 + 1000, ...ends);
   const x = (t: number) => LABEL_W + ((t - t0) / (t1 - t0)) * CHART_W;
   const height = AXIS_H + view.hosts.length * ROW_H + 10;
-  const width = LABEL_W + CHART_W + 30;
+  // Room on the right for the last host's result word.
+  const width = LABEL_W + CHART_W + 110;
 
   const svg: string[] = [];
   // Time axis: ten ticks over wall time since the rollout was created.
@@ -84,11 +85,11 @@ export function renderHtmlReport(view: RolloutView, generatedAt: Date): string {
       const start = x(Math.min(...starts));
       svg.push(
         `<line x1="${start}" y1="${top}" x2="${start}" y2="${top + members.length * ROW_H}" class="wave-start"/>`,
-        `<text x="${start + 3}" y="${top + 10}" class="wave-label">wave ${wave}</text>`,
       );
-    } else {
-      svg.push(`<text x="${LABEL_W + 3}" y="${top + 10}" class="wave-label">wave ${wave}</text>`);
     }
+    svg.push(
+      `<text x="${LABEL_W - 8}" y="${top + 17}" text-anchor="end" class="wave-label">wave ${wave}</text>`,
+    );
     for (const h of members) {
       const y = AXIS_H + row * ROW_H;
       const timeline = timelines.get(h.host.hostId);
@@ -171,9 +172,9 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
 .meta{color:#555}.status{font-weight:600}.status.SUCCEEDED{color:#2e8b47}.status.HALTED,.status.FAILED{color:#c62828}
 .legend span{margin-right:14px;white-space:nowrap}.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
 svg{border:1px solid #ddd;background:#fff}.tick{stroke:#eee}.axis{font-size:11px;fill:#666}
-.wave0{fill:#fafbfd}.wave1{fill:#f1f4f8}.wave-start{stroke:#456;stroke-dasharray:4 3}.wave-label{font-size:10px;fill:#456}
+.wave0{fill:#fafbfd}.wave1{fill:#f1f4f8}.wave-start{stroke:#456;stroke-dasharray:4 3}.wave-label{font-size:11px;fill:#456;font-weight:600}
 .fail-row{fill:#fde8e8}.name{font-size:12px;fill:#222}.result{font-size:11px;font-weight:600}
-table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}th{background:#f4f6f8}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;white-space:nowrap}td:last-child{white-space:normal}th{background:#f4f6f8}
 tr.failed td{background:#fde8e8}.note{color:#666;font-size:12px}
 </style></head><body>
 <h1>Rollout ${esc(rollout.rolloutId)}</h1>

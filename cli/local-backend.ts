@@ -16,7 +16,7 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { DynamoLedgerStore } from "../lambdas/common/ledger/index.js";
 import { type RolloutInput, RolloutInputSchema } from "../lambdas/common/schemas.js";
 import { type CleanupReport, runCleanup } from "../local/cleanup.js";
-import { startEnvironment } from "../local/environment.js";
+import { type LocalEnvironment, startEnvironment } from "../local/environment.js";
 import { fleetExists } from "../local/fleet.js";
 import { formatProgress } from "../local/format.js";
 import { stopFleetProcesses } from "../local/processes.js";
@@ -50,20 +50,9 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
     );
   }
   const env = await startEnvironment({ workDir });
-  const client = DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      endpoint: env.ledger.endpoint,
-      region: "us-east-1",
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    }),
-    { marshallOptions: { removeUndefinedValues: true } },
-  );
-  const store = new DynamoLedgerStore({ client, tableName: env.ledger.tableName });
+  const backend = localEnvironmentBackend(env);
   return {
-    where: `local work dir ${workDir}`,
-    store,
-    pollMs: 500,
-    hostNames: new Map(env.fleet.hosts.map((h) => [h.instanceId, h.computerName])),
+    ...backend,
     async startRollout(input, rolloutId, options): Promise<StartedRollout> {
       const report = await runLocally(RolloutInputSchema.parse(input), rolloutId, options);
       return { rolloutId, report };
@@ -76,13 +65,15 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
       return Number.isInteger(pid) && alive(pid) ? "RUNNING" : "ABORTED";
     },
     runCleanup: (): Promise<CleanupReport> => runCleanup(env),
-    runningVersion: async (hostId) => (await env.fleet.runningVersion(hostId)) ?? undefined,
     async jobFigures(rolloutId) {
       const file = reportFile(workDir, rolloutId);
       if (!existsSync(file)) return undefined;
       return (JSON.parse(await readFile(file, "utf8")) as RolloutReport).jobs;
     },
-    close: () => env.close(),
+    close: async () => {
+      await backend.close();
+      await env.close();
+    },
   };
 
   /**
@@ -138,4 +129,35 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
       await rm(file, { force: true });
     }
   }
+}
+
+/**
+ * The reading side of a running local environment: the ledger store on its local
+ * DynamoDB endpoint, the fleet's host names and versions. `report` (a run that just
+ * ended in this process) supplies its job figures; nothing runs or is cleaned here.
+ */
+export function localEnvironmentBackend(env: LocalEnvironment, report?: RolloutReport): Backend {
+  const client = DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint: env.ledger.endpoint,
+      region: "us-east-1",
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    }),
+    { marshallOptions: { removeUndefinedValues: true } },
+  );
+  const refuse = (what: string) => () => {
+    throw new CliError(`${what} is not available on a rollout's own environment`);
+  };
+  return {
+    where: `local work dir ${env.workDir}`,
+    store: new DynamoLedgerStore({ client, tableName: env.ledger.tableName }),
+    pollMs: 500,
+    hostNames: new Map(env.fleet.hosts.map((h) => [h.instanceId, h.computerName])),
+    startRollout: refuse("start"),
+    executionState: async () => "NOT_FOUND",
+    runCleanup: refuse("cleanup"),
+    runningVersion: async (hostId) => (await env.fleet.runningVersion(hostId)) ?? undefined,
+    jobFigures: async (rolloutId) => (report?.rolloutId === rolloutId ? report.jobs : undefined),
+    close: async () => client.destroy(),
+  };
 }

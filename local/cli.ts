@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { writeLocalRunReport } from "../cli/commands/report.js";
 import { type CleanupReport, runCleanup } from "./cleanup.js";
 import { startEnvironment } from "./environment.js";
 import { createFleet, type Fault, fleetExists, parseFault } from "./fleet.js";
@@ -55,6 +56,7 @@ Options (run):
   --work-dir DIR         keep fleet, ledger and logs in DIR (default: a temporary directory,
                          removed at the end); a DIR that already holds a fleet is reused
   --report FILE          write the JSON report to FILE
+  --report-html FILE     write the HTML report (per-host timeline) to FILE
   --quiet                print only the summary
   --help                 show this help
 
@@ -139,6 +141,7 @@ async function main(argv: string[]): Promise<number> {
       input: { type: "string" },
       "work-dir": { type: "string" },
       report: { type: "string" },
+      "report-html": { type: "string" },
       quiet: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -256,6 +259,8 @@ async function main(argv: string[]): Promise<number> {
           ? undefined
           : (host, ms) => say(formatProgress(host, ms, env.fleet)),
       });
+      const html = values["report-html"];
+      if (html) await writeLocalRunReport(env, report, resolve(html));
     } finally {
       if (abort.signal.aborted) {
         const left = await waitForRunningCommands(env.ssm, 60_000);
