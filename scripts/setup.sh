@@ -4,8 +4,9 @@
 # Inputs:  $1 = what for: "start" (Node dependencies) or "test" (also shellcheck and
 #          cfn-lint).
 # Effect:  runs `npm ci` when node_modules is missing or older than package-lock.json;
-#          for "test", installs shellcheck from Debian's packages when it is missing
-#          and this user may (root with apt-get), and cfn-lint with pip when it is
+#          for "test", installs shellcheck and chromium (the HTML report test renders
+#          in headless Chromium) from Debian's packages when they are missing and this
+#          user may (root with apt-get), and cfn-lint with pip when it is
 #          missing and pip can reach a package index; else says how to get them and
 #          fails (the template test must not pass without cfn-lint).
 # Output:  one line per action taken on stderr; nothing when all is in place.
@@ -19,15 +20,20 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   npm ci --no-audit --no-fund >&2
 fi
 
-if [[ $purpose == test ]] && ! command -v shellcheck >/dev/null 2>&1; then
-  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing shellcheck (apt-get)" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq shellcheck >/dev/null
-  else
-    echo "setup: shellcheck is required by npm test; install it (Debian/Ubuntu: apt-get install shellcheck)" >&2
-    exit 1
+if [[ $purpose == test ]]; then
+  missing=()
+  command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+  [[ -n ${CHROMIUM:-} ]] || command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  if ((${#missing[@]} > 0)); then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+      echo "setup: installing ${missing[*]} (apt-get)" >&2
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq >&2
+      apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "setup: npm test needs ${missing[*]}; install (Debian/Ubuntu: apt-get install ${missing[*]}; for Chromium elsewhere, set CHROMIUM to its path)" >&2
+      exit 1
+    fi
   fi
 fi
 

@@ -59,7 +59,8 @@ async function withLedger(fn: (store: DynamoLedgerStore) => Promise<void>): Prom
 
 /** Chromium, as `.ci/run` and `scripts/setup.sh test` install it. */
 function chromium(): string {
-  const candidates = [process.env.CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser"];
+  const onPath = (process.env.PATH ?? "").split(":").map((dir) => join(dir, "chromium"));
+  const candidates = [process.env.CHROMIUM, ...onPath, "/usr/bin/chromium-browser"];
   const found = candidates.find((c) => c !== undefined && existsSync(c));
   if (found === undefined) {
     throw new Error(
