@@ -183,6 +183,7 @@ describe("runHostStep: send", () => {
       commands: { preflight: "cmd-1" },
       stepMs: { preflight: 300 },
       fromVersion: "1.0.0",
+      preflightEndedAt: new Date(T0 + 300).toISOString(),
       updatedAt: new Date(T0 + 300).toISOString(),
     });
     // The gate reads only its live fields, fresh (getRolloutGate), not the whole rollout.
