@@ -155,7 +155,10 @@ export function renderHtmlReport(view: RolloutView, generatedAt: Date): string {
   const jobs =
     j === undefined
       ? "<p>Job figures are measured by local mode only.</p>"
-      : `<table class="jobs"><tr><th>submitted</th><th>completed</th><th>lost</th><th>failed</th><th>failed dispatches</th><th>running at switch</th></tr><tr><td>${j.submitted}</td><td>${j.completed}</td><td>${j.lost}</td><td>${j.failed}</td><td>${j.failedDispatches}</td><td>${j.runningAtSwitch}</td></tr></table>`;
+      : `<table class="jobs"><tr><th>submitted</th><th>completed</th><th>lost</th><th>failed</th><th>failed submissions</th><th>status updates lost</th><th>running at switch</th></tr><tr><td>${j.submitted}</td><td>${j.completed}</td><td>${j.lost}</td><td>${j.failed}</td><td>${j.failedSubmissions}</td><td>${j.statusUpdatesLost}</td><td>${j.runningAtSwitch}</td></tr></table>` +
+        (j.details === undefined
+          ? ""
+          : `<p class="note">Agent figures: ${esc(JSON.stringify(j.details))}</p>`);
   const approximate = [...timelines.values()].some((t) => t.approximate)
     ? "<p class=\"note\">Some hosts' step times were written before the ledger recorded step ends: their steps are drawn back to back, ending at the host's last update.</p>"
     : "";

@@ -70,8 +70,10 @@ export async function statusCommand(
     io.out("");
     io.out(
       `Jobs: ${j.submitted} submitted, ${j.completed} completed, ${j.lost} lost, ${j.failed} failed, ` +
-        `${j.failedDispatches} failed dispatches, ${j.runningAtSwitch} running at switch time`,
+        `${j.failedSubmissions} failed submissions, ${j.statusUpdatesLost} status updates lost, ` +
+        `${j.runningAtSwitch} running at switch time`,
     );
+    if (j.details !== undefined) io.out(`Agent figures: ${JSON.stringify(j.details)}`);
   }
   return EXIT.OK;
 }

@@ -142,7 +142,9 @@ describe("agent-rollout --local DIR", () => {
       /^ +[\d.]+s {2}host-01 +wave 0 {2}done \(suspended \d+ ms, listener gap \d+ ms\)$/m,
     );
     expect(result.stdout).toMatch(/^ +[\d.]+s {2}host-03 +wave 1 {2}rolled back: RolledBack: /m);
-    expect(result.stdout).toMatch(/^Jobs: \d+ submitted, \d+ completed, 0 lost/m);
+    expect(result.stdout).toMatch(
+      /^Jobs \(counted by the kit's workload driver\): \d+ submitted, \d+ completed, 0 lost/m,
+    );
     expect(result.stdout).toMatch(new RegExp(`^Rollout ${ROLLOUT}: FAILED in `, "m"));
   }, 90_000);
 
