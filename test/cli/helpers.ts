@@ -41,7 +41,8 @@ export function memoryBackend(
       return { rolloutId, executionArn: `arn:exec:${rolloutId}`, consoleUrl: "https://console" };
     },
     executionState: async (rolloutId) => options.states?.[rolloutId] ?? "NOT_FOUND",
-    runCleanup: async () => options.cleanup ?? { checked: 0, deleted: [], kept: [], failed: [] },
+    runCleanup: async () =>
+      options.cleanup ?? { checked: 0, deleted: [], kept: [], failed: [], metrics: [] },
     runningVersion: async () => undefined,
     jobFigures: async () => undefined,
     close: async () => undefined,
