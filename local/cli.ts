@@ -228,7 +228,8 @@ async function main(argv: string[]): Promise<number> {
 
   let report: RolloutReport | undefined;
   try {
-    if (!fleetExists(workDir)) {
+    const reused = fleetExists(workDir);
+    if (!reused) {
       say(`Creating a fleet of ${hosts} ${kit.name} hosts on ${from} in ${workDir}`);
       await createFleet(workDir, {
         kit: kit.dir,
@@ -242,6 +243,8 @@ async function main(argv: string[]): Promise<number> {
     }
     const env = await startEnvironment({ workDir, profileFile, stepTimeoutCapSeconds });
     try {
+      // A kept fleet's agents were stopped when the run that used it last ended.
+      if (reused) await env.fleet.boot();
       say(
         `Rolling out ${to} (kit ${env.fleet.kit?.name ?? "none"}, profile ${env.profile}, batch ${batchSize}, canary ${canary}, threshold ${failureThreshold}, ${jobsPerHost} jobs per host)`,
       );

@@ -159,6 +159,9 @@ export async function openFleet(workDir: string): Promise<Fleet> {
   return new Fleet(resolve(workDir), file);
 }
 
+/** Hosts whose agents {@link Fleet.boot} starts at once. */
+const BOOT_PARALLELISM = 8;
+
 /** The local fleet: its hosts, the kit that runs their agent, its release artifacts. */
 export class Fleet {
   readonly hosts: readonly FleetHost[];
@@ -256,6 +259,38 @@ export class Fleet {
     return target.slice(before.length, target.length - after.length);
   }
 
+  /**
+   * Starts every host's agent on its installed release, where it is not running: the
+   * kit's `startHost` on each host, {@link BOOT_PARALLELISM} at a time. A kept fleet's
+   * agents are stopped when the run that used it ends; a new run on it calls this
+   * first. Does nothing for a fleet with no agent, or whose kit has no `startHost`.
+   * Rejects, naming every host whose start failed, once all have been tried.
+   */
+  async boot(): Promise<void> {
+    const kit = this.kit;
+    const startHost = kit?.startHost;
+    if (kit === undefined || startHost === undefined) return;
+    const queue = [...this.hosts];
+    const failures: string[] = [];
+    const worker = async () => {
+      for (let host = queue.shift(); host !== undefined; host = queue.shift()) {
+        try {
+          await runKitProgram(kit, startHost, [], hostEnv(host));
+        } catch (error) {
+          failures.push(`${host.computerName}: ${(error as Error).message}`);
+        }
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(BOOT_PARALLELISM, queue.length) }, () => worker()),
+    );
+    if (failures.length > 0) {
+      throw new Error(
+        `starting the agents of the fleet in ${this.workDir} failed on ${failures.length} host(s):\n${failures.sort().join("\n")}`,
+      );
+    }
+  }
+
   /** The first install of a host: its settings, then the kit installs `version` and starts it. */
   async install(host: FleetHost, version: string): Promise<void> {
     const kit = this.requireKit();
@@ -275,7 +310,7 @@ export class Fleet {
   }
 }
 
-/** What a kit's installHost and configureHost get about the host. */
+/** What a kit's host programs (configureHost, installHost, startHost) get about the host. */
 function hostEnv(host: FleetHost): Record<string, string> {
   return {
     // Every process started on the host carries it (local/processes.ts finds them).

@@ -1,9 +1,9 @@
 /**
  * Agent kits: everything local mode needs to run one agent (docs/kits.md).
  *
- * A kit is a directory with a `kit.json` manifest naming its profile and three or four
- * programs: the release builder, the first install of a host, an optional host
- * configuration step, and the workload driver. Local mode knows nothing else about
+ * A kit is a directory with a `kit.json` manifest naming its profile and its programs:
+ * the release builder, the first install of a host, the optional host configuration
+ * and host start steps, and the workload driver. Local mode knows nothing else about
  * the agent: the demo agent is a kit like any other.
  *
  * @module
@@ -42,6 +42,12 @@ export const KitManifestSchema = z.strictObject({
   installHost: relativeFile,
   /** Writes the host's own settings (port, faults); run before installHost and after a fault is cleared. */
   configureHost: relativeFile.optional(),
+  /**
+   * Starts the host's agent on its installed release if it is not running (idempotent);
+   * run on every host of a kept fleet before a new run, its agents having been stopped
+   * when the last run ended. Without it, a kept fleet's agents stay stopped.
+   */
+  startHost: relativeFile.optional(),
   /** The workload driver (see {@link WorkloadStats}). */
   workload: relativeFile,
   /** Host-specific faults the kit's configureHost/installHost honour. @default [] */
@@ -61,6 +67,7 @@ export interface Kit {
   readonly buildRelease: string;
   readonly installHost: string;
   readonly configureHost?: string;
+  readonly startHost?: string;
   readonly workload: string;
   readonly hostFaults: readonly (typeof KIT_HOST_FAULTS)[number][];
 }
@@ -113,6 +120,7 @@ export function loadKit(nameOrDir: string): Kit {
     buildRelease: file(m.buildRelease, "buildRelease"),
     installHost: file(m.installHost, "installHost"),
     ...(m.configureHost ? { configureHost: file(m.configureHost, "configureHost") } : {}),
+    ...(m.startHost ? { startHost: file(m.startHost, "startHost") } : {}),
     workload: file(m.workload, "workload"),
     hostFaults: m.hostFaults,
   };
