@@ -26,6 +26,9 @@ const [minS, maxS] = (process.env.KIT_JOB_SECONDS ?? "2,6").split(",").map(Numbe
 const drainMs = Number(process.env.KIT_DRAIN_TIMEOUT_MS ?? 20_000);
 
 const totals = { submitted: 0, completed: 0, failed: 0, failedSubmissions: 0 };
+// Order ids are unique across runs, as a server's are: a kept fleet's agents still hold
+// the job files and end records of the runs before (an id they know answers 409).
+const RUN = Date.now().toString(36);
 const agents = new Map();
 for (const h of hosts) {
   agents.set(h.hostId, {
@@ -139,7 +142,7 @@ async function tick() {
         while (submitting && a.running.size + a.queue.length + a.inFlight < jobsPerHost) {
           const seconds = Math.round((minS + Math.random() * (maxS - minS)) * 10) / 10;
           a.queue.push({
-            jobId: `${a.computerName}-ord${String(a.seq++).padStart(5, "0")}`,
+            jobId: `${a.computerName}-${RUN}-ord${String(a.seq++).padStart(5, "0")}`,
             seconds,
             exitCode: 0,
           });

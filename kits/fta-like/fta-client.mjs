@@ -9,7 +9,11 @@
 // sha256 differs from the source's, lost when neither the record nor the copy exists,
 // a status update lost when the copy arrived but its record did not. Per agent, the
 // missed time is the longest time between an old daemon's last poll and the first
-// poll of the daemon that replaced it (var/log/<agent>.polls).
+// poll of the daemon that replaced it (var/log/<agent>.polls), counting replacements
+// since this driver started only (a kept fleet's logs hold the runs before, and the
+// stop that ended the last run).
+// Transfer ids are unique across runs: a kept fleet's nodes still hold the done
+// records of the runs before.
 // Protocol with local mode: KIT_HOSTS_FILE, KIT_JOBS_PER_HOST, KIT_JOB_SECONDS,
 // KIT_DRAIN_TIMEOUT_MS; prints {"event":"ready"}, and after "stop" {"event":"stats"}.
 import { createHash, randomBytes } from "node:crypto";
@@ -23,6 +27,8 @@ const [minS, maxS] = (process.env.KIT_JOB_SECONDS ?? "2,6").split(",").map(Numbe
 const drainMs = Number(process.env.KIT_DRAIN_TIMEOUT_MS ?? 20_000);
 const totals = { submitted: 0, completed: 0, failed: 0, failedSubmissions: 0 };
 const byVersion = {};
+const startedAt = Date.now();
+const RUN = startedAt.toString(36);
 
 const nodes = hosts.map((h) => {
   const site = readFileSync(join(h.agentRoot, "etc", "site-info.def"), "utf8");
@@ -53,7 +59,7 @@ function tick() {
     }
     while (submitting && n.inFlight.size < perHost && n.agents.length > 0) {
       const agent = n.agents[n.next++ % n.agents.length];
-      const id = `${n.computerName}-tr${String(n.seq++).padStart(5, "0")}`;
+      const id = `${n.computerName}-${RUN}-tr${String(n.seq++).padStart(5, "0")}`;
       const src = join(n.agentRoot, "data", "src", id);
       const dst = join(n.agentRoot, "data", "dst", id);
       const seconds = Math.round((minS + Math.random() * (maxS - minS)) * 10) / 10;
@@ -87,7 +93,7 @@ function missedMs(n) {
     for (const line of lines) {
       const [what, ms] = line.split(" ");
       if (what === "stop") lastStop = Number(ms);
-      if (what === "start" && lastStop !== null) {
+      if (what === "start" && lastStop !== null && Number(ms) >= startedAt) {
         worst = Math.max(worst ?? 0, Number(ms) - lastStop);
         lastStop = null;
       }

@@ -46,7 +46,7 @@ describe("the Control-M-like kit", () => {
         .trim()
         .split("\n");
       expect(recorded.length).toBeGreaterThan(0);
-      for (const id of recorded) expect(id).toMatch(new RegExp(`^${host}-ord\\d+$`));
+      for (const id of recorded) expect(id).toMatch(new RegExp(`^${host}-[a-z0-9]+-ord\\d+$`));
     }
 
     // Act: New Day, every recorded job has ended (the driver saw them all end).
