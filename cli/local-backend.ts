@@ -113,13 +113,15 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
         rolloutId,
         targetVersion: input.targetVersion,
         batchSize: input.batchSize,
-        canary: input.canary,
+        canary: input.canary ?? 0,
         failureThreshold: input.failureThreshold,
         waveSize: input.waveSize,
         bakeSeconds: input.bakeSeconds,
         jobsPerHost: options.jobsPerHost,
         hostIds: input.hosts.instanceIds,
         signal: options.signal,
+        // The validated input itself (waves, gates, …), on the fleet's own artifact.
+        input: { ...input, artifact: "fleet", fleet: "local" },
         onHostChange: (host, ms) => options.say(formatProgress(host, ms, env.fleet)),
       });
       await writeReport(reportFile(workDir, rolloutId), report);
