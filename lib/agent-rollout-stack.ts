@@ -1,5 +1,5 @@
 import { ArnFormat, CfnOutput, Duration, Stack, type StackProps, Validations } from "aws-cdk-lib";
-import { Policy, PolicyStatement } from "aws-cdk-lib/aws-iam";
+import { ManagedPolicy, Policy, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
 import { CommandOutputBucket } from "./command-output-bucket.js";
@@ -168,7 +168,7 @@ export class AgentRolloutStack extends Stack {
     this.commandOutput = new CommandOutputBucket(this, "CommandOutput");
     const artifactDirs = props.artifactDirs ?? [];
     this.hostDocuments = new HostDocuments(this, "HostDocuments", { profilesDir, artifactDirs });
-    const documents = this.hostDocuments.names;
+    const documentPrefix = this.hostDocuments.prefix;
     const outputBucket = this.commandOutput.bucket.bucketName;
 
     const tableName = this.ledger.table.tableName;
@@ -185,9 +185,7 @@ export class AgentRolloutStack extends Stack {
       "load-wave": { TABLE_NAME: tableName },
       "host-step": {
         TABLE_NAME: tableName,
-        DOCUMENT_PREFLIGHT: documents.preflight,
-        DOCUMENT_STAGE: documents.stage,
-        DOCUMENT_SWITCH: documents.switch,
+        DOCUMENT_PREFIX: documentPrefix,
         OUTPUT_BUCKET: outputBucket,
         INLINE_POLL_SECONDS: String(props.inlinePollSeconds ?? CONTEXT_DEFAULTS.inlinePollSeconds),
       },
@@ -196,7 +194,7 @@ export class AgentRolloutStack extends Stack {
       "finish-rollout": { TABLE_NAME: tableName },
       "nightly-cleanup": {
         TABLE_NAME: tableName,
-        DOCUMENT_CLEANUP: documents.cleanup,
+        DOCUMENT_PREFIX: documentPrefix,
         OUTPUT_BUCKET: outputBucket,
         CLEANUP_OVERDUE_NIGHTS: String(overdueNights),
       },
@@ -300,15 +298,21 @@ export class AgentRolloutStack extends Stack {
       description: "Attach to the instance role of the managed hosts (SSM command output upload)",
       value: this.commandOutput.hostPolicy.managedPolicyArn,
     });
-    for (const [step, name] of Object.entries(documents)) {
-      new CfnOutput(this, `${pascal(step)}DocumentName`, { value: name });
-    }
+    new CfnOutput(this, "DocumentNamePrefix", {
+      description:
+        "The hosts' documents are named <this>-<Step>-<profile>, Step one of Preflight, Stage, Switch, Rollback, Cleanup",
+      value: documentPrefix,
+    });
   }
 
   /**
    * `ssm:SendCommand` needs both the document and the instance: the documents are
-   * named, the instances are only allowed when they carry the target tag (the
-   * condition applies to instances, so documents get a statement of their own).
+   * named (those of `steps`, every profile's: the stack's documents only), the
+   * instances are only allowed when they carry the target tag (the condition applies
+   * to instances, so documents get statements of their own). The document names grow
+   * with the profiles, and a role's inline policies share 10,240 characters: they go
+   * to managed policies (6,144 characters each) of at most
+   * {@link DOCUMENT_ARNS_PER_POLICY_CHARS} characters of ARNs.
    */
   private grantSendCommand(
     fn: RolloutFunction,
@@ -319,13 +323,25 @@ export class AgentRolloutStack extends Stack {
       this.formatArn({ service: "ec2", resource: "instance", resourceName: "*" }),
       this.formatArn({ service: "ssm", resource: "managed-instance", resourceName: "*" }),
     ];
+    const documentNames = this.hostDocuments.profiles.flatMap((profile) =>
+      steps.map((step) => this.hostDocuments.names[profile]?.[step] ?? ""),
+    );
+    chunkByLength(documentNames, DOCUMENT_ARNS_PER_POLICY_CHARS).forEach((chunk, i) => {
+      new ManagedPolicy(this, `${pascal(fn.handlerName)}SendDocuments${i + 1}`, {
+        roles: [fn.role],
+        statements: [
+          new PolicyStatement({
+            actions: ["ssm:SendCommand"],
+            resources: chunk.map((name) =>
+              this.formatArn({ service: "ssm", resource: "document", resourceName: name }),
+            ),
+          }),
+        ],
+      });
+    });
     const policy = new Policy(this, `${pascal(fn.handlerName)}SendCommand`, {
       roles: [fn.role],
       statements: [
-        new PolicyStatement({
-          actions: ["ssm:SendCommand"],
-          resources: steps.map((step) => this.hostDocuments.documentArn(step)),
-        }),
         new PolicyStatement({
           actions: ["ssm:SendCommand"],
           resources: instances,
@@ -408,6 +424,35 @@ export class AgentRolloutStack extends Stack {
 }
 
 /** `host-step` → `HostStep`. */
+/**
+ * Characters of document ARNs per managed policy: under IAM's 6,144 with room for the
+ * statement and the longest partition and region (an ARN is counted as its name plus
+ * {@link DOCUMENT_ARN_OVERHEAD_CHARS}).
+ */
+const DOCUMENT_ARNS_PER_POLICY_CHARS = 5_500;
+
+/** `"arn:aws-us-gov:ssm:ap-southeast-2:123456789012:document/",` without the name, rounded up. */
+const DOCUMENT_ARN_OVERHEAD_CHARS = 64;
+
+/** `names` in consecutive groups whose ARNs take at most `limit` characters. */
+function chunkByLength(names: readonly string[], limit: number): string[][] {
+  const chunks: string[][] = [];
+  let current: string[] = [];
+  let length = 0;
+  for (const name of names) {
+    const size = name.length + DOCUMENT_ARN_OVERHEAD_CHARS;
+    if (current.length > 0 && length + size > limit) {
+      chunks.push(current);
+      current = [];
+      length = 0;
+    }
+    current.push(name);
+    length += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
 function pascal(name: string): string {
   return name
     .split("-")

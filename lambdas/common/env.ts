@@ -7,6 +7,7 @@
  * @module
  */
 import { z } from "zod";
+import { DOCUMENT_PREFIX_PATTERN } from "./document-names.js";
 import { ConfigurationError } from "./errors.js";
 import { DEFAULT_OVERDUE_NIGHTS } from "./metrics.js";
 import { isArtifactDir, PROFILE_NAME_PATTERN } from "./patterns.js";
@@ -14,8 +15,10 @@ import { TAG_KEY_PATTERN, TAG_VALUE_PATTERN } from "./schemas.js";
 
 const Name = z.string().min(1);
 const OptionalUrl = z.url().optional();
-/** SSM document names: letters, digits, `_ - .`, 3-128 characters. */
-const DocumentName = z.string().regex(/^[A-Za-z0-9_.-]{3,128}$/, "is not an SSM document name");
+/** Prefix of the hosts' document names (`<prefix>-<Step>-<profile>`, see `document-names.ts`). */
+const DocumentPrefix = z
+  .string()
+  .regex(DOCUMENT_PREFIX_PATTERN, "is not a document name prefix (1-80 of A-Z a-z 0-9 _ . -)");
 const BucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "is not a bucket name");
 
 /** Variables every function accepts. */
@@ -69,9 +72,8 @@ export type PlanRolloutEnv = z.infer<typeof PlanRolloutEnvSchema>;
 
 /** host-step. */
 export const HostStepEnvSchema = BaseEnvSchema.extend({
-  DOCUMENT_PREFLIGHT: DocumentName,
-  DOCUMENT_STAGE: DocumentName,
-  DOCUMENT_SWITCH: DocumentName,
+  /** The step's document is `<DOCUMENT_PREFIX>-<Step>-<profile>`, profile the rollout's. */
+  DOCUMENT_PREFIX: DocumentPrefix,
   OUTPUT_BUCKET: BucketName,
   /** How long one invocation keeps polling before handing back to a Wait state. */
   INLINE_POLL_SECONDS: z.coerce.number().int().min(0).max(120).default(20),
@@ -83,7 +85,8 @@ export type HostStepEnv = z.infer<typeof HostStepEnvSchema>;
 
 /** nightly-cleanup. */
 export const NightlyCleanupEnvSchema = BaseEnvSchema.extend({
-  DOCUMENT_CLEANUP: DocumentName,
+  /** The cleanup document is `<DOCUMENT_PREFIX>-Cleanup-<profile>`, profile the snapshot's. */
+  DOCUMENT_PREFIX: DocumentPrefix,
   OUTPUT_BUCKET: BucketName,
   /** Delivery timeout of the cleanup command; short, as an offline host is retried next night. */
   DELIVERY_TIMEOUT_SECONDS: z.coerce.number().int().min(30).max(2_592_000).default(60),

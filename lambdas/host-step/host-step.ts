@@ -14,6 +14,7 @@ import type { z } from "zod";
 import { alarmReason } from "../common/alarms.js";
 import { verifyJobSnapshot } from "../common/command-output.js";
 import { type Deps, isoTime, type RemainingTime } from "../common/deps.js";
+import { hostDocumentName } from "../common/document-names.js";
 import { CommandOutputError, HostUnreachableError, LedgerConflictError } from "../common/errors.js";
 import type { HostStatus, Rollout, RolloutGate, StepResultFields } from "../common/ledger/index.js";
 import { type Logger, silentLogger } from "../common/logger.js";
@@ -32,8 +33,11 @@ import { interpretInvocation, pollInvocation, sendCommand } from "../common/ssm-
 
 /** Configuration of {@link runHostStep}. */
 export interface HostStepConfig {
-  /** SSM document name per step (`DOCUMENT_PREFLIGHT|STAGE|SWITCH`). */
-  readonly documents: Readonly<Record<StepName, string>>;
+  /**
+   * Prefix of the document names (`DOCUMENT_PREFIX`): a step runs
+   * `<prefix>-<Step>-<profile>`, the document of the rollout's (validated) profile.
+   */
+  readonly documentPrefix: string;
   /** Command output bucket (`OUTPUT_BUCKET`). */
   readonly outputBucket: string;
   /** Inline polling budget per invocation (`INLINE_POLL_SECONDS`). @default 20 */
@@ -205,7 +209,7 @@ async function loadRollout(deps: HostStepDeps, rolloutId: string): Promise<Rollo
 
 function send(deps: HostStepDeps, rollout: Rollout, host: HostRef, step: StepName) {
   return sendCommand(deps.ssm, {
-    documentName: deps.config.documents[step],
+    documentName: hostDocumentName(deps.config.documentPrefix, step, rollout.profile),
     instanceId: host.instanceId,
     parameters: stepParameters(rollout, step),
     deliveryTimeoutSeconds: deps.config.deliveryTimeoutSeconds,

@@ -1,7 +1,6 @@
 /**
  * host-step Lambda entry (Send<Step>Command / Poll<Step>Command). Environment:
- * `TABLE_NAME`, `DOCUMENT_PREFLIGHT`, `DOCUMENT_STAGE`, `DOCUMENT_SWITCH`,
- * `OUTPUT_BUCKET`, optional `INLINE_POLL_SECONDS`, `DELIVERY_TIMEOUT_SECONDS`
+ * `TABLE_NAME`, `DOCUMENT_PREFIX`, `OUTPUT_BUCKET`, optional `INLINE_POLL_SECONDS`, `DELIVERY_TIMEOUT_SECONDS`
  * (read at the first invocation).
  *
  * @module
@@ -21,11 +20,7 @@ export const handler = defineHandler({
   eventSchema: HostStepEventSchema,
   deps: (env): HostStepDeps => ({
     ...containerDeps<HostStepConfig>(env, {
-      documents: {
-        preflight: env.DOCUMENT_PREFLIGHT,
-        stage: env.DOCUMENT_STAGE,
-        switch: env.DOCUMENT_SWITCH,
-      },
+      documentPrefix: env.DOCUMENT_PREFIX,
       outputBucket: env.OUTPUT_BUCKET,
       inlinePollSeconds: env.INLINE_POLL_SECONDS,
       deliveryTimeoutSeconds: env.DELIVERY_TIMEOUT_SECONDS,

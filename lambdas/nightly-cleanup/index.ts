@@ -1,6 +1,6 @@
 /**
  * NightlyCleanup Lambda entry (EventBridge schedule, or on demand with `{}`).
- * Environment: `TABLE_NAME`, `DOCUMENT_CLEANUP`, `OUTPUT_BUCKET`, optional
+ * Environment: `TABLE_NAME`, `DOCUMENT_PREFIX`, `OUTPUT_BUCKET`, optional
  * `DELIVERY_TIMEOUT_SECONDS`, `CLEANUP_CONCURRENCY` (read at the first invocation).
  *
  * @module
@@ -22,7 +22,7 @@ export const handler = defineHandler({
   eventSchema: NightlyCleanupEventSchema,
   deps: (env) =>
     containerDeps<NightlyCleanupConfig>(env, {
-      document: env.DOCUMENT_CLEANUP,
+      documentPrefix: env.DOCUMENT_PREFIX,
       outputBucket: env.OUTPUT_BUCKET,
       deliveryTimeoutSeconds: env.DELIVERY_TIMEOUT_SECONDS,
       concurrency: env.CLEANUP_CONCURRENCY,

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Deps, RemainingTime } from "../common/deps.js";
+import { hostDocumentName } from "../common/document-names.js";
 import { CommandOutputError, CommandTimedOutError, describeError } from "../common/errors.js";
 import type { CleanupAttempt, Snapshot } from "../common/ledger/index.js";
 import { type Logger, silentLogger } from "../common/logger.js";
@@ -13,8 +14,11 @@ import { interpretInvocation, pollInvocation, sendCommand } from "../common/ssm-
 
 /** Configuration of {@link nightlyCleanup}. */
 export interface NightlyCleanupConfig {
-  /** Cleanup document name (`DOCUMENT_CLEANUP`). */
-  readonly document: string;
+  /**
+   * Prefix of the document names (`DOCUMENT_PREFIX`): a snapshot is cleaned by
+   * `<prefix>-Cleanup-<profile>`, the document of the snapshot's profile.
+   */
+  readonly documentPrefix: string;
   /** Command output bucket (`OUTPUT_BUCKET`). */
   readonly outputBucket: string;
   /** SendCommand `TimeoutSeconds`. @default 60 */
@@ -133,7 +137,7 @@ async function cleanOne(
   });
   try {
     const commandId = await sendCommand(deps.ssm, {
-      documentName: deps.config.document,
+      documentName: hostDocumentName(deps.config.documentPrefix, "cleanup", snapshot.profile),
       instanceId: snapshot.instanceId,
       parameters: {
         profile: snapshot.profile,

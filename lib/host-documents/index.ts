@@ -65,8 +65,14 @@ export interface SsmDocumentContent {
 export interface AssembleOptions {
   /** Directory of the step scripts and their `lib/`. @default `<repo>/host/scripts` */
   readonly scriptsDir?: string;
-  /** Directory of the `*.profile` files shipped in every document. @default `<repo>/profiles` */
+  /** Directory of the `*.profile` files. @default `<repo>/profiles` */
   readonly profilesDir?: string;
+  /**
+   * The profiles of `profilesDir` the documents ship and accept (the stack assembles
+   * one set of documents per profile, see {@link assembleProfileDocuments}).
+   * @default every profile of `profilesDir`
+   */
+  readonly profiles?: readonly string[];
   /** Directory of the `<step>.yaml` templates. @default `<repo>/host/documents` */
   readonly documentsDir?: string;
   /**
@@ -118,8 +124,8 @@ export function listProfiles(profilesDir: string = DEFAULT_PROFILES_DIR): string
 }
 
 /**
- * The five command documents, each with its bootstrap filled in and `profile`
- * restricted to the shipped profiles.
+ * The five command documents, each with its bootstrap filled in, shipping the chosen
+ * profiles (all of `profilesDir` by default) and `profile` restricted to them.
  *
  * @throws HostDocumentsError when a template is malformed (not schema 2.2, not one
  *   `aws:runShellScript` step named after the step, `runCommand` not empty, `{{` in
@@ -135,7 +141,15 @@ export function assembleHostDocuments(
   const scriptsDir = opts.scriptsDir ?? DEFAULT_SCRIPTS_DIR;
   const profilesDir = opts.profilesDir ?? DEFAULT_PROFILES_DIR;
   const documentsDir = opts.documentsDir ?? DEFAULT_DOCUMENTS_DIR;
-  const profiles = listProfiles(profilesDir).map((name) => ({
+  const available = listProfiles(profilesDir);
+  const chosen = opts.profiles ?? available;
+  for (const name of chosen) {
+    if (!available.includes(name)) {
+      throw new HostDocumentsError(`profile "${name}" is not in ${profilesDir}`);
+    }
+  }
+  if (chosen.length === 0) throw new HostDocumentsError("no profile to ship");
+  const profiles = chosen.map((name) => ({
     name,
     text: profileData(readFileSync(join(profilesDir, `${name}.profile`), "utf8")),
   }));
@@ -173,13 +187,29 @@ export function assembleHostDocuments(
 
 /**
  * A profile as shipped: without its comment and blank lines, which profile.sh skips
- * anyway (the repository keeps them; the switch document has no room for them).
+ * anyway (the repository keeps them; the documents need not carry them).
  */
 export function profileData(text: string): string {
   return `${text
     .split("\n")
     .filter((line) => !/^\s*(#.*)?\r?$/.test(line))
     .join("\n")}\n`;
+}
+
+/**
+ * One set of the five documents per profile of `profilesDir`, each shipping that
+ * profile only and accepting only its name: a document's size does not grow with the
+ * number of profiles deployed.
+ *
+ * @throws HostDocumentsError as {@link assembleHostDocuments}.
+ */
+export function assembleProfileDocuments(
+  opts: Omit<AssembleOptions, "profiles"> = {},
+): Record<string, Record<HostStep, SsmDocumentContent>> {
+  const profiles = listProfiles(opts.profilesDir ?? DEFAULT_PROFILES_DIR);
+  return Object.fromEntries(
+    profiles.map((name) => [name, assembleHostDocuments({ ...opts, profiles: [name] })]),
+  );
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -2,7 +2,7 @@ import { Match, type Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { AgentRolloutStack } from "../../lib/agent-rollout-stack.js";
 import { projectPath } from "../../lib/config.js";
-import { assembleHostDocuments } from "../../lib/host-documents/index.js";
+import { assembleProfileDocuments } from "../../lib/host-documents/index.js";
 import { HANDLER_METADATA_KEY, HANDLER_NAMES } from "../../lib/rollout-function.js";
 import {
   actionsWithPrefix,
@@ -93,14 +93,12 @@ describe("functions", () => {
       TARGET_TAG_VALUE: "true",
     });
     expect(envOf("host-step")).toMatchObject({
-      DOCUMENT_PREFLIGHT: "AgentRollout-Preflight",
-      DOCUMENT_STAGE: "AgentRollout-Stage",
-      DOCUMENT_SWITCH: "AgentRollout-Switch",
+      DOCUMENT_PREFIX: "AgentRollout",
       OUTPUT_BUCKET: { Ref: logicalIdOf(stack, stack.commandOutput.bucket) },
       INLINE_POLL_SECONDS: "20",
     });
     expect(envOf("nightly-cleanup")).toMatchObject({
-      DOCUMENT_CLEANUP: "AgentRollout-Cleanup",
+      DOCUMENT_PREFIX: "AgentRollout",
       OUTPUT_BUCKET: { Ref: logicalIdOf(stack, stack.commandOutput.bucket) },
     });
   });
@@ -227,19 +225,16 @@ describe("command output bucket", () => {
 });
 
 describe("host documents", () => {
-  it("creates the five command documents with explicit names, updated as new versions", () => {
+  const PROFILES = ["controlm-like", "demo", "fta-like"];
+  const STEPS = ["Preflight", "Stage", "Switch", "Rollback", "Cleanup"];
+
+  it("creates the five command documents per profile with explicit names, updated as new versions", () => {
     // Act
     const documents = Object.values(template.findResources("AWS::SSM::Document"));
 
     // Assess
     expect(documents.map((d) => d.Properties.Name).sort()).toEqual(
-      [
-        "AgentRollout-Cleanup",
-        "AgentRollout-Preflight",
-        "AgentRollout-Rollback",
-        "AgentRollout-Stage",
-        "AgentRollout-Switch",
-      ].sort(),
+      PROFILES.flatMap((p) => STEPS.map((step) => `AgentRollout-${step}-${p}`)).sort(),
     );
     template.allResourcesProperties("AWS::SSM::Document", {
       DocumentType: "Command",
@@ -247,19 +242,23 @@ describe("host documents", () => {
     });
   });
 
-  it("deploys the content assembled from the host files and the profiles", () => {
+  it("deploys the content assembled from the host files and each profile, that profile only", () => {
     // Prepare
-    const expected = assembleHostDocuments({ profilesDir: projectPath("profiles") });
+    const expected = assembleProfileDocuments({ profilesDir: projectPath("profiles") });
 
     // Assess
-    for (const [step, content] of Object.entries(expected)) {
-      const name = `AgentRollout-${step.charAt(0).toUpperCase()}${step.slice(1)}`;
-      template.hasResourceProperties("AWS::SSM::Document", {
-        Name: name,
-        Content: Match.exact(JSON.parse(JSON.stringify(content))),
-      });
-      template.hasOutput("*", { Value: name });
+    expect(Object.keys(expected).sort()).toEqual(PROFILES);
+    for (const [profile, steps] of Object.entries(expected)) {
+      for (const [step, content] of Object.entries(steps)) {
+        expect(content.parameters.profile?.allowedValues).toEqual([profile]);
+        const name = `AgentRollout-${step.charAt(0).toUpperCase()}${step.slice(1)}-${profile}`;
+        template.hasResourceProperties("AWS::SSM::Document", {
+          Name: name,
+          Content: Match.exact(JSON.parse(JSON.stringify(content))),
+        });
+      }
     }
+    template.hasOutput("DocumentNamePrefix", { Value: "AgentRollout" });
   });
 });
 
@@ -348,11 +347,7 @@ describe("state machine resource", () => {
       "CleanupFunctionName",
       "CommandOutputBucketName",
       "HostPolicyArn",
-      "PreflightDocumentName",
-      "StageDocumentName",
-      "SwitchDocumentName",
-      "RollbackDocumentName",
-      "CleanupDocumentName",
+      "DocumentNamePrefix",
     ]) {
       template.hasOutput(output, {});
     }
@@ -380,17 +375,17 @@ describe("least privilege", () => {
     expect(sendCommandStatements("host-step")).toEqual([
       {
         actions: ["ssm:SendCommand"],
-        resources: [
-          documentArn("AgentRollout-Preflight"),
-          documentArn("AgentRollout-Stage"),
-          documentArn("AgentRollout-Switch"),
-        ],
-        condition: undefined,
+        resources: instanceArns,
+        condition: { StringEquals: { "ssm:resourceTag/agent-rollout:managed": "true" } },
       },
       {
         actions: ["ssm:SendCommand"],
-        resources: instanceArns,
-        condition: { StringEquals: { "ssm:resourceTag/agent-rollout:managed": "true" } },
+        resources: ["Preflight", "Stage", "Switch"].flatMap((step) =>
+          ["controlm-like", "demo", "fta-like"].map((p) =>
+            documentArn(`AgentRollout-${step}-${p}`),
+          ),
+        ),
+        condition: undefined,
       },
     ]);
   });
@@ -399,13 +394,15 @@ describe("least privilege", () => {
     expect(sendCommandStatements("nightly-cleanup")).toEqual([
       {
         actions: ["ssm:SendCommand"],
-        resources: [documentArn("AgentRollout-Cleanup")],
-        condition: undefined,
+        resources: instanceArns,
+        condition: { StringEquals: { "ssm:resourceTag/agent-rollout:managed": "true" } },
       },
       {
         actions: ["ssm:SendCommand"],
-        resources: instanceArns,
-        condition: { StringEquals: { "ssm:resourceTag/agent-rollout:managed": "true" } },
+        resources: ["controlm-like", "demo", "fta-like"].map((p) =>
+          documentArn(`AgentRollout-Cleanup-${p}`),
+        ),
+        condition: undefined,
       },
     ]);
   });

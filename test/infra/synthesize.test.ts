@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HOST_DOCUMENT_STEPS, hostDocumentName } from "../../lambdas/common/document-names.js";
 import { projectPath } from "../../lib/config.js";
-import { assembleHostDocuments } from "../../lib/host-documents/index.js";
+import { assembleProfileDocuments } from "../../lib/host-documents/index.js";
 import { HANDLER_NAMES } from "../../lib/rollout-function.js";
 import { type SynthesizedRollout, synthesizeRollout } from "../../local/synthesize.js";
 
@@ -57,9 +58,7 @@ describe("synthesizeRollout", () => {
     }
     const hostStep = synth.functionEnvironments["host-step"];
     expect(hostStep).toMatchObject({
-      DOCUMENT_PREFLIGHT: "AgentRollout-Preflight",
-      DOCUMENT_STAGE: "AgentRollout-Stage",
-      DOCUMENT_SWITCH: "AgentRollout-Switch",
+      DOCUMENT_PREFIX: "AgentRollout",
       INLINE_POLL_SECONDS: "20",
     });
     // A valid bucket name: lower case, at most 63 characters.
@@ -71,16 +70,19 @@ describe("synthesizeRollout", () => {
 
   it("returns the documents under the names the functions receive", () => {
     // Prepare
-    const expected = assembleHostDocuments({ profilesDir: projectPath("profiles") });
+    const expected = assembleProfileDocuments({ profilesDir: projectPath("profiles") });
 
     // Assess
-    expect(synth.documents).toEqual({
-      "AgentRollout-Preflight": expected.preflight,
-      "AgentRollout-Stage": expected.stage,
-      "AgentRollout-Switch": expected.switch,
-      "AgentRollout-Rollback": expected.rollback,
-      "AgentRollout-Cleanup": expected.cleanup,
-    });
+    expect(synth.documents).toEqual(
+      Object.fromEntries(
+        Object.entries(expected).flatMap(([profile, steps]) =>
+          HOST_DOCUMENT_STEPS.map((step) => [
+            hostDocumentName("AgentRollout", step, profile),
+            steps[step],
+          ]),
+        ),
+      ),
+    );
   });
 
   it("returns the table's key schema and index, timeouts and the state machine name", () => {

@@ -133,9 +133,7 @@ describe("loadEnv", () => {
     // Act
     const host = loadEnv(HostStepEnvSchema, {
       TABLE_NAME: "t",
-      DOCUMENT_PREFLIGHT: "AR-Preflight",
-      DOCUMENT_STAGE: "AR-Stage",
-      DOCUMENT_SWITCH: "AR-Switch",
+      DOCUMENT_PREFIX: "AR",
       OUTPUT_BUCKET: "rollout-output",
       INLINE_POLL_SECONDS: "7",
     });

@@ -174,7 +174,7 @@ describe("defineHandler", () => {
   it("validates the environment with the schema of the function it names", async () => {
     // Prepare
     vi.stubEnv("TABLE_NAME", TABLE);
-    vi.stubEnv("DOCUMENT_PREFLIGHT", undefined);
+    vi.stubEnv("DOCUMENT_PREFIX", undefined);
     const run = vi.fn(async () => "ran");
     const handler = defineHandler({
       name: "host-step",
@@ -189,7 +189,7 @@ describe("defineHandler", () => {
     // Assess
     await expect(result).rejects.toMatchObject({
       name: "ConfigurationError",
-      message: expect.stringContaining("DOCUMENT_PREFLIGHT is required"),
+      message: expect.stringContaining("DOCUMENT_PREFIX is required"),
     });
     expect(run).not.toHaveBeenCalled();
   });

@@ -30,6 +30,7 @@ import {
   SHA,
   s3Body,
   scriptStdout,
+  storedInput,
   T0,
   TABLE,
   testDeps,
@@ -41,7 +42,7 @@ const ddbMock = mockClient(DynamoDBDocumentClient);
 const s3Mock = mockClient(S3Client);
 
 const CONFIG: HostStepConfig = {
-  documents: { preflight: "AR-Preflight", stage: "AR-Stage", switch: "AR-Switch" },
+  documentPrefix: "AR",
   outputBucket: BUCKET,
   inlinePollSeconds: 20,
   deliveryTimeoutSeconds: 600,
@@ -116,6 +117,26 @@ beforeEach(() => {
 });
 
 describe("runHostStep: send", () => {
+  it("sends the document of the rollout's profile, which fixes the profile", async () => {
+    // Prepare
+    ledger({ input: storedInput({ profile: "controlm-like" }), profile: "controlm-like" });
+    ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: "cmd-1" } });
+    ssmMock.on(GetCommandInvocationCommand).resolves(
+      invocation({
+        StandardOutputContent: line({ step: "preflight", status: "READY", targetVersion: "2.0.0" }),
+      }),
+    );
+
+    // Act
+    await runHostStep(deps(), { action: "send", step: "preflight", host: HOST }, context());
+
+    // Assess
+    expect(ssmMock).toHaveReceivedCommandWith(SendCommandCommand, {
+      DocumentName: "AR-Preflight-controlm-like",
+      Parameters: expect.objectContaining({ profile: ["controlm-like"] }),
+    });
+  });
+
   it("sends preflight with the contract's parameters, records it, and polls inline until Success", async () => {
     // Prepare
     ledger();
@@ -157,7 +178,7 @@ describe("runHostStep: send", () => {
     });
     expect(ssmMock).toHaveReceivedCommandTimes(SendCommandCommand, 1);
     expect(ssmMock).toHaveReceivedCommandWith(SendCommandCommand, {
-      DocumentName: "AR-Preflight",
+      DocumentName: "AR-Preflight-demo",
       InstanceIds: [I1],
       Parameters: { profile: ["demo"], targetVersion: ["2.0.0"], rolloutId: [ROLLOUT_ID] },
       TimeoutSeconds: 600,
@@ -227,7 +248,7 @@ describe("runHostStep: send", () => {
       summary: { sha256: SHA, durationMs: 900 },
     });
     expect(ssmMock).toHaveReceivedCommandWith(SendCommandCommand, {
-      DocumentName: "AR-Stage",
+      DocumentName: "AR-Stage-demo",
       Parameters: {
         profile: ["demo"],
         targetVersion: ["2.0.0"],
@@ -897,9 +918,7 @@ describe("host-step handler", () => {
     // Prepare
     for (const [name, value] of Object.entries({
       TABLE_NAME: TABLE,
-      DOCUMENT_PREFLIGHT: "Env-Preflight",
-      DOCUMENT_STAGE: "Env-Stage",
-      DOCUMENT_SWITCH: "Env-Switch",
+      DOCUMENT_PREFIX: "Env",
       OUTPUT_BUCKET: "env-bucket",
       AWS_REGION: "us-east-1",
       AWS_ACCESS_KEY_ID: "test",
@@ -934,7 +953,7 @@ describe("host-step handler", () => {
     // Assess
     expect(state).toMatchObject({ done: true, status: "READY" });
     expect(ssmMock).toHaveReceivedCommandWith(SendCommandCommand, {
-      DocumentName: "Env-Preflight",
+      DocumentName: "Env-Preflight-demo",
       TimeoutSeconds: 600,
       OutputS3BucketName: "env-bucket",
     });

@@ -133,7 +133,7 @@ describe("domain metrics", () => {
     const deps: HostStepDeps = {
       ...testDeps(
         {
-          documents: { preflight: "AR-Preflight", stage: "AR-Stage", switch: "AR-Switch" },
+          documentPrefix: "AR",
           outputBucket: BUCKET,
           inlinePollSeconds: 20,
           deliveryTimeoutSeconds: 600,
@@ -269,7 +269,7 @@ describe("domain metrics", () => {
       createdAt: new Date(T0 - ageMs).toISOString(),
     });
     const deps = testDeps({
-      document: "AR-Cleanup",
+      documentPrefix: "AR",
       outputBucket: BUCKET,
       deliveryTimeoutSeconds: 60,
       concurrency: 2,

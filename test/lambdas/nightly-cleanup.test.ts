@@ -29,7 +29,7 @@ const ssmMock = mockClient(SSMClient);
 const ddbMock = mockClient(DynamoDBDocumentClient);
 
 const CONFIG: NightlyCleanupConfig = {
-  document: "AR-Cleanup",
+  documentPrefix: "AR",
   outputBucket: BUCKET,
   deliveryTimeoutSeconds: 60,
   concurrency: 4,
@@ -68,6 +68,46 @@ beforeEach(() => {
 });
 
 describe("nightlyCleanup", () => {
+  it("cleans each snapshot with its own profile's document, never one named by a malformed profile", async () => {
+    // Prepare
+    ssmMock
+      .on(SendCommandCommand, { InstanceIds: [I1] })
+      .resolves({ Command: { CommandId: "c-1" } });
+    ssmMock
+      .on(SendCommandCommand, { InstanceIds: [I2] })
+      .resolves({ Command: { CommandId: "c-2" } });
+    ssmMock
+      .on(GetCommandInvocationCommand, { CommandId: "c-1" })
+      .resolves(done(I1, { status: "DELETED", release: "/opt/agent/releases/1.0.0", alive: 0 }));
+    ssmMock
+      .on(GetCommandInvocationCommand, { CommandId: "c-2" })
+      .resolves(done(I2, { status: "DELETED", release: "/opt/agent/releases/1.0.0", alive: 0 }));
+    const deps = ledger([
+      snapshotItem(I1, "r-1", { jobsSha256: "b".repeat(64), profile: "fta-like" }),
+      snapshotItem(I2, "r-1", { jobsSha256: "c".repeat(64) }),
+      snapshotItem(I3, "r-1", { jobsSha256: "d".repeat(64), profile: "Demo;x" }),
+    ]);
+
+    // Act
+    const result = await nightlyCleanup(deps, {}, context());
+
+    // Assess
+    expect(ssmMock).toHaveReceivedCommandWith(SendCommandCommand, {
+      DocumentName: "AR-Cleanup-fta-like",
+      InstanceIds: [I1],
+      Parameters: expect.objectContaining({ profile: ["fta-like"] }),
+    });
+    expect(ssmMock).toHaveReceivedCommandWith(SendCommandCommand, {
+      DocumentName: "AR-Cleanup-demo",
+      InstanceIds: [I2],
+    });
+    expect(ssmMock).toHaveReceivedCommandTimes(SendCommandCommand, 2);
+    expect(result.deleted.map((e) => e.hostId).sort()).toEqual([I1, I2].sort());
+    expect(result.failed).toEqual([
+      expect.objectContaining({ hostId: I3, reason: expect.stringContaining('"Demo;x"') }),
+    ]);
+  });
+
   it("deletes, keeps or retries each pending snapshot and records the outcome", async () => {
     // Prepare
     ssmMock
@@ -129,7 +169,7 @@ describe("nightlyCleanup", () => {
       corrupt: [],
     });
     expect(ssmMock).toHaveReceivedCommandWith(SendCommandCommand, {
-      DocumentName: "AR-Cleanup",
+      DocumentName: "AR-Cleanup-demo",
       InstanceIds: [I1],
       Parameters: {
         profile: ["demo"],
@@ -311,7 +351,7 @@ describe("nightly-cleanup handler", () => {
     vi.unstubAllEnvs();
   });
 
-  it("fails loudly, naming the variable, when DOCUMENT_CLEANUP is missing", async () => {
+  it("fails loudly, naming the variable, when DOCUMENT_PREFIX is missing", async () => {
     // Prepare
     vi.stubEnv("TABLE_NAME", TABLE);
     vi.stubEnv("OUTPUT_BUCKET", BUCKET);
@@ -324,7 +364,7 @@ describe("nightly-cleanup handler", () => {
     // Assess
     await expect(result).rejects.toMatchObject({
       name: "ConfigurationError",
-      message: "environment: DOCUMENT_CLEANUP is required",
+      message: "environment: DOCUMENT_PREFIX is required",
     });
     expect(ddbMock.calls()).toHaveLength(0);
   });

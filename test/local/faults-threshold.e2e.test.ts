@@ -279,7 +279,7 @@ describe("a step delivered twice", () => {
     // Act 2: the same switch command delivered to the host a second time.
     const sent = await ssmClient(fleet.env).send(
       new SendCommandCommand({
-        DocumentName: process.env.DOCUMENT_SWITCH,
+        DocumentName: `${process.env.DOCUMENT_PREFIX}-Switch-${fleet.env.profile}`,
         InstanceIds: [h.instanceId],
         Parameters: {
           profile: [fleet.env.profile],
