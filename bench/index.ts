@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --json FILE]`: the benchmarks of docs/benchmarks.md,
+ * `npm run bench [-- --quick] [-- --json FILE] [-- --kits]`: the benchmarks of docs/benchmarks.md,
  * measured in one run so that ratios compare like with like on a noisy machine.
  * `npm run bench -- --switch-modes` runs only section 1b.
  *
@@ -19,6 +19,8 @@
  *    every host in one wave at batch 100; history events and payloads as the strict
  *    runner counted them per execution, and extrapolated to 10,000 hosts.
  * 6. Cost per host in AWS from what the runs counted.
+ * 7. Kits side by side (bench/kits.ts; alone with `--kits`): one rollout per agent kit,
+ *    switch window, listener gap, client-seen unserved time and missed time per agent.
  *
  * Each scenario runs in its own process (bench/scenario.ts): the handlers read their
  * configuration once per process, as a Lambda container does.
@@ -37,6 +39,7 @@ import { createFleet } from "../local/fleet.js";
 import { table } from "../local/format.js";
 import { stopFleetProcesses } from "../local/processes.js";
 import { type Cost, functionMemoryMb, PRICES, priceUsage } from "./aws-model.js";
+import { BENCH_KITS, formatKits, type KitMeasurement, runKitsBench } from "./kits.js";
 import { createLightFleet, LIGHT_PROFILE_FILE, SLOW_PROFILE_FILE } from "./light-fleet.js";
 import { type Distribution, distribution } from "./metrics.js";
 import {
@@ -108,9 +111,16 @@ async function main(): Promise<void> {
       quick: { type: "boolean" },
       json: { type: "string" },
       "switch-modes": { type: "boolean" },
+      kits: { type: "boolean" },
     },
     strict: true,
   });
+  if (values.kits) {
+    say(`agent-rollout benchmarks (--kits)`);
+    say(`machine: ${osLine()}`);
+    await kitsSection();
+    return;
+  }
   const sizes = values.quick ? QUICK : FULL;
   const began = Date.now();
   const work = await mkdtemp(join(tmpdir(), "agent-rollout-bench-"));
@@ -447,11 +457,13 @@ async function main(): Promise<void> {
     );
     say("* modelled, not measured: see docs/benchmarks.md");
 
+    const kits = await kitsSection();
+
     const json = values.json;
     if (json !== undefined) {
       await writeFile(
         resolve(json),
-        `${JSON.stringify({ sizes, memoryMb, switchWindow: sw, demo, slow, light }, null, 1)}\n`,
+        `${JSON.stringify({ sizes, memoryMb, switchWindow: sw, demo, slow, light, kits }, null, 1)}\n`,
       );
       say();
       say(`raw measurements written to ${json}`);
@@ -461,6 +473,16 @@ async function main(): Promise<void> {
   }
   say();
   say(`bench wall time: ${sec(Date.now() - began)} s`);
+}
+
+/** Section 7: one rollout per agent kit, the switch and missed-time figures side by side. */
+async function kitsSection(): Promise<KitMeasurement[]> {
+  say();
+  say(`== 7. Kits side by side: one rollout per kit, ${BENCH_KITS.join(", ")}; 3 hosts each`);
+  const kits = await runKitsBench();
+  say(formatKits(kits));
+  say("FTA TWiki (rolling upgrade, service restart): agents miss around 1 or 2 seconds");
+  return kits;
 }
 
 /** Creates the demo fleet and runs the adaptive and fixed-poll scenarios on it. */
