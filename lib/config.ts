@@ -172,7 +172,7 @@ function readArtifactDirs(value: unknown): string[] {
   for (const dir of list) {
     if (!isArtifactDir(dir)) {
       throw new Error(
-        `context artifactDirs: "${dir}" is not an absolute directory (/a/b: letters, digits, . _ -; no trailing /, no . or .. segment)`,
+        `context artifactDirs: "${dir}" is not an absolute directory (/a/b: no trailing /, no empty, . or .. segment, no control character)`,
       );
     }
   }

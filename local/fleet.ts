@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile, readlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { basename, join, resolve } from "node:path";
+import { decodeFilePath, encodeFilePath } from "../lambdas/common/patterns.js";
 import { type Kit, loadKit, runKitProgram } from "./kit.js";
 import { UsageError } from "./usage-error.js";
 
@@ -218,8 +219,11 @@ export class Fleet {
         );
       await writeFile(shaFile, `${match[1]}  ${match[2]}\n`);
     }
-    const [sha256 = "", path = ""] = readFileSync(shaFile, "utf8").trim().split(/\s+/);
-    return { url: `file://${path}`, sha256 };
+    // "<sha256>  <path>": the path may hold spaces.
+    const [, sha256 = "", path = ""] =
+      /^([a-f0-9]{64}) {2}(.+)$/.exec(readFileSync(shaFile, "utf8").replace(/\n$/, "")) ?? [];
+    // A file URL's path is percent-encoded: a work dir may hold a space or a '+'.
+    return { url: `file://${encodeFilePath(path)}`, sha256 };
   }
 
   /**
@@ -299,7 +303,7 @@ export class Fleet {
     await runKitProgram(kit, kit.installHost, [], {
       ...hostEnv(host),
       KIT_VERSION: version,
-      KIT_ARTIFACT: artifact.url.slice("file://".length),
+      KIT_ARTIFACT: decodeFilePath(artifact.url.slice("file://".length)) ?? "",
     });
   }
 

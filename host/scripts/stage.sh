@@ -48,10 +48,14 @@ export AR_TO_VERSION=$version
 # a device, a FIFO or anything under /proc. Nothing of another file is ever printed.
 local_artifact=''
 if [[ ${AR_P[artifact]} == tar.gz && $url == file://* ]]; then
-  path=${url#file://} real='' inside=''
+  # The URL's path and AR_ARTIFACT_DIRS are percent-encoded (a space, a '+'): decoded here.
+  ar_decode_path path "${url#file://}"
+  real='' inside=''
   IFS=: read -r -a allowed_dirs <<<"${AR_ARTIFACT_DIRS:-}"
-  for dir in "${allowed_dirs[@]}"; do
-    [[ -n $dir && $path == "$dir"/* ]] || continue
+  for encoded_dir in "${allowed_dirs[@]}"; do
+    [[ -n $encoded_dir ]] || continue
+    ar_decode_path dir "$encoded_dir"
+    [[ $path == "$dir"/* ]] || continue
     [[ -e $path ]] || ar_fail 2 "artifact not found: $path"
     real=$(realpath -e -- "$path") && dir_real=$(realpath -e -- "$dir") &&
       [[ $real == "$dir_real"/* ]] && inside=1 && break

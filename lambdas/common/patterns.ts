@@ -17,15 +17,22 @@ export const PATTERNS = {
   rolloutId: "^[A-Za-z0-9_-]{1,80}$",
   /** Lower-case hex sha256. */
   sha256: "^[a-f0-9]{64}$",
-  /** https with host and path, or an absolute local file; dot segments are refused apart. */
+  /**
+   * https with host and path, or an absolute local file whose path is percent-encoded
+   * outside `A-Za-z0-9._/-` (see {@link encodeFilePath}); dot segments are refused apart.
+   */
   artifactUrl:
-    "^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=-]+)+|file:///[A-Za-z0-9._/-]+)$",
+    "^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=-]+)+|file:///([A-Za-z0-9._/-]|%[0-9A-F]{2})+)$",
   /** Profile file name without `.profile`. */
   profileName: "^[a-z][a-z0-9-]{0,31}$",
 } as const;
 
-/** An allowed artifact directory: absolute, no trailing `/`, the characters of a file URL's path. */
-export const ARTIFACT_DIR_PATTERN = /^(\/[A-Za-z0-9._-]+)+$/;
+/**
+ * An allowed artifact directory: absolute, no trailing `/`, no empty segment, no
+ * control character. Any other character (a space, `+`, `:`) is allowed: the file URL
+ * and the host's `AR_ARTIFACT_DIRS` carry it percent-encoded ({@link encodeFilePath}).
+ */
+export const ARTIFACT_DIR_PATTERN = /^(\/[^/\p{Cc}]+)+$/u;
 
 /** True when `dir` is an allowed artifact directory: {@link ARTIFACT_DIR_PATTERN}, no `.` or `..` segment. */
 export function isArtifactDir(dir: string): boolean {
@@ -35,8 +42,34 @@ export function isArtifactDir(dir: string): boolean {
   );
 }
 
-/** Escapes a directory for a pattern (its characters are those of {@link ARTIFACT_DIR_PATTERN}). */
-const escapeDir = (dir: string): string => dir.replaceAll(".", "\\.");
+/**
+ * A local path as the path of a `file://` URL: every UTF-8 byte outside
+ * `A-Za-z0-9._/-` percent-encoded in upper-case hex (`/a b+c` -> `/a%20b%2Bc`), the
+ * only form {@link PATTERNS.artifactUrl} and stage.sh accept.
+ */
+export function encodeFilePath(path: string): string {
+  let out = "";
+  for (const byte of new TextEncoder().encode(path)) {
+    const char = String.fromCharCode(byte);
+    out += /[A-Za-z0-9._/-]/.test(char)
+      ? char
+      : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+/** The local path of a file URL's path (percent-decoded); undefined when malformed. */
+export function decodeFilePath(urlPath: string): string | undefined {
+  try {
+    const path = decodeURIComponent(urlPath);
+    return /\p{Cc}/u.test(path) ? undefined : path;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Escapes an encoded directory for a pattern (its only special character is `.`). */
+const escapeDir = (dir: string): string => encodeFilePath(dir).replaceAll(".", "\\.");
 
 /**
  * The stage document's `artifactUrl` pattern for a stack whose `artifactDirs` are
@@ -46,7 +79,7 @@ const escapeDir = (dir: string): string => dir.replaceAll(".", "\\.");
 export function artifactUrlPattern(dirs: readonly string[]): string {
   const https = "https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=-]+)+";
   if (dirs.length === 0) return `^(${https})$`;
-  return `^(${https}|file://(${dirs.map(escapeDir).join("|")})/[A-Za-z0-9._/-]+)$`;
+  return `^(${https}|file://(${dirs.map(escapeDir).join("|")})/([A-Za-z0-9._/-]|%[0-9A-F]{2})+)$`;
 }
 
 /**
@@ -55,7 +88,8 @@ export function artifactUrlPattern(dirs: readonly string[]): string {
  */
 export function artifactDirOf(url: string, dirs: readonly string[]): string | undefined {
   if (!url.startsWith("file:///") || hasDotSegment(url)) return undefined;
-  const path = url.slice("file://".length);
+  const path = decodeFilePath(url.slice("file://".length));
+  if (path === undefined || path.split("/").some((s) => s === "." || s === "..")) return undefined;
   return dirs.find((dir) => path.startsWith(`${dir}/`));
 }
 

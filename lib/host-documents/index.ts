@@ -24,6 +24,7 @@ import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import {
   artifactUrlPattern,
+  encodeFilePath,
   isArtifactDir,
   PARAMETER_PATTERNS,
   PROFILE_NAME_PATTERN,
@@ -395,8 +396,11 @@ function bootstrap(
   profiles: readonly { name: string; text: string }[],
   artifactDirs: readonly string[] | undefined,
 ): string[] {
-  // Characters of isArtifactDir only: safe inside single quotes.
-  const dirs = artifactDirs === undefined ? "" : `AR_ARTIFACT_DIRS='${artifactDirs.join(":")}' `;
+  // Percent-encoded (A-Za-z0-9._/-%): safe inside single quotes; stage.sh decodes them.
+  const dirs =
+    artifactDirs === undefined
+      ? ""
+      : `AR_ARTIFACT_DIRS='${artifactDirs.map(encodeFilePath).join(":")}' `;
   return [
     `# agent-rollout ${step}: unpacks ${step}.sh, the lib/ files it sources and the profiles`,
     "# into a private directory, runs the step with bash, removes the directory, keeps its",

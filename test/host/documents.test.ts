@@ -392,6 +392,11 @@ describe("host/scripts/lib", () => {
       ["artifactUrl", "https://user@artifacts.example.com/a"],
       ["artifactUrl", "file:///srv/artifacts/agent-2.0.0.tar.gz"],
       ["artifactUrl", "file:///srv/../etc/shadow"],
+      ["artifactUrl", "file:///srv/my%20work%2Bdir/agent.tar.gz"],
+      ["artifactUrl", "file:///srv/my work+dir/agent.tar.gz"],
+      ["artifactUrl", "file:///srv/a%2e%2e/x"],
+      ["artifactUrl", "file:///srv/a%2E%2E/../x"],
+      ["artifactUrl", "file:///srv/a%zz/x"],
       ["artifactUrl", "file://host/x"],
       ["artifactUrl", "ftp://example.com/x"],
       ["profile", "demo"],
@@ -423,6 +428,6 @@ describe("host/scripts/lib", () => {
       ),
     );
     expect(bashVerdicts).toEqual(samples.map(tsVerdict));
-    expect(bashVerdicts.filter(Boolean)).toHaveLength(15);
+    expect(bashVerdicts.filter(Boolean)).toHaveLength(16);
   });
 });

@@ -17,7 +17,7 @@
 readonly AR_RE_VERSION='^[0-9]+(\.[0-9]+){0,3}([-+][0-9A-Za-z.]{1,32})?$'
 readonly AR_RE_ROLLOUT_ID='^[A-Za-z0-9_-]{1,80}$'
 readonly AR_RE_SHA256='^[a-f0-9]{64}$'
-readonly AR_RE_ARTIFACT_URL='^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=-]+)+|file:///[A-Za-z0-9._/-]+)$'
+readonly AR_RE_ARTIFACT_URL='^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=-]+)+|file:///([A-Za-z0-9._/-]|%[0-9A-F]{2})+)$'
 readonly AR_RE_PROFILE='^[a-z][a-z0-9-]{0,31}$'
 readonly AR_VERSION_MAX=64
 
@@ -162,6 +162,20 @@ ar__url_has_dot_segment() {
     [[ $seg != . && $seg != .. ]] || return 0
   done
   return 1
+}
+
+# ar_decode_path VAR ENCODED: the local path of a file URL's percent-encoded path
+# (A-Za-z0-9._/- and %XX only, as the artifactUrl pattern and AR_ARTIFACT_DIRS carry
+# it) into VAR; exit 2 for a NUL or another control character.
+# shellcheck disable=SC2034 # ar__out names the caller's variable
+ar_decode_path() {
+  local -n ar__out=$1
+  local encoded=$2 decoded
+  ar__matches "$encoded" '^([A-Za-z0-9._/-]|%[0-9A-Fa-f]{2})*$' ||
+    ar_fail 2 "invalid file path encoding: '${encoded:0:100}'"
+  ar__matches "$encoded" '%0|%1|%7[Ff]' && ar_fail 2 "file path '${encoded:0:100}' holds a control character"
+  printf -v decoded '%b' "${encoded//%/\\x}"
+  ar__out=$decoded
 }
 
 # ar_param NAME: validates SSM_NAME with NAME's pattern into PARAM[NAME]; exit 2 if

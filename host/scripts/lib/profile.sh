@@ -54,7 +54,8 @@ ar_load_profile() {
 
   local host_root=${AR_HOST_ROOT:-}
   host_root=${host_root%/}
-  if [[ -n $host_root ]] && { ! ar__matches "$host_root" '^/[A-Za-z0-9._/-]*$' ||
+  # A local fleet's host root may lie in a work dir whose path holds a space or a '+'.
+  if [[ -n $host_root ]] && { ! ar__matches "$host_root" '^/[A-Za-z0-9._/ +-]*$' ||
     ar__has_dot_dot "$host_root"; }; then
     ar_fail 2 "invalid AR_HOST_ROOT '$host_root'"
   fi
