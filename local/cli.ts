@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -8,12 +8,21 @@ import { writeLocalRunReport } from "../cli/commands/report.js";
 import { type CleanupReport, runCleanup } from "./cleanup.js";
 import { startEnvironment } from "./environment.js";
 import { createFleet, type Fault, fleetExists, parseFault } from "./fleet.js";
-import { formatCleanup, formatMetrics, formatProgress, formatSummary } from "./format.js";
+import {
+  exitStatus,
+  formatCleanup,
+  formatMetrics,
+  formatProgress,
+  formatSummary,
+  jobProblems,
+} from "./format.js";
 import { loadKit } from "./kit.js";
+import { readLockOwner } from "./ledger-view.js";
 import { stopFleetProcesses } from "./processes.js";
 import { type RolloutReport, runRollout, writeReport } from "./runner.js";
 import { waitForRunningCommands } from "./shutdown.js";
 import { UsageError } from "./usage-error.js";
+import { checkWritable, lockWorkDir, WorkDirError } from "./work-dir.js";
 
 // Local mode runs on Node 20 while the deployed functions run on Lambda's Node 22:
 // the SDK's notice about its future Node 20 support is not this tool's to print.
@@ -55,12 +64,16 @@ Options (run):
                          mi-00000000000000001, mi-00000000000000002, ...
   --work-dir DIR         keep fleet, ledger and logs in DIR (default: a temporary directory,
                          removed at the end); a DIR that already holds a fleet is reused
+  --break-lock           take over the fleet lock a killed run left (its owner is read from the
+                         ledger of --work-dir); refused while that owner's execution still runs
   --report FILE          write the JSON report to FILE
   --report-html FILE     write the HTML report (per-host timeline) to FILE
   --quiet                print only the summary
   --help                 show this help
 
-Exit status: 0 if the rollout succeeded, 1 if it did not, 2 for bad options, 130 after Ctrl-C.
+Exit status: 0 if the rollout succeeded and no job was lost, no submission failed and no
+status update was lost; 1 otherwise (or when the work dir cannot be used); 2 for bad
+options; 130 after Ctrl-C.
 `;
 
 function positiveInt(
@@ -142,6 +155,7 @@ async function main(argv: string[]): Promise<number> {
       "work-dir": { type: "string" },
       report: { type: "string" },
       "report-html": { type: "string" },
+      "break-lock": { type: "boolean" },
       quiet: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -161,12 +175,17 @@ async function main(argv: string[]): Promise<number> {
     if (!workDir) throw new UsageError("cleanup needs --work-dir DIR (the directory a run kept)");
     if (!fleetExists(workDir))
       throw new UsageError(`no local fleet in ${workDir} (run with --work-dir first)`);
-    const env = await startEnvironment({ workDir });
+    const unlockWorkDir = lockWorkDir(resolve(workDir));
+    const env = await startEnvironment({ workDir }).catch((error: unknown) => {
+      unlockWorkDir();
+      throw error;
+    });
     let report: CleanupReport;
     try {
       report = await runCleanup(env);
     } finally {
       await env.close();
+      unlockWorkDir();
     }
     say(formatCleanup(report));
     say("");
@@ -206,9 +225,15 @@ async function main(argv: string[]): Promise<number> {
 
   const kit = loadKit(values.agent ?? "demo");
   const keep = values["work-dir"] !== undefined;
+  if (values["work-dir"]?.trim() === "") throw new UsageError("--work-dir needs a directory");
+  // Nothing is started or changed before the directories are known to be usable.
+  checkWritable(tmpdir());
+  if (keep) checkWritable(resolve(values["work-dir"] as string));
   const workDir = keep
     ? resolve(values["work-dir"] as string)
     : await mkdtemp(join(tmpdir(), "agent-rollout-"));
+  await mkdir(workDir, { recursive: true });
+  const unlockWorkDir = lockWorkDir(workDir);
   const abort = new AbortController();
   let interrupts = 0;
   const onSignal = () => {
@@ -257,6 +282,7 @@ async function main(argv: string[]): Promise<number> {
         bakeSeconds,
         jobsPerHost,
         ...(consoleInput ? { input: consoleInput } : {}),
+        ...(values["break-lock"] ? await lockToBreak(env) : {}),
         signal: abort.signal,
         onHostChange: values.quiet
           ? undefined
@@ -276,13 +302,37 @@ async function main(argv: string[]): Promise<number> {
     say("");
     say(formatMetrics(report.metrics));
     if (values.report) await writeReport(resolve(values.report), report);
+    explainOutcome(report, values["break-lock"] === true, say);
   } finally {
     await stopFleetProcesses(join(workDir, "fleet"));
+    unlockWorkDir();
     if (!keep) await rm(workDir, { recursive: true, force: true });
     else say(`Fleet, ledger and logs kept in ${workDir}`);
   }
   if (abort.signal.aborted) return 130;
-  return report?.status === "SUCCEEDED" ? 0 : 1;
+  return report === undefined ? 1 : exitStatus(report);
+}
+
+/** `breakLock` for `--break-lock`: the owner of the local fleet's lock, read from the ledger. */
+async function lockToBreak(env: { ledger: Parameters<typeof readLockOwner>[0] }) {
+  const owner = await readLockOwner(env.ledger, "local");
+  if (owner === undefined) throw new UsageError("--break-lock: the fleet is not locked");
+  return { breakLock: owner };
+}
+
+/** After the summary: how to go on from a lock left behind, and why the jobs fail the run. */
+function explainOutcome(
+  report: RolloutReport,
+  breakLock: boolean,
+  say: (line: string) => void,
+): void {
+  if (report.error?.includes("FleetLockedError") && !breakLock)
+    say(
+      "The fleet is locked by another rollout: wait for it, or, if the CLI that ran it was " +
+        "killed, run again with --break-lock (refused while that rollout still runs).",
+    );
+  const problems = jobProblems(report.jobs);
+  if (problems.length > 0) say(`Exit status 1: ${problems.join(", ")}.`);
 }
 
 main(process.argv.slice(2)).then(
@@ -296,6 +346,10 @@ main(process.argv.slice(2)).then(
         `agent-rollout: ${(error as Error).message}\nTry: npm start -- --help\n`,
       );
       process.exit(2);
+    }
+    if (error instanceof WorkDirError) {
+      process.stderr.write(`agent-rollout: ${error.message}\n`);
+      process.exit(1);
     }
     process.stderr.write(
       `agent-rollout: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

@@ -10,7 +10,7 @@ import {
   type LocalDynamo,
   startLocalDynamo,
 } from "./dynamo.js";
-import { localExecutionStatus } from "./executions.js";
+import { localExecutionStatus, trackExecutionsIn } from "./executions.js";
 import { type Fleet, openFleet } from "./fleet.js";
 import { lambdaContext } from "./lambda-context.js";
 import type { LedgerLocation } from "./ledger-view.js";
@@ -207,6 +207,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Loc
       handlers.set(name, (await load()).handler as LambdaHandler);
     }
     // breakLock asks whether the lock's owner still runs: the local runner answers.
+    trackExecutionsIn(workDir);
     (await import("../lambdas/plan-rollout/index.js")).useExecutionStatus(localExecutionStatus);
     const call = (name: string, event: unknown, state?: string) => {
       const handler = handlers.get(name);

@@ -82,7 +82,8 @@ export function formatSummary(report: RolloutReport): string {
     "",
     `Jobs (counted by the kit's workload driver): ${j.submitted} submitted, ${j.completed} completed, ` +
       `${j.lost} lost, ${j.failed} failed, ${j.failedSubmissions} failed submissions, ` +
-      `${j.statusUpdatesLost} status updates lost, ${j.runningAtSwitch} running at switch time`,
+      `${j.statusUpdatesLost} status updates lost, ${j.runningAtSwitch} running at switch time` +
+      queuedPart(j.details),
     ...(j.details ? [`Agent figures: ${JSON.stringify(j.details)}`] : []),
     `Rollout ${report.rolloutId}: ${report.status} in ${(report.durationMs / 1000).toFixed(1)} s` +
       (report.error ? ` — ${report.error}` : ""),
@@ -121,4 +122,31 @@ export function formatMetrics(metrics: readonly RunMetric[]): string {
     "Metrics (namespace AgentRollout, as emitted):",
     table(["metric", "dimensions", "unit", "samples", "sum", "min", "max"], rows),
   ].join("\n");
+}
+
+/** `, N queued` when the kit's driver reports queued jobs (the demo kit does), else nothing. */
+function queuedPart(details: Readonly<Record<string, unknown>> | undefined): string {
+  const queued = details?.queued;
+  return typeof queued === "number" ? `, ${queued} queued` : "";
+}
+
+/**
+ * Why a run's jobs make it fail although the rollout may have succeeded: a job lost,
+ * a submission the agent refused or did not answer, a status update that never came.
+ * Empty when the agents did all the work they were given.
+ */
+export function jobProblems(jobs: RolloutReport["jobs"]): string[] {
+  return [
+    ...(jobs.lost > 0 ? [`${jobs.lost} job(s) lost`] : []),
+    ...(jobs.failedSubmissions > 0 ? [`${jobs.failedSubmissions} failed submission(s)`] : []),
+    ...(jobs.statusUpdatesLost > 0 ? [`${jobs.statusUpdatesLost} status update(s) lost`] : []),
+  ];
+}
+
+/**
+ * The CLI's exit status for a finished run: 0 only when the rollout SUCCEEDED and no
+ * job was lost, no submission failed and no status update was lost; 1 otherwise.
+ */
+export function exitStatus(report: Pick<RolloutReport, "status" | "jobs">): 0 | 1 {
+  return report.status === "SUCCEEDED" && jobProblems(report.jobs).length === 0 ? 0 : 1;
 }

@@ -101,3 +101,11 @@ export async function readLedger(where: LedgerLocation, rolloutId: string): Prom
     ),
   };
 }
+
+/** The owner of a fleet's lock as stored (a corrupt item's raw owner too); undefined when free. */
+export async function readLockOwner(
+  where: LedgerLocation,
+  fleet: string,
+): Promise<string | undefined> {
+  return (await storeFor(where).getHeldLock(fleet))?.owner;
+}

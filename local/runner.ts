@@ -7,8 +7,9 @@ import {
   ExecutionTimeoutError,
   type StateMachine,
 } from "aws-local-stepfunctions";
+import { stopwatch } from "./clock.js";
 import type { LocalEnvironment } from "./environment.js";
-import { runningExecutions } from "./executions.js";
+import { executionEnded, executionStarted } from "./executions.js";
 import { type LedgerHost, readLedger } from "./ledger-view.js";
 import { logOffset, type RunMetric, readRunMetrics } from "./run-metrics.js";
 import {
@@ -61,6 +62,8 @@ export interface RolloutOptions {
    * these options (see {@link consoleInput}).
    */
   readonly input?: Readonly<Record<string, unknown>>;
+  /** The owner of the fleet lock to break (`breakLock`), a rollout that no longer runs. */
+  readonly breakLock?: string;
 }
 
 /** One host in the report. */
@@ -135,10 +138,11 @@ export async function runRollout(
         bakeSeconds: options.bakeSeconds ?? 0,
         dryRun: false,
         fleet: "local",
+        ...(options.breakLock === undefined ? {} : { breakLock: options.breakLock }),
       };
 
   const logStart = await logOffset(env.lambdaLogFile);
-  const started = Date.now();
+  const clock = stopwatch();
   let stopWatching = false;
   const onHostChange = options.onHostChange;
   const watcher = (async () => {
@@ -149,7 +153,7 @@ export async function runRollout(
       for (const host of ledger?.hosts ?? []) {
         if (seen.get(host.hostId) !== host.status) {
           seen.set(host.hostId, host.status);
-          onHostChange(host, Date.now() - started);
+          onHostChange(host, clock.elapsedMs());
         }
       }
       await new Promise((r) => setTimeout(r, 200));
@@ -162,7 +166,7 @@ export async function runRollout(
   let error: string | null = null;
   // As strict as Step Functions: payload and history quotas, uncatchable errors.
   const machine = new StrictStateMachine(env.definition as never, { limits: options.limits });
-  runningExecutions.add(rolloutId);
+  executionStarted(rolloutId);
   const execution = machine.run(input as never, {
     overrides: {
       taskResourceLocalHandlers: env.taskHandlers as never,
@@ -209,11 +213,11 @@ export async function runRollout(
     }
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
-    runningExecutions.delete(rolloutId);
+    executionEnded(rolloutId);
   }
   // The log closes with the execution; the last events are delivered before this settles.
   await events;
-  const durationMs = Date.now() - started;
+  const durationMs = clock.elapsedMs();
   const aborted = options.signal?.aborted === true;
   if (aborted) {
     // Step Functions runs no Catch on a stopped execution: record it as the operator
