@@ -282,7 +282,7 @@ async function main(argv: string[]): Promise<number> {
         bakeSeconds,
         jobsPerHost,
         ...(consoleInput ? { input: consoleInput } : {}),
-        ...(values["break-lock"] ? await lockToBreak(env) : {}),
+        ...(values["break-lock"] ? await lockToBreak(env, consoleInput?.fleet) : {}),
         signal: abort.signal,
         onHostChange: values.quiet
           ? undefined
@@ -314,9 +314,10 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** `breakLock` for `--break-lock`: the owner of the local fleet's lock, read from the ledger. */
-async function lockToBreak(env: { ledger: Parameters<typeof readLockOwner>[0] }) {
-  const owner = await readLockOwner(env.ledger, "local");
-  if (owner === undefined) throw new UsageError("--break-lock: the fleet is not locked");
+async function lockToBreak(env: { ledger: Parameters<typeof readLockOwner>[0] }, fleet: unknown) {
+  const name = typeof fleet === "string" ? fleet : "local";
+  const owner = await readLockOwner(env.ledger, name);
+  if (owner === undefined) throw new UsageError(`--break-lock: fleet "${name}" is not locked`);
   return { breakLock: owner };
 }
 

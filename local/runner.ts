@@ -125,7 +125,10 @@ export async function runRollout(
       : undefined;
 
   const input = options.input
-    ? await consoleInput(env, options.input)
+    ? {
+        ...(await consoleInput(env, options.input)),
+        ...(options.breakLock === undefined ? {} : { breakLock: options.breakLock }),
+      }
     : {
         targetVersion: options.targetVersion,
         artifact: await env.fleet.artifact(options.targetVersion),

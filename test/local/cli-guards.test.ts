@@ -4,7 +4,7 @@
  * directory, and file URLs of work dirs holding a space or a '+'.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +17,12 @@ import {
   isArtifactUrl,
 } from "../../lambdas/common/patterns.js";
 import { stopwatch } from "../../local/clock.js";
+import {
+  executionEnded,
+  executionStarted,
+  localExecutionStatus,
+  trackExecutionsIn,
+} from "../../local/executions.js";
 import { exitStatus, formatSummary } from "../../local/format.js";
 import type { RolloutReport } from "../../local/runner.js";
 import { checkWritable, lockFile, lockWorkDir } from "../../local/work-dir.js";
@@ -153,5 +159,31 @@ describe("file URLs of a work dir with a space or a '+'", () => {
     expect(
       new RegExp(artifactUrlPattern([artifacts])).test("file:///tmp/my work+dir/artifacts/a"),
     ).toBe(false);
+  });
+});
+
+describe("the executions breakLock asks about", () => {
+  it("run while their CLI lives, and have ended once it died (kill -9)", async () => {
+    const work = await mkdtemp(join(dir, "executions-"));
+    trackExecutionsIn(work);
+    mkdirSync(join(work, "executions"));
+    const live = spawn("sleep", ["30"]);
+    const dead = spawn("true");
+    await new Promise((r) => dead.on("exit", r));
+    try {
+      writeFileSync(join(work, "executions", "r-live.pid"), `${live.pid}\n`);
+      writeFileSync(join(work, "executions", "r-dead.pid"), `${dead.pid}\n`);
+      executionStarted("r-here");
+
+      expect(await localExecutionStatus({ rolloutId: "r-live" } as never)).toBe("RUNNING");
+      expect(await localExecutionStatus({ rolloutId: "r-dead" } as never)).toBe("ENDED");
+      expect(await localExecutionStatus({ rolloutId: "r-here" } as never)).toBe("RUNNING");
+      expect(existsSync(join(work, "executions", "r-here.pid"))).toBe(true);
+      executionEnded("r-here");
+      expect(await localExecutionStatus({ rolloutId: "r-here" } as never)).toBe("ENDED");
+      expect(existsSync(join(work, "executions", "r-here.pid"))).toBe(false);
+    } finally {
+      live.kill("SIGKILL");
+    }
   });
 });
