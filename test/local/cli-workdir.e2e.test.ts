@@ -85,7 +85,7 @@ describe("a work dir with a space and a '+' in its path", () => {
     expect(refused.stdout).toMatch(/FleetLockedError: fleet "local" is locked by rollout local-/);
     expect(refused.stdout).toContain("run again with --break-lock");
     expect(broken.stderr).toBe("");
-    expect(broken.code).toBe(0);
+    expect(broken.code, broken.stdout).toBe(0);
     const report = JSON.parse(await readFile(reportFile, "utf8")) as RolloutReport;
     expect(report.status).toBe("SUCCEEDED");
     expect(report.hosts.map((h) => [h.status, h.runningVersion])).toEqual([["UPGRADED", "2.0.0"]]);
