@@ -115,14 +115,15 @@ export async function runRollout(
   const hosts = options.hostIds ? options.hostIds.map((id) => env.fleet.host(id)) : env.fleet.hosts;
   const jobSeconds = options.jobSeconds ?? [2, 6];
   const kit = env.fleet.kit;
-  const workload =
-    kit && options.jobsPerHost > 0
-      ? await startWorkload(kit, env.fleet, {
-          jobsPerHost: options.jobsPerHost,
-          jobSeconds,
-          drainTimeoutMs: (jobSeconds[1] + 15) * 1_000,
-        })
-      : undefined;
+  // The driver runs even with no jobs to submit: it is the agents' scheduler server, which
+  // their suspend and resume hooks (a recovery's resume included) must be able to reach.
+  const workload = kit
+    ? await startWorkload(kit, env.fleet, {
+        jobsPerHost: options.jobsPerHost,
+        jobSeconds,
+        drainTimeoutMs: (jobSeconds[1] + 15) * 1_000,
+      })
+    : undefined;
 
   const input = options.input
     ? {
