@@ -264,7 +264,11 @@ export function invocationsOf(env: LocalEnvironment, rolloutId: string) {
 
 /** The document step name (preflight, stage, ...) of an invocation's document. */
 export function stepOf(documentName: string): string {
-  return documentName.slice(documentName.lastIndexOf("-") + 1).toLowerCase();
+  // `<prefix>-<Step>-<profile>` (lambdas/common/document-names.ts); a prefix or a
+  // profile may hold dashes, the step never does.
+  const match = /-(Preflight|Stage|Switch|Rollback|Cleanup)-[a-z][a-z0-9-]*$/.exec(documentName);
+  if (!match) throw new Error(`${documentName} is not a host document name`);
+  return (match[1] as string).toLowerCase();
 }
 
 /** GET /health of a host's agent: status and served version, or "down". */

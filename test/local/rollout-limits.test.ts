@@ -83,7 +83,12 @@ async function runWave(failEvery: number) {
   const machine = new StrictStateMachine(synth.definition as never);
   const execution = machine.run({} as never, {
     overrides: { taskResourceLocalHandlers: taskResourceLocalHandlers as never },
-    context: { Execution: { Name: "rollout-1" } } as never,
+    context: {
+      Execution: {
+        Id: "arn:aws:states:us-east-1:000000000000:execution:local:rollout-1",
+        Name: "rollout-1",
+      },
+    } as never,
   });
   try {
     return {
