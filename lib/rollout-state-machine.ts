@@ -293,7 +293,8 @@ export class RolloutStateMachine extends Construct {
       .when(
         Condition.stringEquals("$.evaluation.decision", "HALT"),
         finishHaltedRollout.next(
-          // The cause is EvaluateWave's reason: the failure count, or who took the lock.
+          // The cause is the halt's reason: the failure count, who took the lock, the
+          // alarm in ALARM (EvaluateWave), or the approval rejected or timed out.
           new Fail(this, "RolloutHalted", {
             error: "RolloutHalted",
             causePath: "$.evaluation.reason",
@@ -410,7 +411,12 @@ export class RolloutStateMachine extends Construct {
   /** A finish-rollout task with a fixed outcome. */
   private finishTask(id: string, fn: IFunction, outcome: "DONE" | "HALTED"): LambdaInvoke {
     return this.invoke(id, fn, {
-      payload: { rolloutId: JsonPath.stringAt("$$.Execution.Name"), outcome },
+      payload: {
+        rolloutId: JsonPath.stringAt("$$.Execution.Name"),
+        outcome,
+        // A halt's reason (EvaluateWave's, or the approval gate's) goes on the rollout item.
+        ...(outcome === "HALTED" ? { reason: JsonPath.stringAt("$.evaluation.reason") } : {}),
+      },
       resultPath: "$.result",
     });
   }

@@ -32,7 +32,7 @@ export interface LedgerSnapshot {
 
 /** Read-only view of one rollout in the ledger, for progress and the report. */
 export interface LedgerView {
-  rollout?: { status: string; error?: string; failedCount: number };
+  rollout?: { status: string; error?: string; failedCount: number; haltReason?: string };
   hosts: LedgerHost[];
   snapshots: LedgerSnapshot[];
 }
@@ -74,6 +74,7 @@ export async function readLedger(where: LedgerLocation, rolloutId: string): Prom
       status: rollout.status,
       error: describeError(rollout.error),
       failedCount: rollout.failedCount,
+      ...(rollout.haltReason === undefined ? {} : { haltReason: rollout.haltReason }),
     },
     hosts: hosts.map((h) => ({
       hostId: h.hostId,

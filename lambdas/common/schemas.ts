@@ -431,6 +431,8 @@ export const FinishRolloutEventSchema = z.strictObject({
   rolloutId: RolloutIdSchema,
   outcome: z.enum(["DONE", "HALTED", "FAILED"]),
   error: StatesErrorSchema.optional(),
+  /** HALTED: why (EvaluateWave's reason, or the approval gate's), kept as `haltReason`. */
+  reason: z.string().max(262_144).optional(),
 });
 /** See {@link FinishRolloutEventSchema}. */
 export type FinishRolloutEvent = z.infer<typeof FinishRolloutEventSchema>;

@@ -150,6 +150,7 @@ export async function finishRollout(
         status,
         counts: counts as Record<string, number>,
         error,
+        ...haltReasonOf(event),
         now: deps.clock.now(),
         from: ["PLANNED", "RUNNING"],
       }));
@@ -202,6 +203,13 @@ export async function finishRollout(
     });
     throw error;
   }
+}
+
+/** The `haltReason` a HALTED finish writes: the reason the state machine passed, if any. */
+function haltReasonOf(event: FinishRolloutEvent): { haltReason?: string } {
+  return event.outcome === "HALTED" && event.reason !== undefined && event.reason !== ""
+    ? { haltReason: event.reason }
+    : {};
 }
 
 /** Reads the rollout item; a corrupt one is reported with the fleet read alone. */

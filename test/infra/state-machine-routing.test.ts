@@ -258,7 +258,11 @@ describe("rollout execution paths", () => {
     expect(calls.filter((c) => c.state === "LoadWaveHosts")).toHaveLength(1);
     expect(calls.at(-1)).toEqual({
       state: "FinishHaltedRollout",
-      input: { rolloutId: "rollout-1", outcome: "HALTED" },
+      input: {
+        rolloutId: "rollout-1",
+        outcome: "HALTED",
+        reason: 'the fleet lock of "default" was taken by r-x (breakLock); 0 host(s) failed',
+      },
     });
     // The cause is EvaluateWave's reason, not a fixed text.
     expect(error?.message).toContain("was taken by r-x (breakLock); 0 host(s) failed");

@@ -147,8 +147,17 @@ describe("parent state machine", () => {
       Next: "RolloutSucceeded",
     });
     expect(state(parent, "FinishHaltedRollout")).toMatchObject({
-      Parameters: { "rolloutId.$": "$$.Execution.Name", outcome: "HALTED" },
+      Parameters: {
+        "rolloutId.$": "$$.Execution.Name",
+        outcome: "HALTED",
+        "reason.$": "$.evaluation.reason",
+      },
       Next: "RolloutHalted",
+    });
+    expect(state(parent, "RolloutHalted")).toEqual({
+      Type: "Fail",
+      Error: "RolloutHalted",
+      CausePath: "$.evaluation.reason",
     });
   });
 

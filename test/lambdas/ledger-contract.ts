@@ -469,6 +469,28 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
       expect(missing).toBeUndefined();
     });
 
+    it("writes a halt's reason as haltReason, cut to 1024 characters", async () => {
+      // Prepare
+      await seed(rolloutItem({ status: "RUNNING" }));
+
+      // Act
+      const recorded = await store.finishRollout({
+        rolloutId: ROLLOUT_ID,
+        status: "HALTED",
+        counts: { UPGRADED: 1 },
+        haltReason: `approval after wave 0 was rejected: ${"x".repeat(2000)}`,
+        now: T0 + 1000,
+        from: ["PLANNED", "RUNNING"],
+      });
+
+      // Assess
+      const rollout = await store.getRollout(ROLLOUT_ID);
+      expect(recorded).toBe(true);
+      expect(rollout).toMatchObject({ status: "HALTED" });
+      expect(rollout?.haltReason).toMatch(/^approval after wave 0 was rejected: x+$/);
+      expect(rollout?.haltReason).toHaveLength(1024);
+    });
+
     it("finishes a rollout from RUNNING, and again with the same status, but not with another", async () => {
       // Prepare
       await seed(rolloutItem({ status: "RUNNING" }));

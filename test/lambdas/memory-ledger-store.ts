@@ -287,6 +287,7 @@ export class MemoryLedgerStore implements LedgerStore {
       finishedAt: time,
       counts: copy(args.counts),
       ...(args.error === undefined ? {} : { error: copy(args.error) }),
+      ...(args.haltReason === undefined ? {} : { haltReason: args.haltReason.slice(0, 1024) }),
     });
     return true;
   }

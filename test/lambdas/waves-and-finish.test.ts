@@ -349,6 +349,40 @@ describe("finishRollout", () => {
     expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({ status: "HALTED" });
   });
 
+  it("writes the reason of a halt on the rollout item", async () => {
+    // Prepare
+    const deps = ledger(rolloutItem({ status: "RUNNING" }), hosts(0, ["UPGRADED", "NOT_STARTED"]));
+
+    // Act
+    const result = await finishRollout(deps, {
+      rolloutId: ROLLOUT_ID,
+      outcome: "HALTED",
+      reason: 'alarm "errors" is in ALARM',
+    });
+
+    // Assess
+    expect(result).toMatchObject({ status: "HALTED", recorded: true });
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({
+      status: "HALTED",
+      haltReason: 'alarm "errors" is in ALARM',
+    });
+  });
+
+  it("keeps the halt reason EvaluateWave wrote when the finish brings none", async () => {
+    // Prepare
+    const deps = ledger(rolloutItem({ status: "RUNNING" }), hosts(0, ["FAILED"]));
+    await evaluateWave(deps, { rolloutId: ROLLOUT_ID, wave: 0 });
+
+    // Act
+    await finishRollout(deps, { rolloutId: ROLLOUT_ID, outcome: "HALTED" });
+
+    // Assess
+    expect(await deps.store.getRollout(ROLLOUT_ID)).toMatchObject({
+      status: "HALTED",
+      haltReason: "1 failed host(s) exceed the failure threshold 0",
+    });
+  });
+
   it("records the failure path's error on a rollout still running", async () => {
     // Prepare
     const deps = ledger(rolloutItem({ status: "RUNNING" }), hosts(0, ["UPGRADED"]));

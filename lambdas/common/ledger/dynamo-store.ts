@@ -333,6 +333,10 @@ export class DynamoLedgerStore implements LedgerStore {
       names["#error"] = "error";
       values[":error"] = args.error;
     }
+    if (args.haltReason !== undefined) {
+      update += ", haltReason = :haltReason";
+      values[":haltReason"] = args.haltReason.slice(0, 1024);
+    }
     return this.db.conditional(
       new UpdateCommand({
         TableName: this.db.name,

@@ -105,7 +105,10 @@ export const RolloutSchema = z.strictObject({
   finishedAt: IsoTime.optional(),
   counts: StatusCountsSchema.optional(),
   error: ErrorInfoSchema.optional(),
-  /** Why EvaluateWave halted the rollout: the failure count, or who took the fleet lock. */
+  /**
+   * Why the rollout halted: the failure count, who took the fleet lock, the alarm in
+   * ALARM (EvaluateWave), or the approval rejected or timed out (the approval gate).
+   */
   haltReason: z.string().max(1024).optional(),
 });
 /** See {@link RolloutSchema}. */

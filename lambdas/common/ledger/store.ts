@@ -122,6 +122,8 @@ export interface FinishRolloutArgs {
   readonly status: RolloutStatus;
   readonly counts: Record<string, number>;
   readonly error?: ErrorInfo;
+  /** Why the rollout halted, written as `haltReason` (cut to 1024 characters). */
+  readonly haltReason?: string;
   readonly now: number;
   /** Statuses the rollout may be finished from; `"any"` for the failure path. */
   readonly from: readonly RolloutStatus[] | "any";
