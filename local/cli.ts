@@ -54,6 +54,9 @@ Options (run):
                            undeliverable:HOSTS  SSM cannot deliver commands to these hosts
                            hang:HOSTS           starting the new release's listener hangs on these
                                                 hosts: the switch stalls after flipping the link
+                           alarm:N              the rollout's CloudWatch alarms (the input's
+                                                alarms, else local-fault-alarm, added to the
+                                                input) go to ALARM once N hosts have finished
   --step-timeout SECONDS cap every SSM step's execution timeout at SECONDS (the documents say
                          600-1800 s); a hung switch is then killed mid-cutover as SSM would, the
                          host fails and the next run repairs it. Without it, the profile's hook
@@ -283,6 +286,7 @@ async function main(argv: string[]): Promise<number> {
         jobsPerHost,
         ...(consoleInput ? { input: consoleInput } : {}),
         ...(values["break-lock"] ? await lockToBreak(env, consoleInput?.fleet) : {}),
+        ...alarmFaultOptions(faults, say),
         signal: abort.signal,
         onHostChange: values.quiet
           ? undefined
@@ -334,6 +338,17 @@ function explainOutcome(
     );
   const problems = jobProblems(report.jobs);
   if (problems.length > 0) say(`Exit status 1: ${problems.join(", ")}.`);
+}
+
+/** `--fault alarm:N` as {@link runRollout} options (the last one given wins). */
+function alarmFaultOptions(faults: readonly Fault[], tell: (line: string) => void) {
+  const after = faults.filter((f) => f.kind === "alarm").at(-1)?.afterHosts;
+  if (after === undefined) return {};
+  return {
+    alarmAfterHosts: after,
+    onAlarmFault: (alarms: readonly string[]) =>
+      tell(`fault: alarm ${alarms.join(", ")} set to ALARM after ${after} host(s) finished`),
+  };
 }
 
 main(process.argv.slice(2)).then(

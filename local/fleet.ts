@@ -7,7 +7,13 @@ import { type Kit, loadKit, runKitProgram } from "./kit.js";
 import { UsageError } from "./usage-error.js";
 
 /** Kinds of fault the local fleet can be given (see `--fault` in local/cli.ts). */
-export const FAULT_KINDS = ["bad-release", "host-offline", "undeliverable", "hang"] as const;
+export const FAULT_KINDS = [
+  "bad-release",
+  "host-offline",
+  "undeliverable",
+  "hang",
+  "alarm",
+] as const;
 
 /** A fault the local fleet can be given. */
 export interface Fault {
@@ -18,10 +24,14 @@ export interface Fault {
    * - `hang`: on the hosts, starting the new release's listener never returns, so the
    *   switch hangs after flipping the link (until its SSM execution timeout kills it,
    *   or the profile's hook timeout ends the hook and the switch rolls back).
+   * - `alarm`: the rollout's CloudWatch alarms go to ALARM once `afterHosts` hosts have
+   *   finished (local/alarm-fault.ts); not a fault of the fleet itself.
    */
   readonly kind: (typeof FAULT_KINDS)[number];
   /** 1-based host numbers; absent = the fault is in the release itself (bad-release only). */
   readonly hosts?: readonly number[];
+  /** `alarm`: hosts that finish before the alarms fire. */
+  readonly afterHosts?: number;
 }
 
 /** One simulated host. */
@@ -60,6 +70,7 @@ interface FleetFile {
 
 /** Parses `--fault KIND[:HOSTS]`, e.g. `bad-release`, `host-offline:2,3`. */
 export function parseFault(raw: string, hostCount: number): Fault {
+  if (raw.split(":")[0] === "alarm") return parseAlarmFault(raw, hostCount);
   const [kind, list, extra] = raw.split(":");
   if (extra !== undefined) throw new UsageError(`--fault ${raw}: expected KIND[:HOSTS]`);
   if (!isFaultKind(kind)) {
@@ -79,6 +90,20 @@ export function parseFault(raw: string, hostCount: number): Fault {
     return Number(n);
   });
   return { kind, hosts };
+}
+
+/** Parses `--fault alarm:AFTER_N_HOSTS`: the alarms fire once N hosts have finished. */
+function parseAlarmFault(raw: string, hostCount: number): Fault {
+  const [, after, extra] = raw.split(":");
+  if (after === undefined || extra !== undefined) {
+    throw new UsageError(`--fault ${raw}: expected alarm:AFTER_N_HOSTS, e.g. alarm:1`);
+  }
+  if (!/^\d+$/.test(after) || Number(after) < 1 || Number(after) > hostCount) {
+    throw new UsageError(
+      `--fault ${raw}: "${after}" is not a number of hosts between 1 and ${hostCount}`,
+    );
+  }
+  return { kind: "alarm", afterHosts: Number(after) };
 }
 
 function isFaultKind(kind: string | undefined): kind is Fault["kind"] {

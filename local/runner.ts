@@ -8,6 +8,7 @@ import {
   type StateMachine,
 } from "aws-local-stepfunctions";
 import { stopwatch } from "./clock.js";
+import { faultAlarms, LOCAL_FAULT_ALARM, withAlarmFault } from "./alarm-fault.js";
 import type { LocalEnvironment } from "./environment.js";
 import { executionEnded, executionStarted } from "./executions.js";
 import { type LedgerHost, readLedger } from "./ledger-view.js";
@@ -64,6 +65,13 @@ export interface RolloutOptions {
   readonly input?: Readonly<Record<string, unknown>>;
   /** The owner of the fleet lock to break (`breakLock`), a rollout that no longer runs. */
   readonly breakLock?: string;
+  /**
+   * `--fault alarm:N`: the input's alarms (or {@link LOCAL_FAULT_ALARM}, added to a
+   * built input) go to ALARM once this many hosts have finished.
+   */
+  readonly alarmAfterHosts?: number;
+  /** Told when the alarm fault fires. */
+  readonly onAlarmFault?: (alarms: readonly string[]) => void;
 }
 
 /** One host in the report. */
@@ -143,7 +151,17 @@ export async function runRollout(
         dryRun: false,
         fleet: "local",
         ...(options.breakLock === undefined ? {} : { breakLock: options.breakLock }),
+        ...(options.alarmAfterHosts === undefined ? {} : { alarms: [LOCAL_FAULT_ALARM] }),
       };
+  const taskHandlers =
+    options.alarmAfterHosts === undefined
+      ? env.taskHandlers
+      : withAlarmFault(env.taskHandlers, {
+          afterHosts: options.alarmAfterHosts,
+          alarms: faultAlarms(input),
+          cloudWatch: env.cloudWatch,
+          onFire: options.onAlarmFault,
+        });
 
   const logStart = await logOffset(env.lambdaLogFile);
   const clock = stopwatch();
@@ -173,7 +191,7 @@ export async function runRollout(
   executionStarted(rolloutId);
   const execution = machine.run(input as never, {
     overrides: {
-      taskResourceLocalHandlers: env.taskHandlers as never,
+      taskResourceLocalHandlers: taskHandlers as never,
       ...(options.waitTimeOverrides ? { waitTimeOverrides: { ...options.waitTimeOverrides } } : {}),
     },
     context: {
