@@ -10,6 +10,7 @@ import {
   Errors,
   Fail,
   type IChainable,
+  IntegrationPattern,
   JitterType,
   JsonPath,
   LogLevel,
@@ -19,6 +20,7 @@ import {
   StateMachineType,
   Succeed,
   TaskInput,
+  Timeout,
   Wait,
   WaitTime,
 } from "aws-cdk-lib/aws-stepfunctions";
@@ -42,6 +44,9 @@ export const PLANNING_ERRORS = [
   "FleetLockedError",
   "NoHostsError",
 ] as const;
+
+/** Error of the approval task when an operator rejects (lambdas/evaluate-wave/approval.ts). */
+export const APPROVAL_REJECTED_ERROR = "ApprovalRejected";
 
 /** Lambda service faults worth retrying: the invocation did not run, or may be re-run. */
 export const LAMBDA_TRANSIENT_ERRORS = [
@@ -115,7 +120,10 @@ const title = (step: string): string => `${step.charAt(0).toUpperCase()}${step.s
  * UpgradeWaveHosts  (Distributed Map,          │
  *   ▼                one child per host)       │
  * EvaluateWave ▶ IsRolloutHalted ─(no)─▶ HasMoreWaves ─(DONE)─▶ FinishRollout ▶ RolloutSucceeded
- *                  └─(HALT)─▶ FinishHaltedRollout ▶ RolloutHalted
+ *                  └─(HALT)─▶ FinishHaltedRollout ▶ RolloutHalted      │ (CONTINUE)
+ *                                        ▲                    NeedsApproval ─(no)─▶ BakeBetweenWaves
+ *                                        │                          ▼ (approval.afterWaves)
+ *       ApprovalRejected | ApprovalTimedOut ◀─(reject|timeout)─ WaitForApproval (task token) ─▶ BakeBetweenWaves
  *
  * any error after planning ──▶ RecordRolloutFailure ▶ RolloutFailed
  *
@@ -283,24 +291,23 @@ export class RolloutStateMachine extends Construct {
     const bakeBetweenWaves = new Wait(this, "BakeBetweenWaves", {
       time: WaitTime.secondsPath("$.evaluation.bakeSeconds"),
     });
+    bakeBetweenWaves.next(loadWaveHosts);
+    const haltedFinish = finishHaltedRollout.next(
+      // The cause is the halt's reason: the failure count, who took the lock, the
+      // alarm in ALARM (EvaluateWave), or the approval rejected or timed out.
+      new Fail(this, "RolloutHalted", {
+        error: "RolloutHalted",
+        causePath: "$.evaluation.reason",
+      }),
+    );
     const hasMoreWaves = new Choice(this, "HasMoreWaves")
       .when(
         Condition.stringEquals("$.evaluation.decision", "CONTINUE"),
-        bakeBetweenWaves.next(loadWaveHosts),
+        this.approvalGate(fns.evaluateWave, bakeBetweenWaves, haltedFinish, recordRolloutFailure),
       )
       .otherwise(finishRollout.next(new Succeed(this, "RolloutSucceeded")));
     const isRolloutHalted = new Choice(this, "IsRolloutHalted")
-      .when(
-        Condition.stringEquals("$.evaluation.decision", "HALT"),
-        finishHaltedRollout.next(
-          // The cause is the halt's reason: the failure count, who took the lock, the
-          // alarm in ALARM (EvaluateWave), or the approval rejected or timed out.
-          new Fail(this, "RolloutHalted", {
-            error: "RolloutHalted",
-            causePath: "$.evaluation.reason",
-          }),
-        ),
-      )
+      .when(Condition.stringEquals("$.evaluation.decision", "HALT"), haltedFinish)
       .otherwise(hasMoreWaves);
 
     const definition = planRollout.next(
@@ -408,6 +415,68 @@ export class RolloutStateMachine extends Construct {
     return send;
   }
 
+  /**
+   * The approval gate before the next wave (`approval.afterWaves`): EvaluateWave gave
+   * `approvalTimeoutSeconds`, so WaitForApproval records a task token on the rollout
+   * item (the evaluate-wave function, `.waitForTaskToken`) and waits for an operator's
+   * SendTaskSuccess. A rejection (`ApprovalRejected`, the reason as cause) or the
+   * timeout becomes a halt whose reason says so.
+   */
+  private approvalGate(
+    evaluateWave: IFunction,
+    next: IChainable,
+    halt: IChainable,
+    onError: IChainable,
+  ): Choice {
+    const waitForApproval = new LambdaInvoke(this, "WaitForApproval", {
+      lambdaFunction: evaluateWave,
+      integrationPattern: IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: TaskInput.fromObject({
+        action: "recordApprovalToken",
+        rolloutId: JsonPath.stringAt("$$.Execution.Name"),
+        wave: JsonPath.numberAt("$.evaluation.wave"),
+        taskToken: JsonPath.taskToken,
+      }),
+      taskTimeout: Timeout.at("$.evaluation.approvalTimeoutSeconds"),
+      retryOnServiceExceptions: false,
+      resultPath: JsonPath.DISCARD,
+    });
+    addTaskRetries(waitForApproval);
+    const haltWith = (id: string, reason: string, ...paths: string[]) =>
+      new Pass(this, id, {
+        parameters: {
+          plan: JsonPath.objectAt("$.plan"),
+          evaluation: {
+            decision: "HALT",
+            wave: JsonPath.numberAt("$.evaluation.wave"),
+            reason: JsonPath.format(reason, ...paths.map((path) => JsonPath.stringAt(path))),
+          },
+        },
+      }).next(halt);
+    waitForApproval.addCatch(
+      haltWith(
+        "ApprovalRejected",
+        "approval after wave {} was rejected: {}",
+        "$.evaluation.wave",
+        "$.approvalError.Cause",
+      ),
+      { errors: [APPROVAL_REJECTED_ERROR], resultPath: "$.approvalError" },
+    );
+    waitForApproval.addCatch(
+      haltWith(
+        "ApprovalTimedOut",
+        "no approval within {} seconds after wave {}",
+        "$.evaluation.approvalTimeoutSeconds",
+        "$.evaluation.wave",
+      ),
+      { errors: [Errors.TIMEOUT], resultPath: "$.approvalError" },
+    );
+    waitForApproval.addCatch(onError, { errors: [Errors.ALL], resultPath: "$.error" });
+    return new Choice(this, "NeedsApproval")
+      .when(Condition.isPresent("$.evaluation.approvalTimeoutSeconds"), waitForApproval.next(next))
+      .otherwise(next);
+  }
+
   /** A finish-rollout task with a fixed outcome. */
   private finishTask(id: string, fn: IFunction, outcome: "DONE" | "HALTED"): LambdaInvoke {
     return this.invoke(id, fn, {
@@ -438,22 +507,27 @@ export class RolloutStateMachine extends Construct {
       payload: options.payload === undefined ? undefined : TaskInput.fromObject(options.payload),
       resultPath: options.resultPath,
     });
-    task.addRetry({
-      errors: [...LAMBDA_TRANSIENT_ERRORS],
-      interval: Duration.seconds(2),
-      maxAttempts: 6,
-      backoffRate: 2,
-      maxDelay: Duration.seconds(60),
-      jitterStrategy: JitterType.FULL,
-    });
-    task.addRetry({
-      errors: [...THROTTLING_ERRORS],
-      interval: Duration.seconds(5),
-      maxAttempts: 8,
-      backoffRate: 2,
-      maxDelay: Duration.seconds(120),
-      jitterStrategy: JitterType.FULL,
-    });
+    addTaskRetries(task);
     return task;
   }
+}
+
+/** Retries transient Lambda faults and throttling with jittered backoff. */
+function addTaskRetries(task: LambdaInvoke): void {
+  task.addRetry({
+    errors: [...LAMBDA_TRANSIENT_ERRORS],
+    interval: Duration.seconds(2),
+    maxAttempts: 6,
+    backoffRate: 2,
+    maxDelay: Duration.seconds(60),
+    jitterStrategy: JitterType.FULL,
+  });
+  task.addRetry({
+    errors: [...THROTTLING_ERRORS],
+    interval: Duration.seconds(5),
+    maxAttempts: 8,
+    backoffRate: 2,
+    maxDelay: Duration.seconds(120),
+    jitterStrategy: JitterType.FULL,
+  });
 }

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { writeLocalRunReport } from "../cli/commands/report.js";
+import { approveAll, neverAnswer, terminalApprover } from "./approval.js";
 import { type CleanupReport, runCleanup } from "./cleanup.js";
 import { startEnvironment } from "./environment.js";
 import { createFleet, type Fault, fleetExists, parseFault } from "./fleet.js";
@@ -61,6 +62,9 @@ Options (run):
                          600-1800 s); a hung switch is then killed mid-cutover as SSM would, the
                          host fails and the next run repairs it. Without it, the profile's hook
                          timeout ends a hung hook and the switch rolls back by itself
+  --approve-all          answer every approval of the input's approval gate with approve
+                         (without it: asked on the terminal; with no terminal, the wait
+                         runs to its timeout)
   --input FILE           run this execution input (JSON, as pasted in the Step Functions console)
                          instead of one built from the options above; "artifact": "fleet" stands
                          for the local fleet's own artifact of its targetVersion; local hosts are
@@ -155,6 +159,7 @@ async function main(argv: string[]): Promise<number> {
       fault: { type: "string", multiple: true },
       "step-timeout": { type: "string" },
       input: { type: "string" },
+      "approve-all": { type: "boolean" },
       "work-dir": { type: "string" },
       report: { type: "string" },
       "report-html": { type: "string" },
@@ -287,6 +292,11 @@ async function main(argv: string[]): Promise<number> {
         ...(consoleInput ? { input: consoleInput } : {}),
         ...(values["break-lock"] ? await lockToBreak(env, consoleInput?.fleet) : {}),
         ...alarmFaultOptions(faults, say),
+        approver: values["approve-all"]
+          ? approveAll
+          : process.stdin.isTTY
+            ? terminalApprover(process.stdin, process.stdout)
+            : neverAnswer,
         signal: abort.signal,
         onHostChange: values.quiet
           ? undefined

@@ -9,6 +9,7 @@ import {
 } from "aws-local-stepfunctions";
 import { stopwatch } from "./clock.js";
 import { faultAlarms, LOCAL_FAULT_ALARM, withAlarmFault } from "./alarm-fault.js";
+import { type Approver, LOCAL_TASK_TOKEN, neverAnswer, withApprovalGate } from "./approval.js";
 import type { LocalEnvironment } from "./environment.js";
 import { executionEnded, executionStarted } from "./executions.js";
 import { type LedgerHost, readLedger } from "./ledger-view.js";
@@ -72,6 +73,11 @@ export interface RolloutOptions {
   readonly alarmAfterHosts?: number;
   /** Told when the alarm fault fires. */
   readonly onAlarmFault?: (alarms: readonly string[]) => void;
+  /**
+   * Answers the approval gate (`approval` in the input; local/approval.ts). @default
+   * none: an approval is never answered and its wait ends with its timeout
+   */
+  readonly approver?: Approver;
 }
 
 /** One host in the report. */
@@ -153,10 +159,11 @@ export async function runRollout(
         ...(options.breakLock === undefined ? {} : { breakLock: options.breakLock }),
         ...(options.alarmAfterHosts === undefined ? {} : { alarms: [LOCAL_FAULT_ALARM] }),
       };
+  const gatedHandlers = withApprovalGate(env.taskHandlers, options.approver ?? neverAnswer);
   const taskHandlers =
     options.alarmAfterHosts === undefined
-      ? env.taskHandlers
-      : withAlarmFault(env.taskHandlers, {
+      ? gatedHandlers
+      : withAlarmFault(gatedHandlers, {
           afterHosts: options.alarmAfterHosts,
           alarms: faultAlarms(input),
           cloudWatch: env.cloudWatch,
@@ -202,6 +209,8 @@ export async function runRollout(
         Input: input,
         RoleArn: "arn:aws:iam::000000000000:role/local",
       },
+      // `$$.Task.Token` of the approval gate's task (local/approval.ts).
+      Task: { Token: LOCAL_TASK_TOKEN },
       StateMachine: {
         Id: `arn:aws:states:us-east-1:000000000000:stateMachine:${env.stateMachineName}`,
         Name: env.stateMachineName,

@@ -106,7 +106,7 @@ function extractRollout(template: CfnTemplate, stackName: string): SynthesizedRo
   const taskHandlers: Record<string, string> = {};
   forEachState(definition, (name, state) => {
     if (state.Type !== "Task") return;
-    const handler = handlerByArn.get(String(state.Resource));
+    const handler = handlerByArn.get(taskFunctionArn(state));
     if (handler === undefined) {
       throw new Error(`Task ${name}: ${String(state.Resource)} is not a function of the stack`);
     }
@@ -148,4 +148,18 @@ export function forEachState(
       if (child !== undefined) forEachState(child as AslDefinition, visit);
     }
   }
+}
+
+/** Resource of a Lambda task that waits for a task token (the approval gate). */
+export const WAIT_FOR_TASK_TOKEN_RESOURCE = "arn:aws:states:::lambda:invoke.waitForTaskToken";
+
+/**
+ * The function a Task invokes: its Resource, or for `.waitForTaskToken` the
+ * `FunctionName` of its Parameters (the local runner unwraps its `Payload`).
+ */
+function taskFunctionArn(state: object): string {
+  const task = state as { Resource?: unknown; Parameters?: unknown };
+  if (task.Resource !== WAIT_FOR_TASK_TOKEN_RESOURCE) return String(task.Resource);
+  const parameters = task.Parameters as { FunctionName?: unknown } | undefined;
+  return String(parameters?.FunctionName);
 }

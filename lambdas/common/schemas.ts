@@ -209,6 +209,37 @@ export type WaveSize = z.infer<typeof WaveSizeSchema>;
 /** Default of `waveSize` when the waves are given as `canary` and `waveSize`. */
 export const DEFAULT_WAVE_SIZE = 100;
 
+/**
+ * The approval gate: after each wave of `afterWaves` (that is not the last) the
+ * execution waits up to `timeoutSeconds` for `approve`/`reject` (SendTaskSuccess or
+ * SendTaskFailure on the token recorded on the rollout item).
+ */
+export const ApprovalSchema = z.strictObject({
+  afterWaves: z
+    .array(z.int().min(0).max(9999))
+    .min(1, { error: "must list at least one wave" })
+    .max(100, { error: "must list at most 100 waves" }),
+  timeoutSeconds: z.int().min(60).max(604_800).default(86_400),
+});
+/** See {@link ApprovalSchema}. */
+export type Approval = z.infer<typeof ApprovalSchema>;
+
+/** Step Functions task token (up to 1024 characters as documented; 2048 accepted). */
+export const TaskTokenSchema = z.string().min(1).max(2048);
+
+/**
+ * RecordApprovalToken (the evaluate-wave function, `.waitForTaskToken`):
+ * `{action: "recordApprovalToken", rolloutId, wave, taskToken: $$.Task.Token}`.
+ */
+export const ApprovalTokenEventSchema = z.strictObject({
+  action: z.literal("recordApprovalToken"),
+  rolloutId: RolloutIdSchema,
+  wave: WaveSchema,
+  taskToken: TaskTokenSchema,
+});
+/** See {@link ApprovalTokenEventSchema}. */
+export type ApprovalTokenEvent = z.infer<typeof ApprovalTokenEventSchema>;
+
 /** The execution input's fields (see {@link RolloutInputSchema}). */
 const RolloutInputObjectSchema = z.strictObject({
   targetVersion: VersionSchema,
@@ -274,6 +305,8 @@ function RolloutControlsShape() {
       .min(1, { error: "must name at least one alarm" })
       .max(10, { error: "must name at most 10 alarms" })
       .optional(),
+    /** Waves after which the execution waits for an operator's approval (a task token). */
+    approval: ApprovalSchema.optional(),
   };
 }
 
@@ -336,6 +369,8 @@ export type LoadWaveEvent = WaveEvent;
 
 /** EvaluateWave event. */
 export const EvaluateWaveEventSchema = WaveEventSchema;
+/** What the evaluate-wave function accepts: EvaluateWave's event or RecordApprovalToken's. */
+export const EvaluateWaveFunctionEventSchema = z.union([WaveEventSchema, ApprovalTokenEventSchema]);
 /** See {@link EvaluateWaveEventSchema}. */
 export type EvaluateWaveEvent = WaveEvent;
 

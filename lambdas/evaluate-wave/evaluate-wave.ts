@@ -29,6 +29,11 @@ export interface EvaluateWaveResult {
   readonly failedCount: number;
   /** Why the rollout halts. */
   readonly reason?: string;
+  /**
+   * CONTINUE after a wave of `approval.afterWaves`: the execution waits for an
+   * operator's approval at most this long before the next wave.
+   */
+  readonly approvalTimeoutSeconds?: number;
 }
 
 /**
@@ -94,6 +99,7 @@ export async function evaluateWave(
     counts: countByStatus(waveHosts),
     failedCount,
     ...(reason === undefined ? {} : { reason }),
+    ...approvalGate(rollout, event.wave, decision),
   };
   deps.logger?.info("wave evaluated", { rolloutId: event.rolloutId, ...result });
   return result;
@@ -114,4 +120,17 @@ export async function alarmHaltReason(
   if (names === undefined || deps.alarms === undefined) return undefined;
   const firing = await deps.alarms.alarmsInAlarm(names);
   return firing.length === 0 ? undefined : alarmReason(firing);
+}
+
+/** The approval the next wave waits for, when this wave is one of `approval.afterWaves`. */
+function approvalGate(
+  rollout: Rollout,
+  wave: number,
+  decision: EvaluateWaveResult["decision"],
+): { approvalTimeoutSeconds?: number } {
+  const approval = rollout.input.approval;
+  if (decision !== "CONTINUE" || approval === undefined || !approval.afterWaves.includes(wave)) {
+    return {};
+  }
+  return { approvalTimeoutSeconds: approval.timeoutSeconds };
 }

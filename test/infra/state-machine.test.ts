@@ -1,6 +1,8 @@
 import aslValidator from "asl-validator";
 import { beforeAll, describe, expect, it } from "vitest";
+import { APPROVAL_REJECTED_ERROR as FUNCTION_APPROVAL_REJECTED_ERROR } from "../../lambdas/evaluate-wave/approval.js";
 import {
+  APPROVAL_REJECTED_ERROR,
   LAMBDA_TRANSIENT_ERRORS,
   PLANNING_ERRORS,
   THROTTLING_ERRORS,
@@ -49,6 +51,10 @@ describe("parent state machine", () => {
         "IsRolloutHalted",
         "HasMoreWaves",
         "BakeBetweenWaves",
+        "NeedsApproval",
+        "WaitForApproval",
+        "ApprovalRejected",
+        "ApprovalTimedOut",
         "FinishRollout",
         "RolloutSucceeded",
         "FinishHaltedRollout",
@@ -133,7 +139,7 @@ describe("parent state machine", () => {
     });
     expect(state(parent, "HasMoreWaves")).toMatchObject({
       Choices: [
-        { Variable: "$.evaluation.decision", StringEquals: "CONTINUE", Next: "BakeBetweenWaves" },
+        { Variable: "$.evaluation.decision", StringEquals: "CONTINUE", Next: "NeedsApproval" },
       ],
       Default: "FinishRollout",
     });
@@ -269,6 +275,7 @@ describe("every task", () => {
 
   it("invokes its function directly (payloadResponseOnly) and maps to a handler", () => {
     for (const [name, task] of allTasks()) {
+      if (name === "WaitForApproval") continue; // .waitForTaskToken: see "approval gate"
       expect(task.Resource, name).toMatch(
         /^arn:aws:lambda:us-east-1:000000000000:function:[A-Za-z0-9]+$/,
       );
@@ -370,5 +377,78 @@ describe("definition", () => {
     // Assess
     expect(result.isValid).toBe(false);
     expect(result.errorsText()).toContain("NoSuchState");
+  });
+});
+
+describe("approval gate", () => {
+  it("waits for approval after a wave EvaluateWave names, on a task token, then bakes", () => {
+    expect(state(parent, "NeedsApproval")).toMatchObject({
+      Type: "Choice",
+      Choices: [
+        {
+          Variable: "$.evaluation.approvalTimeoutSeconds",
+          IsPresent: true,
+          Next: "WaitForApproval",
+        },
+      ],
+      Default: "BakeBetweenWaves",
+    });
+    const wait = state(parent, "WaitForApproval");
+    expect(wait).toMatchObject({
+      Type: "Task",
+      Resource: "arn:aws:states:::lambda:invoke.waitForTaskToken",
+      Parameters: {
+        FunctionName: state(parent, "EvaluateWave").Resource,
+        Payload: {
+          action: "recordApprovalToken",
+          "rolloutId.$": "$$.Execution.Name",
+          "wave.$": "$.evaluation.wave",
+          "taskToken.$": "$$.Task.Token",
+        },
+      },
+      TimeoutSecondsPath: "$.evaluation.approvalTimeoutSeconds",
+      ResultPath: null,
+      Next: "BakeBetweenWaves",
+    });
+    expect(synth.taskHandlers.WaitForApproval).toBe("evaluate-wave");
+  });
+
+  it("halts with the reason on a rejection or a timeout; any other error fails the rollout", () => {
+    expect(state(parent, "WaitForApproval").Catch).toEqual([
+      {
+        ErrorEquals: [APPROVAL_REJECTED_ERROR],
+        ResultPath: "$.approvalError",
+        Next: "ApprovalRejected",
+      },
+      { ErrorEquals: ["States.Timeout"], ResultPath: "$.approvalError", Next: "ApprovalTimedOut" },
+      { ErrorEquals: ["States.ALL"], ResultPath: "$.error", Next: "RecordRolloutFailure" },
+    ]);
+    expect(state(parent, "ApprovalRejected")).toMatchObject({
+      Type: "Pass",
+      Parameters: {
+        "plan.$": "$.plan",
+        evaluation: {
+          decision: "HALT",
+          "wave.$": "$.evaluation.wave",
+          "reason.$":
+            "States.Format('approval after wave {} was rejected: {}', $.evaluation.wave, $.approvalError.Cause)",
+        },
+      },
+      Next: "FinishHaltedRollout",
+    });
+    expect(state(parent, "ApprovalTimedOut")).toMatchObject({
+      Parameters: {
+        evaluation: {
+          decision: "HALT",
+          "reason.$":
+            "States.Format('no approval within {} seconds after wave {}', $.evaluation.approvalTimeoutSeconds, $.evaluation.wave)",
+        },
+      },
+      Next: "FinishHaltedRollout",
+    });
+  });
+
+  it("names the same rejection error as the function that sends it", () => {
+    expect(APPROVAL_REJECTED_ERROR).toBe(FUNCTION_APPROVAL_REJECTED_ERROR);
   });
 });

@@ -22,6 +22,7 @@ describe("synthesizeRollout", () => {
       PlanRollout: "plan-rollout",
       LoadWaveHosts: "load-wave",
       EvaluateWave: "evaluate-wave",
+      WaitForApproval: "evaluate-wave",
       FinishRollout: "finish-rollout",
       FinishHaltedRollout: "finish-rollout",
       RecordRolloutFailure: "finish-rollout",

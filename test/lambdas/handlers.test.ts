@@ -123,7 +123,7 @@ describe("handler entries", () => {
     const summary = await finish.handler({ rolloutId: ROLLOUT_ID, outcome: "DONE" }, context);
 
     // Assess
-    expect(evaluation.decision).toBe("DONE");
+    expect(evaluation).toMatchObject({ decision: "DONE" });
     expect(summary).toMatchObject({ status: "SUCCEEDED", lockReleased: true });
   });
 

@@ -273,6 +273,18 @@ export class MemoryLedgerStore implements LedgerStore {
     Object.assign(raw, { haltReason: reason.slice(0, 1024), updatedAt: iso(now) });
   }
 
+  async recordApprovalRequest(
+    rolloutId: string,
+    request: { wave: number; taskToken: string },
+    now: number,
+  ): Promise<boolean> {
+    this.calls.push("recordApprovalRequest");
+    const raw = this.raw(rolloutKey(rolloutId));
+    if (raw === undefined || raw.status !== "RUNNING") return false;
+    Object.assign(raw, { approval: { ...request, requestedAt: iso(now) }, updatedAt: iso(now) });
+    return true;
+  }
+
   async finishRollout(args: FinishRolloutArgs): Promise<boolean> {
     this.calls.push("finishRollout");
     const raw = this.raw(rolloutKey(args.rolloutId));

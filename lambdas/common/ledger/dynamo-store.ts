@@ -315,6 +315,27 @@ export class DynamoLedgerStore implements LedgerStore {
     );
   }
 
+  async recordApprovalRequest(
+    rolloutId: string,
+    request: { wave: number; taskToken: string },
+    now: number,
+  ): Promise<boolean> {
+    return this.db.conditional(
+      new UpdateCommand({
+        TableName: this.db.name,
+        Key: rolloutKey(rolloutId),
+        UpdateExpression: "SET approval = :approval, updatedAt = :now",
+        ConditionExpression: "#status = :running",
+        ExpressionAttributeNames: { "#status": "status" },
+        ExpressionAttributeValues: {
+          ":approval": { ...request, requestedAt: iso(now) },
+          ":running": "RUNNING",
+          ":now": iso(now),
+        },
+      }),
+    );
+  }
+
   async finishRollout(args: FinishRolloutArgs): Promise<boolean> {
     const values: Record<string, unknown> = {
       ":status": args.status,

@@ -110,6 +110,14 @@ export const RolloutSchema = z.strictObject({
    * ALARM (EvaluateWave), or the approval rejected or timed out (the approval gate).
    */
   haltReason: z.string().max(1024).optional(),
+  /** The approval the execution waits for: after which wave, and the task token to answer. */
+  approval: z
+    .strictObject({
+      wave: z.int().nonnegative(),
+      taskToken: z.string().min(1).max(2048),
+      requestedAt: IsoTime,
+    })
+    .optional(),
 });
 /** See {@link RolloutSchema}. */
 export type Rollout = z.infer<typeof RolloutSchema>;

@@ -242,6 +242,15 @@ export interface LedgerStore {
   /** Records why the rollout halts (`haltReason`); no-op when the rollout is absent. */
   recordHaltReason(rolloutId: string, reason: string, now: number): Promise<void>;
   /**
+   * Records the approval the execution waits for (`approval`: wave, task token); false
+   * when the rollout is absent or no longer RUNNING.
+   */
+  recordApprovalRequest(
+    rolloutId: string,
+    request: { wave: number; taskToken: string },
+    now: number,
+  ): Promise<boolean>;
+  /**
    * Sets the final status, counts and error. Only from `from` statuses (or the same
    * final status, a retry); `from: "any"` for the failure path.
    * Returns false when the rollout is absent or in another state.

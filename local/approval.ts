@@ -1,0 +1,90 @@
+/**
+ * The approval gate in local mode. aws-local-stepfunctions has no `.waitForTaskToken`
+ * (a Task's result is its handler's return), so the runner overrides the
+ * `WaitForApproval` state: it records the token as on AWS (the evaluate-wave function,
+ * with the Task's `Payload`), then waits for the local approver: `--approve-all`,
+ * the terminal (readline on a TTY), or a test's function. A rejection fails the
+ * task with `ApprovalRejected` and the reason as the cause, as SendTaskFailure does;
+ * the state's TimeoutSecondsPath still ends an unanswered wait with States.Timeout.
+ * docs/aws-fidelity.md, "Divergences".
+ *
+ * @module
+ */
+import { createInterface } from "node:readline/promises";
+
+/** The Task state of the approval gate (lib/rollout-state-machine.ts). */
+export const APPROVAL_STATE = "WaitForApproval";
+
+/** The token local mode hands `$$.Task.Token` (one execution waits on one task at a time). */
+export const LOCAL_TASK_TOKEN = "local-task-token";
+
+/** What the approver is asked. */
+export interface ApprovalRequest {
+  readonly rolloutId: string;
+  readonly wave: number;
+}
+
+/** An operator's answer. */
+export type ApprovalAnswer =
+  | { readonly decision: "approve" }
+  | {
+      readonly decision: "reject";
+      readonly reason?: string;
+    };
+
+/** Answers an approval; a promise that never settles leaves the wait to its timeout. */
+export type Approver = (request: ApprovalRequest) => Promise<ApprovalAnswer>;
+
+/** The error a rejected approval fails its task with (Error `ApprovalRejected`, Cause the reason). */
+export class ApprovalRejectedError extends Error {
+  override readonly name = "ApprovalRejected";
+}
+
+type Handlers = Readonly<Record<string, (input: unknown) => Promise<unknown>>>;
+
+/** `handlers` with {@link APPROVAL_STATE} recording its token, then waiting for `approver`. */
+export function withApprovalGate(handlers: Handlers, approver: Approver): Handlers {
+  const record = handlers[APPROVAL_STATE];
+  if (record === undefined) return handlers;
+  return {
+    ...handlers,
+    [APPROVAL_STATE]: async (input) => {
+      const payload = (input as { Payload: ApprovalRequest }).Payload;
+      await record(payload);
+      const answer = await approver({ rolloutId: payload.rolloutId, wave: payload.wave });
+      if (answer.decision === "reject") {
+        throw new ApprovalRejectedError(answer.reason ?? "no reason given");
+      }
+      return { decision: "approved", wave: payload.wave };
+    },
+  };
+}
+
+/** Approves every approval at once (`--approve-all`). */
+export const approveAll: Approver = async () => ({ decision: "approve" });
+
+/** Never answers: the wait ends with its timeout (no TTY, no `--approve-all`). */
+export const neverAnswer: Approver = () => new Promise(() => {});
+
+/** Asks on the terminal: `y` approves; anything else rejects, with it as the reason. */
+export function terminalApprover(
+  input: NodeJS.ReadableStream,
+  output: NodeJS.WritableStream,
+): Approver {
+  return async ({ rolloutId, wave }) => {
+    const rl = createInterface({ input, output });
+    try {
+      const line = await rl.question(
+        `\nRollout ${rolloutId}: wave ${wave} done. Approve the next wave? [y/N, or a reason to reject] `,
+      );
+      const answer = line.trim();
+      if (/^y(es)?$/i.test(answer)) return { decision: "approve" };
+      return {
+        decision: "reject",
+        reason: answer === "" || /^no?$/i.test(answer) ? "rejected from the terminal" : answer,
+      };
+    } finally {
+      rl.close();
+    }
+  };
+}
