@@ -435,6 +435,7 @@ export class RolloutStateMachine extends Construct {
         action: "recordApprovalToken",
         rolloutId: JsonPath.stringAt("$$.Execution.Name"),
         wave: JsonPath.numberAt("$.evaluation.wave"),
+        timeoutSeconds: JsonPath.numberAt("$.evaluation.approvalTimeoutSeconds"),
         taskToken: JsonPath.taskToken,
       }),
       taskTimeout: Timeout.at("$.evaluation.approvalTimeoutSeconds"),

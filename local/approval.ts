@@ -5,7 +5,8 @@
  * with the Task's `Payload`), then waits for the local approver: `--approve-all`,
  * the terminal (readline on a TTY), or a test's function. A rejection fails the
  * task with `ApprovalRejected` and the reason as the cause, as SendTaskFailure does;
- * the state's TimeoutSecondsPath still ends an unanswered wait with States.Timeout.
+ * an unanswered wait ends with States.Timeout after the Payload's `timeoutSeconds`
+ * (see {@link localDefinition}).
  * docs/aws-fidelity.md, "Divergences".
  *
  * @module
@@ -49,15 +50,57 @@ export function withApprovalGate(handlers: Handlers, approver: Approver): Handle
   return {
     ...handlers,
     [APPROVAL_STATE]: async (input) => {
-      const payload = (input as { Payload: ApprovalRequest }).Payload;
+      const payload = (input as { Payload: ApprovalRequest & { timeoutSeconds?: number } }).Payload;
       await record(payload);
-      const answer = await approver({ rolloutId: payload.rolloutId, wave: payload.wave });
+      const answer = await withTimeout(
+        approver({ rolloutId: payload.rolloutId, wave: payload.wave }),
+        payload.timeoutSeconds,
+      );
       if (answer.decision === "reject") {
         throw new ApprovalRejectedError(answer.reason ?? "no reason given");
       }
       return { decision: "approved", wave: payload.wave };
     },
   };
+}
+
+/** States.Timeout, as the task's TimeoutSecondsPath would end it on AWS. */
+class StatesTimeoutError extends Error {
+  override readonly name = "States.Timeout";
+}
+
+/** `answer`, or States.Timeout after `seconds` (none: no limit). */
+async function withTimeout(
+  answer: Promise<ApprovalAnswer>,
+  seconds: number | undefined,
+): Promise<ApprovalAnswer> {
+  if (seconds === undefined) return answer;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new StatesTimeoutError("the approval was not answered in time")),
+      seconds * 1000,
+    );
+  });
+  try {
+    return await Promise.race([answer, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The definition local mode runs: WaitForApproval without its TimeoutSecondsPath,
+ * which aws-local-stepfunctions reads from the task's effective input (its Parameters)
+ * rather than the state input; the override enforces the Payload's `timeoutSeconds`.
+ */
+export function localDefinition<D extends object>(definition: D): D {
+  const copy = structuredClone(definition) as D & {
+    States?: Record<string, Record<string, unknown>>;
+  };
+  const state = copy.States?.[APPROVAL_STATE];
+  if (state !== undefined) delete state.TimeoutSecondsPath;
+  return copy;
 }
 
 /** Approves every approval at once (`--approve-all`). */

@@ -9,7 +9,13 @@ import {
 } from "aws-local-stepfunctions";
 import { stopwatch } from "./clock.js";
 import { faultAlarms, LOCAL_FAULT_ALARM, withAlarmFault } from "./alarm-fault.js";
-import { type Approver, LOCAL_TASK_TOKEN, neverAnswer, withApprovalGate } from "./approval.js";
+import {
+  type Approver,
+  LOCAL_TASK_TOKEN,
+  localDefinition,
+  neverAnswer,
+  withApprovalGate,
+} from "./approval.js";
 import type { LocalEnvironment } from "./environment.js";
 import { executionEnded, executionStarted } from "./executions.js";
 import { type LedgerHost, readLedger } from "./ledger-view.js";
@@ -194,7 +200,9 @@ export async function runRollout(
 
   let error: string | null = null;
   // As strict as Step Functions: payload and history quotas, uncatchable errors.
-  const machine = new StrictStateMachine(env.definition as never, { limits: options.limits });
+  const machine = new StrictStateMachine(localDefinition(env.definition) as never, {
+    limits: options.limits,
+  });
   executionStarted(rolloutId);
   const execution = machine.run(input as never, {
     overrides: {

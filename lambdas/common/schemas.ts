@@ -235,6 +235,8 @@ export const ApprovalTokenEventSchema = z.strictObject({
   action: z.literal("recordApprovalToken"),
   rolloutId: RolloutIdSchema,
   wave: WaveSchema,
+  /** How long the execution waits (the task's TimeoutSecondsPath). */
+  timeoutSeconds: z.int().min(1).max(604_800).optional(),
   taskToken: TaskTokenSchema,
 });
 /** See {@link ApprovalTokenEventSchema}. */

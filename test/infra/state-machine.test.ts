@@ -403,6 +403,7 @@ describe("approval gate", () => {
           action: "recordApprovalToken",
           "rolloutId.$": "$$.Execution.Name",
           "wave.$": "$.evaluation.wave",
+          "timeoutSeconds.$": "$.evaluation.approvalTimeoutSeconds",
           "taskToken.$": "$$.Task.Token",
         },
       },

@@ -469,6 +469,31 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
       expect(missing).toBeUndefined();
     });
 
+    it("records an approval request on a RUNNING rollout only", async () => {
+      // Prepare
+      await seed(rolloutItem({ status: "RUNNING" }));
+
+      // Act
+      const recorded = await store.recordApprovalRequest(
+        ROLLOUT_ID,
+        { wave: 0, taskToken: "token-1" },
+        T0 + 1000,
+      );
+      const absent = await store.recordApprovalRequest(
+        "r-absent",
+        { wave: 0, taskToken: "token-2" },
+        T0 + 1000,
+      );
+
+      // Assess
+      expect([recorded, absent]).toEqual([true, false]);
+      expect((await store.getRollout(ROLLOUT_ID))?.approval).toEqual({
+        wave: 0,
+        taskToken: "token-1",
+        requestedAt: later(1000),
+      });
+    });
+
     it("writes a halt's reason as haltReason, cut to 1024 characters", async () => {
       // Prepare
       await seed(rolloutItem({ status: "RUNNING" }));
