@@ -7,7 +7,6 @@ import {
   ExecutionTimeoutError,
   type StateMachine,
 } from "aws-local-stepfunctions";
-import { stopwatch } from "./clock.js";
 import { faultAlarms, LOCAL_FAULT_ALARM, withAlarmFault } from "./alarm-fault.js";
 import {
   type Approver,
@@ -16,6 +15,7 @@ import {
   neverAnswer,
   withApprovalGate,
 } from "./approval.js";
+import { stopwatch } from "./clock.js";
 import type { LocalEnvironment } from "./environment.js";
 import { executionEnded, executionStarted } from "./executions.js";
 import { type LedgerHost, readLedger } from "./ledger-view.js";
