@@ -5,7 +5,9 @@
  *
  * @module
  */
+
 import { z } from "zod";
+import { isoTime } from "../clock.js";
 import { InvalidLedgerItemError } from "../errors.js";
 import {
   InstanceIdSchema,
@@ -299,7 +301,7 @@ export type LeaseItem = z.infer<typeof LeaseItemSchema>;
 // Reading
 
 /** ISO-8601 of epoch milliseconds. */
-export const iso = (ms: number): string => new Date(ms).toISOString();
+export const iso = isoTime;
 /** Epoch seconds of epoch milliseconds. */
 export const epochSeconds = (ms: number): number => Math.floor(ms / 1000);
 
