@@ -48,7 +48,7 @@ export interface FinishRolloutResult {
   /** Host leases of this rollout this call deleted. */
   readonly leasesReleased: number;
   /**
-   * Keys (`pk sk`) of the rollout's items that fail their schema. They never keep the
+   * Keys (partition and sort key) of the rollout's items that fail their schema. They never keep the
    * end from being recorded or the lock from being released.
    */
   readonly corrupt: string[];

@@ -45,7 +45,7 @@ export interface NightlyCleanupResult {
   readonly failed: CleanupEntry[];
   /** Pending snapshots left for the next run because the invocation ran out of time. */
   readonly deferred: number;
-  /** Keys (`pk sk`) of pending snapshot items that fail their schema: skipped, never cleaned. */
+  /** Keys (partition and sort key) of pending snapshot items that fail their schema: skipped, never cleaned. */
   readonly corrupt: string[];
 }
 
