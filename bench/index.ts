@@ -112,6 +112,7 @@ async function main(): Promise<void> {
       json: { type: "string" },
       "switch-modes": { type: "boolean" },
       kits: { type: "boolean" },
+      "scale-wave": { type: "boolean" },
     },
     strict: true,
   });
@@ -119,6 +120,12 @@ async function main(): Promise<void> {
     say(`agent-rollout benchmarks (--kits)`);
     say(`machine: ${osLine()}`);
     await kitsSection();
+    return;
+  }
+  if (values["scale-wave"]) {
+    say(`agent-rollout benchmarks (--scale-wave)`);
+    say(`machine: ${osLine()}`);
+    await scaleWaveSection(FULL.lightHosts);
     return;
   }
   const sizes = values.quick ? QUICK : FULL;
@@ -614,6 +621,55 @@ function strictRunnerFigures(scale: RolloutMeasurement, wide: RolloutMeasurement
       `${TARGET_HOSTS} hosts in waves of 100 (${targetWaves} waves): ${at(targetWaves)}; ` +
       `MAX_WAVES ${MAX_WAVES} waves: ${at(MAX_WAVES)}; limit ${MAX_HISTORY_EVENTS}`,
   );
+}
+
+/**
+ * Every one of `hosts` light hosts in one wave (the widest wave the input allows), at
+ * batch 100, through the strict runner: its largest payload and history per execution
+ * against the quotas (`--scale-wave`).
+ */
+async function scaleWaveSection(hosts: number): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), "agent-rollout-bench-"));
+  try {
+    say();
+    say(`== Scale: ${hosts} light hosts in one wave, batch 100, strict runner`);
+    const [wide] = await scenarioOnLightFleet(join(work, "wave"), LIGHT_PROFILE_FILE, hosts, [
+      {
+        label: `scale-w${hosts}`,
+        targetVersion: "2.0.0",
+        batchSize: 100,
+        canary: 0,
+        waveSize: hosts,
+        jobsPerHost: 0,
+      },
+    ]);
+    if (!wide) throw new Error("the scenario returned no rollout");
+    say(
+      `status ${wide.status}, ${wide.hosts} hosts, ${wide.waves} wave(s), wall ${wide.wallMs} ms`,
+    );
+    const { parent, children } = wide.quotas;
+    printTable(
+      ["execution", "largest payload bytes", "limit", "history events", "limit"],
+      [
+        [
+          "parent",
+          parent ? `${parent.largestPayloadBytes} (${parent.largestPayloadAt})` : "-",
+          MAX_PAYLOAD_BYTES,
+          parent?.historyEvents ?? "-",
+          MAX_HISTORY_EVENTS,
+        ],
+        [
+          `largest child (of ${children.count})`,
+          `${children.largestPayloadBytes} (${children.largestPayloadAt})`,
+          MAX_PAYLOAD_BYTES,
+          children.mostHistoryEvents,
+          MAX_HISTORY_EVENTS,
+        ],
+      ],
+    );
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
 
 function range(n: number): number[] {
