@@ -115,15 +115,16 @@ describe("a measured 2-host rollout", () => {
       EvaluateWave: 2,
       IsRolloutHalted: 2,
       HasMoreWaves: 2,
+      NeedsApproval: 1,
       BakeBetweenWaves: 1,
       FinishRollout: 1,
       RolloutSucceeded: 1,
     });
-    expect(measured.parent.transitions).toBe(16);
+    expect(measured.parent.transitions).toBe(17);
     // Execution 2, each Lambda task 5, each Distributed Map 6, each other state 2
     // (the model of bench/metrics.ts).
     expect(measured.parent.historyEvents).toBe(
-      2 + 5 * (1 + 2 + 2 + 1) + 6 * 2 + 2 * (1 + 1 + 2 + 2 + 1 + 1),
+      2 + 5 * (1 + 2 + 2 + 1) + 6 * 2 + 2 * (1 + 1 + 2 + 2 + 1 + 1 + 1),
     );
   });
 
