@@ -5,6 +5,8 @@
 // Nothing is suspended during an upgrade (the procedure says not to mark the node for
 // maintenance): requests wait in the queue while the daemons restart and the new
 // daemons pick them up.
+// On "stop" it submits one last short transfer per agent, so the daemons serving at
+// the end (the new release's after a rollout) always carry work, then drains.
 // Counts: a transfer is completed when its done record arrived, failed when the copy's
 // sha256 differs from the source's, lost when neither the record nor the copy exists,
 // a status update lost when the copy arrived but its record did not. Per agent, the
@@ -58,26 +60,29 @@ function tick() {
       byVersion[done.version] = (byVersion[done.version] ?? 0) + 1;
     }
     while (submitting && n.inFlight.size < perHost && n.agents.length > 0) {
-      const agent = n.agents[n.next++ % n.agents.length];
-      const id = `${n.computerName}-${RUN}-tr${String(n.seq++).padStart(5, "0")}`;
-      const src = join(n.agentRoot, "data", "src", id);
-      const dst = join(n.agentRoot, "data", "dst", id);
       const seconds = Math.round((minS + Math.random() * (maxS - minS)) * 10) / 10;
-      totals.submitted++;
-      try {
-        mkdirSync(join(n.agentRoot, "data", "src"), { recursive: true });
-        writeFileSync(src, randomBytes(64 * 1024));
-        const queue = join(n.agentRoot, "queue", agent);
-        mkdirSync(queue, { recursive: true });
-        writeFileSync(join(queue, `.${id}.tmp`), JSON.stringify({ id, src, dst, seconds }));
-        renameSync(join(queue, `.${id}.tmp`), join(queue, `${id}.json`));
-      } catch {
-        totals.failedSubmissions++;
-        continue;
-      }
-      n.inFlight.set(id, { sha256: sha(src), dst });
+      submit(n, n.agents[n.next++ % n.agents.length], seconds);
     }
   }
+}
+
+function submit(n, agent, seconds) {
+  const id = `${n.computerName}-${RUN}-tr${String(n.seq++).padStart(5, "0")}`;
+  const src = join(n.agentRoot, "data", "src", id);
+  const dst = join(n.agentRoot, "data", "dst", id);
+  totals.submitted++;
+  try {
+    mkdirSync(join(n.agentRoot, "data", "src"), { recursive: true });
+    writeFileSync(src, randomBytes(64 * 1024));
+    const queue = join(n.agentRoot, "queue", agent);
+    mkdirSync(queue, { recursive: true });
+    writeFileSync(join(queue, `.${id}.tmp`), JSON.stringify({ id, src, dst, seconds }));
+    renameSync(join(queue, `.${id}.tmp`), join(queue, `${id}.json`));
+  } catch {
+    totals.failedSubmissions++;
+    return;
+  }
+  n.inFlight.set(id, { sha256: sha(src), dst });
 }
 const timer = setInterval(tick, 50);
 tick();
@@ -108,6 +113,9 @@ async function stop() {
   if (stopping) return;
   stopping = true;
   submitting = false;
+  // One last short transfer per agent: whichever daemons serve the node now (the new
+  // release's, after a rollout) must pick it up, however the rollout's timing fell.
+  for (const n of nodes) for (const agent of n.agents) submit(n, agent, minS);
   const deadline = Date.now() + drainMs;
   while (Date.now() < deadline && nodes.some((n) => n.inFlight.size > 0)) {
     await new Promise((r) => setTimeout(r, 50));
