@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { existsSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
@@ -17,6 +17,7 @@ import { DynamoLedgerStore } from "../lambdas/common/ledger/index.js";
 import { type RolloutInput, RolloutInputSchema } from "../lambdas/common/schemas.js";
 import { type CleanupReport, runCleanup } from "../local/cleanup.js";
 import { type LocalEnvironment, startEnvironment } from "../local/environment.js";
+import { executionEnded, executionPidState, executionStarted } from "../local/executions.js";
 import { fleetExists } from "../local/fleet.js";
 import { formatProgress } from "../local/format.js";
 import { stopFleetProcesses } from "../local/processes.js";
@@ -27,19 +28,6 @@ import { CliError, EXIT } from "./errors.js";
 /** Where a local `start` keeps the report of each rollout (job figures for `report`). */
 export const reportFile = (workDir: string, rolloutId: string): string =>
   join(workDir, "reports", `${rolloutId}.json`);
-const pidFile = (workDir: string, rolloutId: string): string =>
-  join(workDir, "executions", `${rolloutId}.pid`);
-
-/** True when a process with this pid exists. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Opens local mode's work dir `dir` (made by `npm start -- --work-dir DIR`). */
 export async function openLocalBackend(dir: string): Promise<Backend> {
   const workDir = resolve(dir);
@@ -58,11 +46,9 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
       return { rolloutId, report };
     },
     async executionState(rolloutId): Promise<ExecutionState> {
-      const file = pidFile(workDir, rolloutId);
-      if (!existsSync(file)) return "NOT_FOUND";
-      const pid = Number(readFileSync(file, "utf8").trim());
+      const state = executionPidState(workDir, rolloutId);
       // A pid file left by a process that died: the run was cut short.
-      return Number.isInteger(pid) && alive(pid) ? "RUNNING" : "ABORTED";
+      return state === "DIED" ? "ABORTED" : state;
     },
     runCleanup: (): Promise<CleanupReport> => runCleanup(env),
     async jobFigures(rolloutId) {
@@ -100,12 +86,14 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
         EXIT.USAGE,
       );
     }
-    const file = pidFile(workDir, rolloutId);
-    if (existsSync(reportFile(workDir, rolloutId)) || existsSync(file)) {
+    if (
+      existsSync(reportFile(workDir, rolloutId)) ||
+      executionPidState(workDir, rolloutId) !== "NOT_FOUND"
+    ) {
       throw new CliError(`rollout ${rolloutId} was already started: pick another --rollout-id`);
     }
-    await mkdir(join(workDir, "executions"), { recursive: true });
-    await writeFile(file, `${process.pid}\n`);
+    // Running from here on, booting the fleet included (the runner marks it again).
+    executionStarted(rolloutId);
     try {
       // A kept fleet's listeners were stopped when the run that made it ended.
       await env.fleet.boot();
@@ -128,7 +116,7 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
       return report;
     } finally {
       await stopFleetProcesses(join(workDir, "fleet"));
-      await rm(file, { force: true });
+      executionEnded(rolloutId);
     }
   }
 }

@@ -3,7 +3,8 @@
  * from them: Step Functions' DescribeExecution, as the local runner knows it. An
  * execution runs while this process runs it, or while the process whose pid its pid
  * file holds (`<workDir>/executions/<rolloutId>.pid`) is alive: the execution of a CLI
- * killed with -9 has ended, as Step Functions would say of a stopped execution.
+ * killed with -9 has ended, as Step Functions would say of a stopped execution. The
+ * operator CLI's local backend reads and writes the same files through this module.
  *
  * @module
  */
@@ -15,43 +16,57 @@ import { pidAlive } from "./work-dir.js";
 /** Rollout ids (execution names) of the executions running now in this process. */
 export const runningExecutions = new Set<string>();
 
-/** Where pid files of executions are kept; set by the environment of a work dir. */
-let pidDir: string | undefined;
+/** The work dir whose pid files this process keeps; set by the environment of a work dir. */
+let trackedWorkDir: string | undefined;
 
 /** Keeps a pid file per running execution under `<workDir>/executions`. */
 export function trackExecutionsIn(workDir: string): void {
-  pidDir = join(workDir, "executions");
+  trackedWorkDir = workDir;
 }
 
-const pidFile = (rolloutId: string) =>
-  pidDir === undefined ? undefined : join(pidDir, `${rolloutId}.pid`);
+/** The pid file of a rollout's execution in a work dir. */
+export const executionPidFile = (workDir: string, rolloutId: string): string =>
+  join(workDir, "executions", `${rolloutId}.pid`);
 
-/** Marks an execution running in this process (and writes its pid file). */
+/** Marks an execution running in this process (and writes its pid file); idempotent. */
 export function executionStarted(rolloutId: string): void {
   runningExecutions.add(rolloutId);
-  const file = pidFile(rolloutId);
-  if (file === undefined || pidDir === undefined) return;
-  mkdirSync(pidDir, { recursive: true });
-  writeFileSync(file, `${process.pid}\n`);
+  if (trackedWorkDir === undefined) return;
+  mkdirSync(join(trackedWorkDir, "executions"), { recursive: true });
+  writeFileSync(executionPidFile(trackedWorkDir, rolloutId), `${process.pid}\n`);
 }
 
-/** Marks an execution ended (and removes its pid file). */
+/** Marks an execution ended (and removes its pid file); idempotent. */
 export function executionEnded(rolloutId: string): void {
   runningExecutions.delete(rolloutId);
-  const file = pidFile(rolloutId);
-  if (file !== undefined) rmSync(file, { force: true });
+  if (trackedWorkDir !== undefined) {
+    rmSync(executionPidFile(trackedWorkDir, rolloutId), { force: true });
+  }
+}
+
+/**
+ * What the pid file of a rollout's execution in `workDir` says: none (`NOT_FOUND`), a
+ * live process or this one (`RUNNING`), or a process that died without ending the
+ * execution (`DIED`: a CLI killed with -9).
+ */
+export function executionPidState(
+  workDir: string,
+  rolloutId: string,
+): "NOT_FOUND" | "RUNNING" | "DIED" {
+  let text: string;
+  try {
+    text = readFileSync(executionPidFile(workDir, rolloutId), "utf8");
+  } catch {
+    return "NOT_FOUND";
+  }
+  if (runningExecutions.has(rolloutId)) return "RUNNING";
+  const pid = Number(text.trim());
+  return pid !== process.pid && pidAlive(pid) ? "RUNNING" : "DIED";
 }
 
 /** Whether a rollout's execution runs, as the local runner knows it. */
 export const localExecutionStatus: ExecutionStatusSource = async ({ rolloutId }) => {
   if (runningExecutions.has(rolloutId)) return "RUNNING";
-  const file = pidFile(rolloutId);
-  if (file === undefined) return "ENDED";
-  let pid: number;
-  try {
-    pid = Number(readFileSync(file, "utf8").trim());
-  } catch {
-    return "ENDED";
-  }
-  return pid !== process.pid && pidAlive(pid) ? "RUNNING" : "ENDED";
+  if (trackedWorkDir === undefined) return "ENDED";
+  return executionPidState(trackedWorkDir, rolloutId) === "RUNNING" ? "RUNNING" : "ENDED";
 };
