@@ -198,6 +198,18 @@ export function profileData(text: string): string {
 }
 
 /**
+ * A bash file as shipped: its comment lines emptied (the shebang kept), so that the
+ * code fits the document while error line numbers still match the repository's file.
+ * The scripts have no heredocs or multi-line strings whose lines could start with '#'.
+ */
+export function scriptData(text: string): string {
+  return text
+    .split("\n")
+    .map((line, i) => (i > 0 && /^\s*#/.test(line) ? "" : line))
+    .join("\n");
+}
+
+/**
  * One set of the five documents per profile of `profilesDir`, each shipping that
  * profile only and accepting only its name: a document's size does not grow with the
  * number of profiles deployed.
@@ -410,8 +422,12 @@ function bootstrap(
     'ar_dir=$(mktemp -d "${TMPDIR:-/tmp}/agent-rollout.XXXXXX")',
     "trap 'rm -rf -- \"$ar_dir\"' EXIT",
     'mkdir -- "$ar_dir/lib" "$ar_dir/profiles"',
-    ...library.flatMap((f) => heredoc(f.name.endsWith(".sh") ? `lib/${f.name}` : f.name, f.text)),
-    ...heredoc(`${step}.sh`, script),
+    ...library.flatMap((f) =>
+      f.name.endsWith(".sh")
+        ? heredoc(`lib/${f.name}`, scriptData(f.text))
+        : heredoc(f.name, f.text),
+    ),
+    ...heredoc(`${step}.sh`, scriptData(script)),
     ...profiles.flatMap((p) => heredoc(`profiles/${p.name}.profile`, p.text)),
     // A cancel or timeout signal goes to the step script, whose exit trap resumes the
     // agent; we wait for it before removing its files.

@@ -21,6 +21,7 @@ import {
   PARAMETER_VALUES_RESERVE_BYTES,
   profileData,
   SSM_DOCUMENT_MAX_BYTES,
+  scriptData,
 } from "../../lib/host-documents/index.js";
 import { PROFILES_DIR, SCRIPTS_DIR } from "./harness.js";
 
@@ -162,10 +163,19 @@ describe.each(HOST_STEPS)("%s", (step) => {
       for (const [path, content] of files) {
         if (path.startsWith("profiles/")) {
           expect(content, path).toBe(profileData(read(join(PROFILES_DIR, path.slice(9)))));
+        } else if (path.endsWith(".sh")) {
+          expect(content, path).toBe(scriptData(read(join(SCRIPTS_DIR, path))));
         } else expect(content, path).toBe(read(join(SCRIPTS_DIR, path)));
       }
     },
   );
+});
+
+describe("scriptData", () => {
+  it("empties comment lines, keeps the shebang, the code and every line number", () => {
+    const text = '#!/usr/bin/env bash\n# what it does\nx=1 # kept\n  # indented\necho "#no"\n';
+    expect(scriptData(text)).toBe('#!/usr/bin/env bash\n\nx=1 # kept\n\necho "#no"\n');
+  });
 });
 
 describe("document sizes", () => {
