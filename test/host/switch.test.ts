@@ -148,6 +148,32 @@ describe("switch", () => {
     expect(await host.health()).toEqual({ status: 200, version: "2.0.0" });
   });
 
+  it("points the previous link at the old release with the flip, before configure", async () => {
+    // Prepare: a configure hook that records where both links point when it runs.
+    const profiles = mkdtempSync(join(suite.work, "profiles-links-"));
+    deriveProfile(profiles, "demo", {
+      "hook.configure":
+        'printf "%s %s\\n" "$(readlink current)" "$(readlink previous)" >links-at-configure && "$AR_RELEASE/bin/agentctl" configure',
+    });
+    const host = await newHost();
+    await stage(host, "2.0.0");
+    expect(host.link("previous")).toBeNull();
+
+    // Act
+    const { code, result } = await host.runStep(
+      "switch",
+      { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-links" },
+      { profileDir: profiles },
+    );
+
+    // Assess
+    expect([code, result.status]).toEqual([0, "SWITCHED"]);
+    expect(readFileSync(host.path("links-at-configure"), "utf8")).toBe(
+      "releases/2.0.0 releases/1.0.0\n",
+    );
+    expect(host.link("previous")).toBe("releases/1.0.0");
+  });
+
   it("declares an empty snapshot and no suspend window for hooks declared none", async () => {
     // Prepare: a jobless daemon's profile.
     const jobless = join(suite.work, "profiles-jobless");

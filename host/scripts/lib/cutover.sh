@@ -68,8 +68,8 @@ ar_heal_interrupted_suspend() {
 
 # ar__cutover FROM_T FROM_V TO_T TO_V PREV_AFTER PREV_BEFORE CONFIGURE
 # Moves the agent from release FROM_T to TO_T (relative to AR_ROOT). stop-start: stop
-# the listener (jobs keep running), point the links (previous to PREV_AFTER, removed
-# when empty), configure if CONFIGURE=yes, start, health. overlap: the same without the
+# the listener (jobs keep running), point the link, then previous to PREV_AFTER
+# (removed when empty), configure if CONFIGURE=yes, start, health. overlap: the same without the
 # first stop; the old listener stops (and drains) once the new one passed. On failure,
 # back: stop the new listener, links as they were (previous to PREV_BEFORE), start the
 # old one (a no-op if it runs), health. Must run suspended. Never exits; sets
@@ -103,15 +103,16 @@ ar__cutover() {
     return 0
   fi
   AR_LIVE_REL=$to_rel AR_LIVE_VER=$to_v
+  # The previous link moves with the link, before configuration (Control-M renames exe
+  # to exe_old at step 8, configures at step 10): configure may rely on it.
+  ar_point_link "${AR_P[previous_link_name]}" "$prev_after" ||
+    ar_log "cannot update ${AR_P[previous_link_name]} (continuing)"
   if [[ $configure == yes ]] && ! ar_hook_line AR_CONFIGURE_REPORT configure "$to_rel" "$to_v"; then
     AR_CUTOVER_REASON=$AR_HOOK_ERROR
   elif ! ar_hook startListener "$to_rel" "$to_v"; then
     AR_CUTOVER_REASON=$AR_HOOK_ERROR
   else
     ar_now_ms health_start
-    # Bookkeeping while the new listener boots, not before: it stays out of the gap.
-    ar_point_link "${AR_P[previous_link_name]}" "$prev_after" ||
-      ar_log "cannot update ${AR_P[previous_link_name]} (continuing)"
     if ar_wait_healthy "$to_rel" "$to_v"; then
       AR_HEALTH_WAIT_MS=$((AR_HEALTH_OK_MS - health_start))
       if [[ -n $overlap && -n $from_rel ]]; then
@@ -255,8 +256,8 @@ ar__valid_target() {
 
 # ar_recover_cutover: repairs what a killed switch or rollback left half done, from
 # its record, before the step does anything else. Link on the old release: start its
-# listener (idempotent), health. Link on the new one: complete the cutover (configure
-# if recorded, start, health, previous link; overlap: stop the old listener, first if
+# listener (idempotent), health. Link on the new one: complete the cutover (previous
+# link, configure if recorded, start, health; overlap: stop the old listener, first if
 # no holder runs), or go back as ar__cutover would. Leaves the agent suspended (if it
 # was). Fails the step when no release can be brought to serve (the record then stays).
 # Sets AR_RECOVERED = '' (nothing to recover) | forward | back, AR_RECOVERED_STEP,
@@ -295,6 +296,9 @@ ar_recover_cutover() {
   if [[ $cur_t == "${rec[toTarget]}" ]]; then
     # The link was flipped: finish the cutover if the new release comes up.
     AR_LIVE_REL=$to_rel AR_LIVE_VER=$AR_RECOVERED_TO_V
+    # As in ar__cutover: the previous link is set before configuration.
+    ar_point_link "${AR_P[previous_link_name]}" "${rec[prevAfter]}" ||
+      ar_log "cannot update ${AR_P[previous_link_name]} (continuing)"
     # overlap: the old listener may still serve. With no holder the new one cannot start
     # beside it: stop it first (stop-start); if that fails it serves on, go back to it.
     local old=$from_rel stop_new=yes
@@ -313,8 +317,6 @@ ar_recover_cutover() {
     elif ! ar_wait_healthy "$to_rel" "$AR_RECOVERED_TO_V"; then
       AR_CUTOVER_REASON=$AR_HEALTH_ERROR
     else
-      ar_point_link "${AR_P[previous_link_name]}" "${rec[prevAfter]}" ||
-        ar_log "cannot update ${AR_P[previous_link_name]} (continuing)"
       if [[ -n $old ]]; then
         ar_hook stopListener "$from_rel" "$AR_RECOVERED_FROM_V" ||
           ar_log "stopping the listener of ${AR_RECOVERED_FROM_V} failed: $AR_HOOK_ERROR"
