@@ -20,6 +20,8 @@ release_name={version}
 link_name=current
 previous_link_name=previous
 artifact=tar.gz
+# The package tarball holds everything under fta-agents-<version>/.
+artifact_subdir=fta-agents-{version}
 min_free_mb=50
 hook_timeout_s=60
 health_timeout_s=5

@@ -4,7 +4,8 @@
 #
 # Fetches the artifact (https:// with curl, or a local file:/// path), verifies its
 # sha256, extracts it into a temporary directory next to the release directory and
-# renames it into place (a release directory is never seen half-extracted), runs
+# renames it into place (a release directory is never seen half-extracted; with the
+# profile's artifact_subdir, only that directory of the archive), runs
 # hook.install inside it, then records it as staged. Backs up $AR_ROOT/conf into
 # $AR_STATE/backups/<rolloutId>/ (first backup of a rollout wins). A release already
 # staged from the same sha256 is ALREADY_STAGED. A profile with switch_mode=overlap
@@ -105,6 +106,20 @@ finish() {
   exit 0
 }
 
+# take_artifact_subdir: the release is the archive's artifact_subdir ({version}
+# replaced): a real directory inside the extracted tree (no symlink on the way out of
+# it), moved to $work/release; the rest of the archive is dropped.
+take_artifact_subdir() {
+  local sub=${AR_P[artifact_subdir]//"{version}"/$version} top real
+  top=$(realpath -e -- "$work/release") || ar_fail 1 "cannot resolve $work/release"
+  real=$(realpath -e -- "$top/$sub" 2>/dev/null) || real=''
+  if [[ -z $real || $real != "$top/$sub" || ! -d $real ]]; then
+    ar_fail 1 "the artifact $url has no directory $sub (artifact_subdir of profile ${PARAM[profile]})"
+  fi
+  { mv -T -- "$real" "$work/subdir" && mv -T -- "$work/release" "$work/rest" &&
+    mv -T -- "$work/subdir" "$work/release"; } || ar_fail 1 "cannot take $sub out of the artifact"
+}
+
 # Removes a directory by first renaming it out of the way, so that it disappears at
 # once instead of file by file.
 remove_dir() {
@@ -163,6 +178,7 @@ if [[ ${AR_P[artifact]} == tar.gz ]]; then
   [[ $got == "$sha" ]] || ar_fail 1 "sha256 mismatch for $url: expected $sha, got $got"
   tar -xzf "$artifact" -C "$work/release" --no-same-owner ||
     ar_fail 1 "cannot extract $url"
+  [[ -z ${AR_P[artifact_subdir]} ]] || take_artifact_subdir
   export AR_ARTIFACT=$artifact
 fi
 

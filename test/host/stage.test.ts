@@ -10,7 +10,14 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type Artifact, deriveProfile, hostSuite, startTicks, type TestHost } from "./harness.js";
+import {
+  type Artifact,
+  deriveProfile,
+  hostSuite,
+  sha256File,
+  startTicks,
+  type TestHost,
+} from "./harness.js";
 
 const suite = hostSuite("ar-stage-test-");
 
@@ -208,6 +215,93 @@ describe("stage", () => {
     });
     expect(host.tree()).toEqual(tree);
   });
+});
+
+describe("artifact_subdir", () => {
+  /**
+   * The 2.0.0 demo release repacked as `name.tar.gz` in the artifact directory, its
+   * files under `top` (a directory, or a symlink to `linkTo` when given).
+   */
+  function repack(name: string, top: string, linkTo?: string): Artifact {
+    const dir = mkdtempSync(join(suite.work, "repack-"));
+    if (linkTo === undefined) {
+      mkdirSync(join(dir, top));
+      execFileSync("tar", ["-xzf", artifact("2.0.0").path, "-C", join(dir, top)]);
+    } else symlinkSync(linkTo, join(dir, top));
+    const path = join(artifactDir(), `${name}.tar.gz`);
+    execFileSync("tar", ["-czf", path, "-C", dir, top]);
+    return { version: "2.0.0", path, url: `file://${path}`, sha256: sha256File(path) };
+  }
+
+  function subdirProfile(): string {
+    const profiles = mkdtempSync(join(suite.work, "profiles-subdir-"));
+    deriveProfile(profiles, "demo", { artifact_subdir: "demo-agent-{version}" });
+    return profiles;
+  }
+
+  const stageWith = (host: TestHost, a: Artifact, profileDir: string) =>
+    host.runStep(
+      "stage",
+      {
+        profile: "demo",
+        targetVersion: "2.0.0",
+        artifactUrl: a.url,
+        artifactSha256: a.sha256,
+        rolloutId: "r-subdir",
+      },
+      { profileDir },
+    );
+
+  it("stages the archive's subdirectory, {version} replaced, as the release", async () => {
+    // Prepare
+    const host = await newHost();
+    const a = repack("wrapped-2.0.0", "demo-agent-2.0.0");
+
+    // Act
+    const { code, result } = await stageWith(host, a, subdirProfile());
+
+    // Assess
+    expect([code, result.status]).toEqual([0, "STAGED"]);
+    expect(readdirSync(host.path("releases", "2.0.0")).sort()).toEqual(["VERSION", "bin", "lib"]);
+    expect(readFileSync(host.path("releases", "2.0.0", "VERSION"), "utf8")).toBe("2.0.0\n");
+  });
+
+  it.each([
+    ["has no such directory", "other-top", undefined],
+    ["holds it as a symlink out of the archive", "demo-agent-2.0.0", "/etc"],
+    ["holds it as a symlink inside the archive", "demo-agent-2.0.0", "."],
+  ])("refuses an archive that %s, staging nothing", async (_, top, linkTo) => {
+    // Prepare
+    const host = await newHost();
+    const a = repack(`bad-${top}-${linkTo === undefined ? "dir" : "link"}`, top, linkTo);
+    const tree = host.tree();
+
+    // Act
+    const { code, result } = await stageWith(host, a, subdirProfile());
+
+    // Assess
+    expect(code).toBe(1);
+    expect(result.error).toBe(
+      `the artifact ${a.url} has no directory demo-agent-2.0.0 (artifact_subdir of profile demo)`,
+    );
+    expect(host.tree()).toEqual(tree);
+  });
+
+  it.each(["../up", "a/../../b", "/abs", "./x", "a b"])(
+    "refuses artifact_subdir %s in the profile",
+    async (value) => {
+      const host = await newHost();
+      const profiles = mkdtempSync(join(suite.work, "profiles-subdir-bad-"));
+      deriveProfile(profiles, "demo", { artifact_subdir: value });
+
+      const { code, result } = await stageWith(host, artifact("2.0.0"), profiles);
+
+      expect(code).toBe(1);
+      expect(result.error).toBe(
+        "profile demo: artifact_subdir must be a relative path without '.' or '..' (artifact=tar.gz)",
+      );
+    },
+  );
 });
 
 describe("bad parameters are refused before anything is touched", () => {

@@ -69,6 +69,9 @@ describe("the FTA-like kit", () => {
       const root = join(dir, "fleet", host, "opt", "fta");
       expect(existsSync(join(root, "releases", "1.0.0"))).toBe(false);
       expect(existsSync(join(root, "releases", "2.0.0"))).toBe(true);
+      // The package tarball's fta-agents-2.0.0/ is the release (artifact_subdir).
+      expect(existsSync(join(root, "releases", "2.0.0", "bin", "fta-pkg"))).toBe(true);
+      expect(existsSync(join(root, "releases", "2.0.0", "fta-agents-2.0.0"))).toBe(false);
     }
   }, 60_000);
 

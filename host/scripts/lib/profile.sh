@@ -18,7 +18,7 @@ readonly -a AR_PROFILE_REQUIRED=(install_root hook.version hook.suspend hook.res
   hook.stopListener hook.startListener hook.health hook.listJobs)
 readonly -a AR_PROFILE_OPTIONAL=(description releases_dir release_name link_name
   previous_link_name artifact min_free_mb hook_timeout_s health_timeout_s
-  hook.preflight hook.install hook.configure switch_mode hook.endpoint)
+  hook.preflight hook.install hook.configure switch_mode hook.endpoint artifact_subdir)
 
 # ar_load_profile NAME: parses $AR_PROFILE_DIR/NAME.profile into AR_P (defaults
 # applied) and sets AR_HOST_ROOT, AR_ROOT, AR_STATE. The file is data: lines are split
@@ -34,7 +34,7 @@ ar_load_profile() {
     [previous_link_name]=previous [artifact]=tar.gz [min_free_mb]=100
     [hook_timeout_s]=60 [health_timeout_s]=30 [hook.preflight]=true
     [hook.install]=true [hook.configure]=true [description]='' [switch_mode]=stop-start
-    [hook.endpoint]='')
+    [hook.endpoint]='' [artifact_subdir]='')
   while IFS= read -r line || [[ -n $line ]]; do
     n=$((n + 1))
     line=${line%$'\r'}
@@ -88,6 +88,12 @@ ar__check_profile() {
     ar_fail 1 "profile $name: link_name and previous_link_name must differ"
   [[ ${AR_P[artifact]} == tar.gz || ${AR_P[artifact]} == none ]] ||
     ar_fail 1 "profile $name: artifact must be tar.gz or none"
+  # A directory inside the archive ({version} replaced by stage): no way out of it.
+  if [[ -n ${AR_P[artifact_subdir]} ]] && { [[ ${AR_P[artifact]} != tar.gz ]] ||
+    ! ar__matches "${AR_P[artifact_subdir]}" '^[A-Za-z0-9._{}-]+(/[A-Za-z0-9._{}-]+)*$' ||
+    ar__has_dot_dot "${AR_P[artifact_subdir]}"; }; then
+    ar_fail 1 "profile $name: artifact_subdir must be a relative path without '.' or '..' (artifact=tar.gz)"
+  fi
   for k in min_free_mb hook_timeout_s health_timeout_s; do
     # No leading zero: bash arithmetic would read it as octal.
     ar__matches "${AR_P[$k]}" '^(0|[1-9][0-9]{0,5})$' || ar_fail 1 "profile $name: $k must be a number"
