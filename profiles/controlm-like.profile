@@ -19,6 +19,10 @@ release_name=exe_{version}
 link_name=exe
 previous_link_name=exe_old
 artifact=tar.gz
+# Step 3: what the install (share/) and the configuration (CONFIG.dat) change outside
+# exe_<version>; agent-rollout backs it up before the install and puts it back when
+# the agent goes back to the old release.
+config_paths=data/CONFIG.dat share
 min_free_mb=50
 hook_timeout_s=60
 health_timeout_s=5

@@ -5,8 +5,9 @@
 # flip the link to the previous release -> start it -> health -> resume. The previous
 # link is removed afterwards, so a duplicated rollback finds nothing to do
 # (UNCHANGED) instead of flipping forward again. If the previous release does not
-# come up healthy, the agent goes back to where it was and the step FAILS. Config is
-# not touched: backups from stage stay in $AR_STATE/backups/<rolloutId>/. A switch or
+# come up healthy, the agent goes back to where it was and the step FAILS. The
+# profile's config_paths go back, right after the flip, to the backup the stage of
+# the switch to the current release took ($AR_STATE/backups/<rolloutId>/). A switch or
 # rollback killed mid-cutover is finished or undone first (ar_recover_cutover); an
 # interrupted rollback completed that way is reported ROLLED_BACK.
 # Inputs: SSM_profile, SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
@@ -23,10 +24,11 @@ source "$here/lib/profile.sh"
 source "$here/lib/releases.sh"
 source "$here/lib/lock.sh"
 source "$here/lib/hooks.sh"
+source "$here/lib/config.sh"
 source "$here/lib/cutover.sh"
 
 # Filled by lib/ functions through namerefs.
-cur_t='' prev_t='' cur_v='' prev_v=''
+cur_t='' prev_t='' cur_v='' prev_v='' restore_from=''
 
 ar_init rollback
 ar_param profile
@@ -75,9 +77,18 @@ export AR_FROM_VERSION=$cur_v AR_TO_VERSION=$prev_v
 ar_read_endpoint
 ar_log "rolling back $cur_v -> $prev_v"
 
+# The config_paths go back to the backup the stage of the switch $prev_v -> $cur_v
+# took; the present ones are kept in <rolloutId>.rollback, should $prev_v not come up.
+ar_config_backup_of restore_from "$prev_v" "$cur_v"
+undo=''
+if [[ -n $restore_from ]]; then
+  undo=${PARAM[rolloutId]}.rollback
+  ar_backup_config "$undo" fresh || ar_fail 1 "$AR_CONFIG_ERROR"
+fi
+
 # Suspend window.
 ar_suspend || ar_fail 1 "suspend failed: $AR_HOOK_ERROR"
-ar_cutover "$cur_t" "$cur_v" "$prev_t" "$prev_v" "" "$prev_t" no
+ar_cutover "$cur_t" "$cur_v" "$prev_t" "$prev_v" "" "$prev_t" no "$restore_from" "$undo"
 resume_error=''
 ar_resume || resume_error=$AR_HOOK_ERROR
 # End of the suspend window.

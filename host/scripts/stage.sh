@@ -6,8 +6,9 @@
 # sha256, extracts it into a temporary directory next to the release directory and
 # renames it into place (a release directory is never seen half-extracted; with the
 # profile's artifact_subdir, only that directory of the archive), runs
-# hook.install inside it, then records it as staged. Backs up $AR_ROOT/conf into
-# $AR_STATE/backups/<rolloutId>/ (first backup of a rollout wins). A release already
+# hook.install inside it, then records it as staged. Before hook.install, backs up
+# the profile's config_paths into $AR_STATE/backups/<rolloutId>/ (lib/config.sh; the
+# first backup of a rollout wins). A release already
 # staged from the same sha256 is ALREADY_STAGED. A profile with switch_mode=overlap
 # gets the socket holder (socket-holder.py, carried beside this script) installed in
 # $AR_STATE/socket-holder/, where the agent's start command finds it before its first
@@ -27,6 +28,7 @@ source "$here/lib/profile.sh"
 source "$here/lib/releases.sh"
 source "$here/lib/lock.sh"
 source "$here/lib/hooks.sh"
+source "$here/lib/config.sh"
 
 # Filled by lib/ functions through namerefs.
 started=0 target='' staged_sha='' current_t='' previous_t='' free_mb=0
@@ -74,13 +76,10 @@ release=$AR_ROOT/$target
 parent=${release%/*}
 marker=$AR_STATE/staged/$version
 
-backup_conf() {
-  local dst=$AR_STATE/backups/$rid
-  [[ -d $AR_ROOT/conf && ! -e $dst/conf ]] || return 0
-  if ! { mkdir -p -- "$dst" && cp -a -- "$AR_ROOT/conf" "$dst/.conf.tmp.$$" &&
-    mv -T -- "$dst/.conf.tmp.$$" "$dst/conf"; }; then
-    ar_fail 1 "cannot back up $AR_ROOT/conf into $dst"
-  fi
+# backup_config: the profile's config_paths as they are before this rollout's install
+# (lib/config.sh; the first backup of a rollout wins).
+backup_config() {
+  ar_backup_config "$rid" || ar_fail 1 "$AR_CONFIG_ERROR"
 }
 
 # install_holder: puts socket-holder.py in $AR_STATE/socket-holder/ (the running
@@ -96,7 +95,7 @@ install_holder() {
 
 finish() {
   local now
-  backup_conf
+  backup_config
   install_holder
   ar_now_ms now
   ar_out_str release "$release"
@@ -184,6 +183,7 @@ fi
 
 # "pending" until hook.install has passed: an interrupted stage is recognisable as
 # ours and redone; switch only takes releases marked "staged".
+backup_config
 printf 'pending %s\n' "$sha" >"$marker"
 mv -T -- "$work/release" "$release" || ar_fail 1 "cannot move the release into $release"
 if ! ar_hook install "$release" "$version"; then

@@ -25,6 +25,7 @@ source "$here/lib/profile.sh"
 source "$here/lib/releases.sh"
 source "$here/lib/lock.sh"
 source "$here/lib/hooks.sh"
+source "$here/lib/config.sh"
 source "$here/lib/cutover.sh"
 
 # Filled by lib/ functions through namerefs.
@@ -180,7 +181,8 @@ snapshot_jobs || ar_fail 1 "cannot snapshot the running jobs: $AR_HOOK_ERROR"
 # The configure hook may record the running jobs where the agent wants them
 # (Control-M's upgrade_running_jobs.dat).
 export AR_JOBS_FILE=$snapshot
-ar_cutover "$from_t" "$from_v" "$to_t" "$to_v" "$from_t" "$prev_before" yes
+# On the way back the config_paths go back to stage's backup of this rollout.
+ar_cutover "$from_t" "$from_v" "$to_t" "$to_v" "$from_t" "$prev_before" yes "" "$rid"
 resume_error=''
 ar_resume || resume_error=$AR_HOOK_ERROR
 # End of the suspend window.

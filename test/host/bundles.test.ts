@@ -233,8 +233,8 @@ describe("assembly refuses a script whose sources the document cannot carry", ()
   it("a lib file sourced before one it needs", () => {
     const scriptsDir = scriptsWith("switch", (t) =>
       t.replace(
-        'source "$here/lib/hooks.sh"\nsource "$here/lib/cutover.sh"\n',
-        'source "$here/lib/cutover.sh"\nsource "$here/lib/hooks.sh"\n',
+        'source "$here/lib/hooks.sh"\nsource "$here/lib/config.sh"\nsource "$here/lib/cutover.sh"\n',
+        'source "$here/lib/cutover.sh"\nsource "$here/lib/hooks.sh"\nsource "$here/lib/config.sh"\n',
       ),
     );
     expect(() => assembleHostDocuments({ scriptsDir })).toThrow(

@@ -282,15 +282,18 @@ describe("host/scripts/lib", () => {
       previous_link_name: "exe_old",
     });
     expect(controlm["hook.suspend"]).toBe('"$AR_RELEASE/ctmag" server upgrade-started');
+    expect(controlm.config_paths).toBe("data/CONFIG.dat share");
     expect(fta).toMatchObject({
       artifact: "tar.gz",
+      artifact_subdir: "fta-agents-{version}",
       "hook.stopListener": "usr/sbin/transfer-agents stop",
     });
     expect(fta["hook.configure"]).toMatch(/bin\/configure_node" etc\/site-info\.def FTA$/);
     expect(fta.hook_timeout_s).toBe("60");
     // Defaults of docs/contracts.md for keys a profile leaves out.
     expect(fta.switch_mode).toBe("stop-start");
-    expect(Object.keys(demo)).toHaveLength(22);
+    expect(demo).toMatchObject({ artifact_subdir: "", config_paths: "" });
+    expect(Object.keys(demo)).toHaveLength(24);
   });
 
   it("maps versions to release directories and back, per layout", async () => {

@@ -156,6 +156,8 @@ describe("a switch killed after the link flip", () => {
         "prevAfter=releases/1.0.0",
         "prevBefore=",
         "configure=yes",
+        "restoreForward=",
+        "restoreBack=r-1",
         "mode=stop-start",
         "end=1",
         "",
@@ -436,5 +438,53 @@ describe("temporary directories of a killed run", () => {
     ]);
     expect(result.status).toBe("SWITCHED");
     expect(readdirSync(tmp)).toEqual(["agent-rollout.starting"]);
+  });
+});
+
+describe("a switch killed while configuring, whose release then does not come up", () => {
+  it("is undone with the configuration put back as stage found it", async () => {
+    // Prepare: config_paths declared; configure changes data/CONFIG.dat, then stalls.
+    const profileDir = mkdtempSync(join(suite.work, "profiles-config-"));
+    deriveProfile(profileDir, "demo", {
+      switch_mode: "stop-start",
+      hook_timeout_s: "2",
+      config_paths: "data/CONFIG.dat",
+      "hook.configure": 'echo "AGENT_VERSION $AR_VERSION" >data/CONFIG.dat && sleep 30',
+    });
+    const host = await suite.newHost({ profileDir: stopStart });
+    mkdirSync(host.path("data"));
+    writeFileSync(host.path("data", "CONFIG.dat"), "AGENT_VERSION 1.0.0\n");
+    const a = suite.artifacts["2.0.0"] as Artifact;
+    const params = { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-cfg" };
+    const staged = await host.runStep(
+      "stage",
+      { ...params, artifactUrl: a.url, artifactSha256: a.sha256 },
+      { profileDir },
+    );
+    expect(staged.result.status).toBe("STAGED");
+    await killMidStep(
+      host,
+      "switch",
+      params,
+      () => readFileSync(host.path("data", "CONFIG.dat"), "utf8") === "AGENT_VERSION 2.0.0\n",
+      { profileDir },
+    );
+
+    // Act: the next step (here a rollback, which moves nothing itself) recovers first;
+    // configure times out again, so the recovery goes back.
+    const { code, result, stderr } = await host.runStep(
+      "rollback",
+      { profile: "demo", rolloutId: "rb-cfg" },
+      { profileDir },
+    );
+
+    // Assess
+    expect(stderr).toContain(
+      "going back to 1.0.0: completing the interrupted switch 1.0.0 -> 2.0.0 of rollout r-cfg failed: hook.configure timed out after 2s",
+    );
+    expect([code, result.status]).toEqual([0, "UNCHANGED"]);
+    expect(readFileSync(host.path("data", "CONFIG.dat"), "utf8")).toBe("AGENT_VERSION 1.0.0\n");
+    expect(host.link("current")).toBe("releases/1.0.0");
+    expect(await host.health()).toEqual({ status: 200, version: "1.0.0" });
   });
 });

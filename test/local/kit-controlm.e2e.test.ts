@@ -71,6 +71,14 @@ describe("the Control-M-like kit", () => {
     expectRolledBack(code, report);
     const details = report.jobs.details as Record<string, Record<string, unknown>>;
     expect(details["host-01"]).toMatchObject({ state: "Available", discoveredVersion: "1.0.0" });
+    // What install and configure changed outside exe_<version> went back with exe
+    // (config_paths): CONFIG.dat at the old values, share/ the old release's.
+    const home = join(workDir, "bad", "fleet", "host-01", "home", "ctmagent", "ctm");
+    expect(await readlink(join(home, "exe"))).toBe("exe_1.0.0");
+    expect(await readFile(join(home, "data", "CONFIG.dat"), "utf8")).toMatch(
+      /^AGENT_VERSION 1\.0\.0$/m,
+    );
+    expect(await readFile(join(home, "share", "messages.txt"), "utf8")).toMatch(/ 1\.0\.0:/);
   }, 60_000);
 
   it("runs the same way from a kit directory outside the repository", async () => {

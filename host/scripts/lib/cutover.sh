@@ -5,7 +5,7 @@
 # The suspend window (and the marker a killed run leaves), the cutover in either
 # switch_mode under a client-seen probe, and the recovery of a cutover a killed run
 # left half done, from its record $AR_STATE/cutover.
-# Needs: common.sh, result.sh, profile.sh, releases.sh, hooks.sh.
+# Needs: common.sh, result.sh, profile.sh, releases.sh, hooks.sh, config.sh.
 # Sets: the globals below; the step scripts set AR_LIVE_REL and AR_LIVE_VER before
 #   suspending.
 # shellcheck shell=bash
@@ -66,13 +66,14 @@ ar_heal_interrupted_suspend() {
   rm -f -- "$AR_STATE/suspended"
 }
 
-# ar__cutover FROM_T FROM_V TO_T TO_V PREV_AFTER PREV_BEFORE CONFIGURE
+# ar__cutover FROM_T FROM_V TO_T TO_V PREV_AFTER PREV_BEFORE CONFIGURE RESTORE_FWD RESTORE_BACK
 # Moves the agent from release FROM_T to TO_T (relative to AR_ROOT). stop-start: stop
 # the listener (jobs keep running), point the link, then previous to PREV_AFTER
-# (removed when empty), configure if CONFIGURE=yes, start, health. overlap: the same without the
-# first stop; the old listener stops (and drains) once the new one passed. On failure,
-# back: stop the new listener, links as they were (previous to PREV_BEFORE), start the
-# old one (a no-op if it runs), health. Must run suspended. Never exits; sets
+# (removed when empty), restore the config backup RESTORE_FWD (if given), configure if
+# CONFIGURE=yes, start, health. overlap: the same without the first stop; the old
+# listener stops (and drains) once the new one passed. On failure, back: stop the new
+# listener, links as they were (previous to PREV_BEFORE), config from backup
+# RESTORE_BACK (if given), start the old one (a no-op if it runs), health. Must run suspended. Never exits; sets
 # AR_CUTOVER = ok | reverted | failed, AR_CUTOVER_REASON, AR_GAP_START_MS (start of
 # the old listener's stop), AR_HEALTH_OK_MS, AR_HEALTH_WAIT_MS (the new release's
 # health wait), AR_CONFIGURE_REPORT. The record $AR_STATE/cutover is written before
@@ -80,6 +81,7 @@ ar_heal_interrupted_suspend() {
 # shellcheck disable=SC2034 # its outputs are globals read by the step scripts
 ar__cutover() {
   local from_t=$1 from_v=$2 to_t=$3 to_v=$4 prev_after=$5 prev_before=$6 configure=$7
+  local restore_fwd=$8 restore_back=$9
   local from_rel=${1:+$AR_ROOT/$1} to_rel=$AR_ROOT/$3 health_start overlap=''
   AR_CUTOVER_REASON='' AR_CONFIGURE_REPORT='' AR_HEALTH_WAIT_MS=''
   [[ $AR_SWITCH_MODE != overlap ]] || overlap=1
@@ -87,19 +89,19 @@ ar__cutover() {
     # Nothing has moved; without the record a kill from here on could not be repaired.
     AR_CUTOVER_REASON="cannot write the cutover record $AR_STATE/cutover: $(<"$AR_TMP/record.err")"
     ar_now_ms AR_GAP_START_MS
-    ar__cutover_back "$from_t" "$from_v" "$to_rel" "$to_v" "$prev_before" no
+    ar__cutover_back "$from_t" "$from_v" "$to_rel" "$to_v" "$prev_before" no "$restore_back"
     return 0
   fi
   ar_now_ms AR_GAP_START_MS
   if [[ -z $overlap ]] && ! ar_hook stopListener "$from_rel" "$from_v"; then
     # The old listener may still run: nothing has moved, make sure it serves.
     AR_CUTOVER_REASON=$AR_HOOK_ERROR
-    ar__cutover_back "$from_t" "$from_v" "$to_rel" "$to_v" "$prev_before" no
+    ar__cutover_back "$from_t" "$from_v" "$to_rel" "$to_v" "$prev_before" no "$restore_back"
     return 0
   fi
   if ! ar_point_link "${AR_P[link_name]}" "$to_t"; then
     AR_CUTOVER_REASON="cannot point ${AR_P[link_name]} at $to_t"
-    ar__cutover_back "$from_t" "$from_v" "$to_rel" "$to_v" "$prev_before" no
+    ar__cutover_back "$from_t" "$from_v" "$to_rel" "$to_v" "$prev_before" no "$restore_back"
     return 0
   fi
   AR_LIVE_REL=$to_rel AR_LIVE_VER=$to_v
@@ -107,7 +109,9 @@ ar__cutover() {
   # to exe_old at step 8, configures at step 10): configure may rely on it.
   ar_point_link "${AR_P[previous_link_name]}" "$prev_after" ||
     ar_log "cannot update ${AR_P[previous_link_name]} (continuing)"
-  if [[ $configure == yes ]] && ! ar_hook_line AR_CONFIGURE_REPORT configure "$to_rel" "$to_v"; then
+  if ! ar_restore_config "$restore_fwd"; then
+    AR_CUTOVER_REASON=$AR_CONFIG_ERROR
+  elif [[ $configure == yes ]] && ! ar_hook_line AR_CONFIGURE_REPORT configure "$to_rel" "$to_v"; then
     AR_CUTOVER_REASON=$AR_HOOK_ERROR
   elif ! ar_hook startListener "$to_rel" "$to_v"; then
     AR_CUTOVER_REASON=$AR_HOOK_ERROR
@@ -129,12 +133,12 @@ ar__cutover() {
     AR_HEALTH_WAIT_MS=$((AR_HEALTH_WAIT_MS - health_start))
     AR_CUTOVER_REASON=$AR_HEALTH_ERROR
   fi
-  ar__cutover_back "$from_t" "$from_v" "$to_rel" "$to_v" "$prev_before" yes
+  ar__cutover_back "$from_t" "$from_v" "$to_rel" "$to_v" "$prev_before" yes "$restore_back"
 }
 
 # shellcheck disable=SC2034 # see ar_cutover
 ar__cutover_back() {
-  local from_t=$1 from_v=$2 to_rel=$3 to_v=$4 prev_before=$5 stop_new=$6
+  local from_t=$1 from_v=$2 to_rel=$3 to_v=$4 prev_before=$5 stop_new=$6 restore_back=$7
   local from_rel=${1:+$AR_ROOT/$1}
   ar_log "going back to ${from_v:-the previous state}: $AR_CUTOVER_REASON"
   AR_CUTOVER=failed
@@ -149,6 +153,9 @@ ar__cutover_back() {
   AR_LIVE_REL=$from_rel AR_LIVE_VER=$from_v
   ar_point_link "${AR_P[previous_link_name]}" "$prev_before" ||
     ar_log "cannot restore ${AR_P[previous_link_name]} (continuing)"
+  # What install and configure changed outside the releases goes back with the link.
+  ar_restore_config "$restore_back" ||
+    AR_CUTOVER_REASON+="; then restoring the configuration failed ($AR_CONFIG_ERROR)"
   # The old listener may have survived a failed stop: starting it again must be
   # harmless (profiles' startListener is idempotent), and health decides.
   if ! ar_hook startListener "$from_rel" "$from_v"; then
@@ -233,12 +240,13 @@ ar_cutover() {
 
 # --- interrupted cutovers -----------------------------------------------------------
 
-# ar__cutover_record FROM_T FROM_V TO_T TO_V PREV_AFTER PREV_BEFORE CONFIGURE MODE: writes
+# ar__cutover_record FROM_T FROM_V TO_T TO_V PREV_AFTER PREV_BEFORE CONFIGURE RESTORE_FWD
+# RESTORE_BACK MODE: writes
 # $AR_STATE/cutover, one key=value per line (a builtin printf, no fork inside the
 # suspend window). "end=1" comes last: a record without it was cut short by a kill
 # before the cutover changed anything.
 ar__cutover_record() {
-  printf 'step=%s\nrolloutId=%s\nfromTarget=%s\nfromVersion=%s\ntoTarget=%s\ntoVersion=%s\nprevAfter=%s\nprevBefore=%s\nconfigure=%s\nmode=%s\nend=1\n' \
+  printf 'step=%s\nrolloutId=%s\nfromTarget=%s\nfromVersion=%s\ntoTarget=%s\ntoVersion=%s\nprevAfter=%s\nprevBefore=%s\nconfigure=%s\nrestoreForward=%s\nrestoreBack=%s\nmode=%s\nend=1\n' \
     "$AR_STEP" "${PARAM[rolloutId]:--}" "$@" >"$AR_STATE/cutover"
 }
 
@@ -285,6 +293,10 @@ ar_recover_cutover() {
     [[ -z ${rec[$k]:-} ]] || ar__matches "${rec[$k]}" "$AR_RE_VERSION" ||
       ar_fail 1 "corrupt cutover record $file: $k '${rec[$k]:0:80}'"
   done
+  for k in restoreForward restoreBack; do
+    [[ -z ${rec[$k]:-} ]] || ar__matches "${rec[$k]}" '^[A-Za-z0-9_-]{1,80}(\.rollback)?$' ||
+      ar_fail 1 "corrupt cutover record $file: $k '${rec[$k]:0:80}'"
+  done
   AR_RECOVERED_STEP=${rec[step]:-?} AR_RECOVERED_ROLLOUT=${rec[rolloutId]:--}
   AR_RECOVERED_FROM_T=${rec[fromTarget]} AR_RECOVERED_FROM_V=${rec[fromVersion]:-}
   AR_RECOVERED_TO_T=${rec[toTarget]} AR_RECOVERED_TO_V=${rec[toVersion]:-}
@@ -309,6 +321,8 @@ ar_recover_cutover() {
       ar_hook stopListener "$from_rel" "$AR_RECOVERED_FROM_V" || stop_new=no AR_CUTOVER_REASON=$AR_HOOK_ERROR
     fi
     if [[ $stop_new == no ]]; then :
+    elif ! ar_restore_config "${rec[restoreForward]:-}"; then
+      AR_CUTOVER_REASON=$AR_CONFIG_ERROR
     elif [[ ${rec[configure]:-} == yes ]] &&
       ! ar_hook_line AR_CONFIGURE_REPORT configure "$to_rel" "$AR_RECOVERED_TO_V"; then
       AR_CUTOVER_REASON=$AR_HOOK_ERROR
@@ -327,7 +341,7 @@ ar_recover_cutover() {
       AR_RECOVERED_REASON="completing the interrupted $what failed: $AR_CUTOVER_REASON"
       AR_CUTOVER_REASON=$AR_RECOVERED_REASON
       ar__cutover_back "${rec[fromTarget]}" "$AR_RECOVERED_FROM_V" "$to_rel" "$AR_RECOVERED_TO_V" \
-        "${rec[prevBefore]}" "$stop_new"
+        "${rec[prevBefore]}" "$stop_new" "${rec[restoreBack]:-}"
       [[ $AR_CUTOVER == reverted ]] ||
         ar_fail 1 "cannot recover the interrupted $what: $AR_CUTOVER_REASON"
       AR_RECOVERED=back
@@ -335,6 +349,9 @@ ar_recover_cutover() {
   elif [[ $cur_t == "${rec[fromTarget]}" ]]; then
     # The link was not flipped, or was flipped back: the old release must serve.
     AR_LIVE_REL=$from_rel AR_LIVE_VER=$AR_RECOVERED_FROM_V
+    # A run killed on its way back may have flipped the link back without this.
+    ar_restore_config "${rec[restoreBack]:-}" ||
+      ar_log "restoring the configuration failed ($AR_CONFIG_ERROR; continuing)"
     if ! ar_hook startListener "$from_rel" "$AR_RECOVERED_FROM_V"; then
       ar_fail 1 "cannot recover the interrupted $what: restarting ${AR_RECOVERED_FROM_V} failed ($AR_HOOK_ERROR)"
     fi

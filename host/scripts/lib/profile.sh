@@ -18,7 +18,8 @@ readonly -a AR_PROFILE_REQUIRED=(install_root hook.version hook.suspend hook.res
   hook.stopListener hook.startListener hook.health hook.listJobs)
 readonly -a AR_PROFILE_OPTIONAL=(description releases_dir release_name link_name
   previous_link_name artifact min_free_mb hook_timeout_s health_timeout_s
-  hook.preflight hook.install hook.configure switch_mode hook.endpoint artifact_subdir)
+  hook.preflight hook.install hook.configure switch_mode hook.endpoint artifact_subdir
+  config_paths)
 
 # ar_load_profile NAME: parses $AR_PROFILE_DIR/NAME.profile into AR_P (defaults
 # applied) and sets AR_HOST_ROOT, AR_ROOT, AR_STATE. The file is data: lines are split
@@ -34,7 +35,7 @@ ar_load_profile() {
     [previous_link_name]=previous [artifact]=tar.gz [min_free_mb]=100
     [hook_timeout_s]=60 [health_timeout_s]=30 [hook.preflight]=true
     [hook.install]=true [hook.configure]=true [description]='' [switch_mode]=stop-start
-    [hook.endpoint]='' [artifact_subdir]='')
+    [hook.endpoint]='' [artifact_subdir]='' [config_paths]='')
   while IFS= read -r line || [[ -n $line ]]; do
     n=$((n + 1))
     line=${line%$'\r'}
@@ -94,6 +95,18 @@ ar__check_profile() {
     ar__has_dot_dot "${AR_P[artifact_subdir]}"; }; then
     ar_fail 1 "profile $name: artifact_subdir must be a relative path without '.' or '..' (artifact=tar.gz)"
   fi
+  # Configuration outside the releases, backed up by stage and restored on the way
+  # back (config.sh): never agent-rollout's own state, a link or the releases.
+  local -a config=()
+  read -ra config <<<"${AR_P[config_paths]}"
+  for k in "${config[@]}"; do
+    if ! ar__matches "$k" "$path" || ar__has_dot_dot "$k" ||
+      [[ $k == .agent-rollout || $k == .agent-rollout/* || $k == "${AR_P[link_name]}" ||
+        $k == "${AR_P[previous_link_name]}" || $k == "${AR_P[releases_dir]}" ||
+        $k == "${AR_P[releases_dir]}"/* || ${AR_P[releases_dir]} == "$k"/* ]]; then
+      ar_fail 1 "profile $name: config_paths: '$k' must be a relative path without '.' or '..', outside the releases, the links and .agent-rollout"
+    fi
+  done
   for k in min_free_mb hook_timeout_s health_timeout_s; do
     # No leading zero: bash arithmetic would read it as octal.
     ar__matches "${AR_P[$k]}" '^(0|[1-9][0-9]{0,5})$' || ar_fail 1 "profile $name: $k must be a number"
