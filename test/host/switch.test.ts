@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -172,6 +180,50 @@ describe("switch", () => {
       "releases/2.0.0 releases/1.0.0\n",
     );
     expect(host.link("previous")).toBe("releases/1.0.0");
+  });
+
+  it("restarts the old listener when the link cannot be flipped; a rerun finds it serving", async () => {
+    // Prepare: stop-start (the old listener stops before the flip), and an install root
+    // in which no link can be created: immutable for root, read-only for anyone else.
+    const host = await suite.newHost({ profileDir: stopStartProfiles });
+    const artifact = suite.artifacts["2.0.0"];
+    if (!artifact) throw new Error("2.0.0");
+    const params = { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-ro" };
+    await host.runStep(
+      "stage",
+      { ...params, artifactUrl: artifact.url, artifactSha256: artifact.sha256 },
+      { profileDir: stopStartProfiles },
+    );
+    const readOnly = (on: boolean) => {
+      if (process.getuid?.() === 0) execFileSync("chattr", [on ? "+i" : "-i", host.agentRoot]);
+      else chmodSync(host.agentRoot, on ? 0o555 : 0o755);
+    };
+    readOnly(true);
+    try {
+      // Act
+      const first = await host.runStep("switch", params, { profileDir: stopStartProfiles });
+      const firstHealth = await host.health().catch(() => "down");
+      const rerun = await host.runStep("switch", params, { profileDir: stopStartProfiles });
+
+      // Assess
+      for (const { code, result } of [first, rerun]) {
+        expect([code, result.status, result.currentVersion]).toEqual([3, "ROLLED_BACK", "1.0.0"]);
+        expect(result.reason).toMatch(/^cannot point current at releases\/2\.0\.0/);
+      }
+      expect(firstHealth).toEqual({ status: 200, version: "1.0.0" });
+      expect(await host.health()).toEqual({ status: 200, version: "1.0.0" });
+      expect(host.link("current")).toBe("releases/1.0.0");
+      expect(existsSync(host.path(".agent-rollout", "cutover"))).toBe(false);
+    } finally {
+      readOnly(false);
+    }
+
+    // Act: once the directory is writable again, the switch goes through.
+    const { result } = await host.runStep("switch", params, { profileDir: stopStartProfiles });
+
+    // Assess
+    expect(result.status).toBe("SWITCHED");
+    expect(await host.health()).toEqual({ status: 200, version: "2.0.0" });
   });
 
   it("declares an empty snapshot and no suspend window for hooks declared none", async () => {

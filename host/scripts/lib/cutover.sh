@@ -146,7 +146,9 @@ ar__cutover_back() {
     AR_CUTOVER_REASON+="; then stopping $to_v failed too ($AR_HOOK_ERROR)"
     return 0
   fi
-  if ! ar_point_link "${AR_P[link_name]}" "$from_t"; then
+  # A flip that failed left the link where it was (the same may stop it being pointed
+  # again, e.g. a read-only directory): the old listener must start all the same.
+  if ! ar_point_link "${AR_P[link_name]}" "$from_t" && ! ar__link_is "${AR_P[link_name]}" "$from_t"; then
     AR_CUTOVER_REASON+="; then restoring ${AR_P[link_name]} failed"
     return 0
   fi
@@ -166,6 +168,18 @@ ar__cutover_back() {
     AR_CUTOVER=reverted
     ar__cutover_done
   fi
+}
+
+# ar__link_is LINK TARGET: $AR_ROOT/LINK points at TARGET (relative), or is absent
+# when TARGET is empty. Never fails the step (ar_link_target would).
+ar__link_is() {
+  local t=''
+  if [[ -L $AR_ROOT/$1 ]]; then
+    t=$(readlink -- "$AR_ROOT/$1") || return 1
+  elif [[ -e $AR_ROOT/$1 ]]; then
+    return 1
+  fi
+  [[ ${t#"$AR_ROOT/"} == "$2" ]]
 }
 
 # --- client-seen probe ---------------------------------------------------------------
