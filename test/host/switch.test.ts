@@ -226,6 +226,45 @@ describe("switch", () => {
     expect(await host.health()).toEqual({ status: 200, version: "2.0.0" });
   });
 
+  it("replays chatty hooks after the suspend window, capped, so they do not stretch it", async () => {
+    // Prepare: the same switch with quiet hooks and with hooks printing megabytes.
+    const noise = (hook: string) =>
+      `yes "hook noise, line after line" | head -n 150000 >&2; ${hook}`;
+    const chatty = mkdtempSync(join(suite.work, "profiles-chatty-"));
+    deriveProfile(chatty, "demo", {
+      "hook.suspend": noise("current/bin/agentctl suspend"),
+      "hook.configure": noise('"$AR_RELEASE/bin/agentctl" configure'),
+      "hook.startListener": noise('"$AR_RELEASE/bin/agentctl" start'),
+      "hook.resume": noise("current/bin/agentctl resume"),
+    });
+    const switchWith = async (profileDir: string | undefined) => {
+      const host = await newHost();
+      await stage(host, "2.0.0");
+      return host.runStep(
+        "switch",
+        { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-noise" },
+        { profileDir },
+      );
+    };
+
+    // Act
+    const quiet = await switchWith(undefined);
+    const loud = await switchWith(chatty);
+
+    // Assess
+    expect([quiet.result.status, loud.result.status]).toEqual(["SWITCHED", "SWITCHED"]);
+    const quietMs = quiet.result.suspendMs as number;
+    const loudMs = loud.result.suspendMs as number;
+    // 4 hooks x 4.2 MB: replayed line by line inside the window, that took seconds.
+    expect(loudMs, `quiet ${quietMs} ms, chatty ${loudMs} ms`).toBeLessThan(quietMs * 3);
+    for (const hook of ["suspend", "configure", "startListener", "resume"]) {
+      expect(loud.stderr).toMatch(
+        new RegExp(`hook\\.${hook}: \\[4183616 bytes of output cut; the last 16384 follow\\]`),
+      );
+    }
+    expect(loud.stderr.length).toBeLessThan(300_000);
+  });
+
   it("declares an empty snapshot and no suspend window for hooks declared none", async () => {
     // Prepare: a jobless daemon's profile.
     const jobless = join(suite.work, "profiles-jobless");

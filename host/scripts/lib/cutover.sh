@@ -33,6 +33,8 @@ ar_suspend() {
   printf '%s %s\n' "$AR_STEP" "${PARAM[rolloutId]}" >"$AR_STATE/suspended"
   AR_SUSPENDED=1
   ar_at_exit ar__resume_on_exit
+  # Hook output is replayed once the window is over (ar_resume), not inside it.
+  AR_DEFER_REPLAY=1
   ar_hook suspend "$AR_LIVE_REL" "$AR_LIVE_VER"
 }
 
@@ -44,15 +46,22 @@ ar__resume_on_exit() {
   ar_resume || ar_log "hook.resume failed ($AR_HOOK_ERROR); the next step retries it"
 }
 
+# ar__end_deferral: the suspend window is over: replay the hook output it kept.
+ar__end_deferral() {
+  AR_DEFER_REPLAY=''
+  ar_replay_deferred
+}
+
 # ar_resume: resume hook for the release that runs now; sets AR_RESUME_END_MS.
 # shellcheck disable=SC2034 # AR_SUSPEND_MS is read by the step scripts
 ar_resume() {
-  ar_hook resume "$AR_LIVE_REL" "$AR_LIVE_VER" || return
+  ar_hook resume "$AR_LIVE_REL" "$AR_LIVE_VER" || { ar__end_deferral; return 1; }
   ar_now_ms AR_RESUME_END_MS
   # With hook.suspend=none nothing was suspended: no window to report.
   [[ ${AR_P[hook.suspend]} == none ]] || AR_SUSPEND_MS=$((AR_RESUME_END_MS - AR_SUSPEND_START_MS))
   AR_SUSPENDED=''
   rm -f -- "$AR_STATE/suspended"
+  ar__end_deferral
 }
 
 # ar_heal_interrupted_suspend: resumes an agent left suspended by a killed run.

@@ -2,22 +2,32 @@
 # lib/hooks.sh: runs the profile's hooks. Sourced, never run.
 #
 # Each hook runs as bash -c in AR_ROOT, under timeout (hook_timeout_s), with
-# AR_RELEASE and AR_VERSION set and its output captured in files; ar_wait_healthy
-# repeats the health hook until it passes or health_timeout_s has gone by.
+# AR_RELEASE and AR_VERSION set and its output captured in files, replayed to stderr
+# (the last AR_REPLAY_MAX_BYTES of each stream, with a line saying how much was cut);
+# while AR_DEFER_REPLAY is set (the suspend window, cutover.sh) the replay waits for
+# ar_replay_deferred. ar_wait_healthy repeats the health hook until it passes or
+# health_timeout_s has gone by.
 # Needs: common.sh (AR_TMP, ar_sleep), result.sh, profile.sh (AR_P, AR_ROOT, loaded).
 # Sets: AR_HOOK_ERROR (why the last hook failed), AR_HEALTH_OK_MS, AR_HEALTH_ERROR.
 # shellcheck shell=bash
 
 # shellcheck disable=SC2034 # read by the step scripts and cutover.sh
 AR_HOOK_ERROR='' AR_HEALTH_OK_MS='' AR_HEALTH_ERROR=''
+# Set while replays wait (cutover.sh: suspended); "<hook> <file>" per stream to replay.
+AR_DEFER_REPLAY=''
+declare -ga AR_DEFERRED_REPLAYS=()
+# Per stream of a hook: a hook printing megabytes must not flood the step's output.
+readonly AR_REPLAY_MAX_BYTES=16384
 
 # ar_run_hook NAME RELEASE VERSION [TIMEOUT_S]: runs hook.NAME as bash -c, in AR_ROOT,
 # under timeout, with AR_RELEASE/AR_VERSION set; stdout to $AR_TMP/hook.out and stderr
 # to $AR_TMP/hook.err (files, not pipes: a daemon the hook leaves behind cannot keep
-# our output open). Returns the hook's exit status; AR_HOOK_ERROR describes a failure.
+# our output open; ar_hook and ar_hook_line set ar__files to other names to keep them
+# for a deferred replay). Returns the hook's exit status; AR_HOOK_ERROR describes a
+# failure.
 ar_run_hook() {
   local name=$1 hook=${AR_P[hook.$1]} t=${4:-${AR_P[hook_timeout_s]}} rc=0 last=''
-  local dir=/
+  local dir=/ files=${ar__files:-$AR_TMP/hook}
   [[ ! -d $AR_ROOT ]] || dir=$AR_ROOT
   # The step itself works with absolute paths only: changing its directory here saves
   # a subshell per hook.
@@ -27,14 +37,14 @@ ar_run_hook() {
   fi
   if [[ $hook == none ]]; then
     # Declared not needed (profile.sh allows it for suspend, resume, listJobs).
-    : >"$AR_TMP/hook.out" && : >"$AR_TMP/hook.err"
+    : >"$files.out" && : >"$files.err"
   else AR_RELEASE=$2 AR_VERSION=$3 timeout -k 5 "$t" bash -c "$hook" \
-    </dev/null >"$AR_TMP/hook.out" 2>"$AR_TMP/hook.err" {AR_SLEEP_FD}>&- || rc=$?
+    </dev/null >"$files.out" 2>"$files.err" {AR_SLEEP_FD}>&- || rc=$?
   fi
   AR_HOOK_ERROR=''
   if ((rc != 0)); then
     local -a lines=()
-    mapfile -t lines <"$AR_TMP/hook.err" || :
+    mapfile -t lines <"$files.err" || :
     local i
     for ((i = ${#lines[@]} - 1; i >= 0; i--)); do
       [[ -z ${lines[i]//[[:space:]]/} ]] || { last=${lines[i]:0:300}; break; }
@@ -49,20 +59,52 @@ ar_run_hook() {
   return "$rc"
 }
 
-# Copies a captured hook stream to stderr, prefixed with the hook name.
+# ar__replay NAME FILE: copies a captured hook stream to stderr, prefixed with the hook
+# name: its last AR_REPLAY_MAX_BYTES, after a line saying how much was cut.
 ar__replay() {
-  local line
+  local line size=0
+  [[ -s $2 ]] || return 0
+  size=$(stat -c %s -- "$2") || size=0
+  if ((size > AR_REPLAY_MAX_BYTES)); then
+    printf '[%s] hook.%s: [%d bytes of output cut; the last %d follow]\n' "$AR_STEP" "$1" \
+      $((size - AR_REPLAY_MAX_BYTES)) "$AR_REPLAY_MAX_BYTES" >&2
+  fi
   while IFS= read -r line || [[ -n $line ]]; do
     printf '[%s] hook.%s: %s\n' "$AR_STEP" "$1" "$line" >&2
-  done <"$2"
+  done < <(tail -c "$AR_REPLAY_MAX_BYTES" -- "$2")
+}
+
+# ar__replay_or_defer NAME FILE...: replays the streams now, or after the suspend
+# window (AR_DEFER_REPLAY): no replay, however long, stretches it.
+ar__replay_or_defer() {
+  local name=$1 f
+  shift
+  for f; do
+    if [[ -n $AR_DEFER_REPLAY ]]; then AR_DEFERRED_REPLAYS+=("$name $f"); else ar__replay "$name" "$f"; fi
+  done
+}
+
+# ar_replay_deferred: replays what ar__replay_or_defer kept, in order.
+ar_replay_deferred() {
+  local entry
+  for entry in "${AR_DEFERRED_REPLAYS[@]}"; do ar__replay "${entry%% *}" "${entry#* }"; done
+  AR_DEFERRED_REPLAYS=()
+}
+
+# ar__hook_files VAR: VAR = where the next hook's output goes: the usual files, or
+# files of its own while replays are deferred (they must outlive the next hook).
+ar__hook_files() {
+  local -n __ar_hf=$1
+  __ar_hf=$AR_TMP/hook
+  [[ -z $AR_DEFER_REPLAY ]] || __ar_hf=$AR_TMP/hook.${#AR_DEFERRED_REPLAYS[@]}
 }
 
 # ar_hook NAME RELEASE VERSION [TIMEOUT_S]: runs the hook; its output goes to stderr.
 ar_hook() {
-  local rc=0
+  local rc=0 ar__files
+  ar__hook_files ar__files
   ar_run_hook "$@" || rc=$?
-  ar__replay "$1" "$AR_TMP/hook.out"
-  ar__replay "$1" "$AR_TMP/hook.err"
+  ar__replay_or_defer "$1" "$ar__files.out" "$ar__files.err"
   return "$rc"
 }
 
@@ -70,16 +112,18 @@ ar_hook() {
 # its stdout (hooks print one line; tools often print noise before their summary).
 ar_hook_line() {
   local -n __ar_hl=$1
-  local __ar_rc=0 __ar_line
+  local __ar_rc=0 __ar_line __ar_i ar__files
   local -a __ar_lines=()
   shift
+  ar__hook_files ar__files
   ar_run_hook "$@" || __ar_rc=$?
-  ar__replay "$1" "$AR_TMP/hook.err"
+  ar__replay_or_defer "$1" "$ar__files.err"
   __ar_hl=''
-  mapfile -t __ar_lines <"$AR_TMP/hook.out" || :
-  for __ar_line in "${__ar_lines[@]}"; do
-    __ar_line=${__ar_line%$'\r'}
-    [[ -z ${__ar_line//[[:space:]]/} ]] || __ar_hl=${__ar_line:0:1000}
+  mapfile -t __ar_lines <"$ar__files.out" || :
+  # From the end: a chatty hook's many lines are not walked through.
+  for ((__ar_i = ${#__ar_lines[@]} - 1; __ar_i >= 0; __ar_i--)); do
+    __ar_line=${__ar_lines[__ar_i]%$'\r'}
+    [[ -z ${__ar_line//[[:space:]]/} ]] || { __ar_hl=${__ar_line:0:1000}; break; }
   done
   return "$__ar_rc"
 }
