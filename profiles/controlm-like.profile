@@ -40,6 +40,9 @@ hook.configure="$AR_RELEASE/ctmag" configure
 hook.suspend="$AR_RELEASE/ctmag" server upgrade-started
 # Step 13: Suspended -> Discovering -> Available. Idempotent.
 hook.resume="$AR_RELEASE/ctmag" server upgrade-ended
+# The server submits to the agent again only once it has rediscovered it (Available):
+# the suspend window ends there, not when upgrade-ended returns.
+hook.available="$AR_RELEASE/ctmag" server available
 # Step 7: listener and tracker only; the job monitors keep running their jobs.
 hook.stopListener="$AR_RELEASE/ctmag" stop
 # Step 12.

@@ -283,6 +283,7 @@ describe("host/scripts/lib", () => {
     });
     expect(controlm["hook.suspend"]).toBe('"$AR_RELEASE/ctmag" server upgrade-started');
     expect(controlm.config_paths).toBe("data/CONFIG.dat share");
+    expect(controlm["hook.available"]).toBe('"$AR_RELEASE/ctmag" server available');
     expect(fta).toMatchObject({
       artifact: "tar.gz",
       artifact_subdir: "fta-agents-{version}",
@@ -292,8 +293,13 @@ describe("host/scripts/lib", () => {
     expect(fta.hook_timeout_s).toBe("60");
     // Defaults of docs/contracts.md for keys a profile leaves out.
     expect(fta.switch_mode).toBe("stop-start");
-    expect(demo).toMatchObject({ artifact_subdir: "", config_paths: "" });
-    expect(Object.keys(demo)).toHaveLength(24);
+    expect(demo).toMatchObject({
+      artifact_subdir: "",
+      config_paths: "",
+      "hook.available": "",
+      available_timeout_s: "30",
+    });
+    expect(Object.keys(demo)).toHaveLength(26);
   });
 
   it("maps versions to release directories and back, per layout", async () => {

@@ -265,6 +265,59 @@ describe("switch", () => {
     expect(loud.stderr.length).toBeLessThan(300_000);
   });
 
+  it("ends the suspend window when hook.available passes, not when resume returns", async () => {
+    // Prepare: the scheduler takes work again 500 ms after the resume hook returned.
+    const profiles = mkdtempSync(join(suite.work, "profiles-available-"));
+    deriveProfile(profiles, "demo", {
+      "hook.suspend": "date +%s%3N >suspended-at && current/bin/agentctl suspend",
+      "hook.resume": "current/bin/agentctl resume && date +%s%3N >resumed-at",
+      "hook.available": "(( $(date +%s%3N) - $(cat resumed-at) >= 500 ))",
+    });
+    const host = await newHost();
+    await stage(host, "2.0.0");
+
+    // Act
+    const { code, result } = await host.runStep(
+      "switch",
+      { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-available" },
+      { profileDir: profiles },
+    );
+
+    // Assess
+    expect([code, result.status]).toEqual([0, "SWITCHED"]);
+    const at = (file: string) => Number(readFileSync(host.path(file), "utf8"));
+    const unavailableMs = at("resumed-at") + 500 - at("suspended-at");
+    expect(result.suspendMs as number).toBeGreaterThanOrEqual(unavailableMs);
+    expect(result.suspendMs as number).toBeLessThan(unavailableMs + 1000);
+  });
+
+  it("fails a switch whose agent is not available again in time, resumed once", async () => {
+    // Prepare
+    const profiles = mkdtempSync(join(suite.work, "profiles-unavailable-"));
+    deriveProfile(profiles, "demo", {
+      "hook.available": "echo 'agent still Discovering' >&2; false",
+      available_timeout_s: "1",
+    });
+    const host = await newHost();
+    await stage(host, "2.0.0");
+
+    // Act
+    const { code, result } = await host.runStep(
+      "switch",
+      { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-unavailable" },
+      { profileDir: profiles },
+    );
+
+    // Assess
+    expect(code).toBe(1);
+    expect(result.error).toBe(
+      "agent on 2.0.0 (cutover: ok) but resume failed: 2.0.0 not available to the scheduler again after 1s (hook.available exited 1: agent still Discovering)",
+    );
+    expect(host.scheduler.calls).toEqual(["suspend", "resume"]);
+    expect(existsSync(host.path(".agent-rollout", "suspended"))).toBe(false);
+    expect(await host.health()).toEqual({ status: 200, version: "2.0.0" });
+  });
+
   it("declares an empty snapshot and no suspend window for hooks declared none", async () => {
     // Prepare: a jobless daemon's profile.
     const jobless = join(suite.work, "profiles-jobless");

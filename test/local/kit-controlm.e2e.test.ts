@@ -35,6 +35,14 @@ describe("the Control-M-like kit", () => {
       expect(details[host]).toMatchObject({ state: "Available", discoveredVersion: "2.0.0" });
       expect(details[host]?.suspendedMs).toBeGreaterThan(0);
       expect(details[host]?.discoveringMs).toBeGreaterThan(0);
+      // The reported window lasts until the server takes work again (hook.available):
+      // it holds the whole time the server had the agent Suspended or Discovering.
+      const unavailableMs =
+        (details[host]?.suspendedMs as number) + (details[host]?.discoveringMs as number);
+      const reported = report.hosts.find((h) => h.computerName === host)?.suspendMs;
+      expect(reported, `${host}: server ${JSON.stringify(details[host])}`).toBeGreaterThanOrEqual(
+        unavailableMs - 2,
+      );
       const home = join(dir, "fleet", host, "home", "ctmagent", "ctm");
       expect(await readlink(join(home, "exe"))).toBe("exe_2.0.0");
       expect(await readlink(join(home, "exe_old"))).toBe("exe_1.0.0");

@@ -52,16 +52,23 @@ ar__end_deferral() {
   ar_replay_deferred
 }
 
-# ar_resume: resume hook for the release that runs now; sets AR_RESUME_END_MS.
+# ar_resume: resume hook for the release that runs now, then (hook.available) the wait
+# until the scheduler dispatches to the agent again, a server that rediscovers it
+# asynchronously (Control-M: Suspended -> Discovering -> Available); the window ends
+# there: AR_RESUME_END_MS. Fails when either fails (AR_HOOK_ERROR); once the resume
+# hook passed the agent counts as resumed (no retry on exit).
 # shellcheck disable=SC2034 # AR_SUSPEND_MS is read by the step scripts
 ar_resume() {
+  local rc=0
   ar_hook resume "$AR_LIVE_REL" "$AR_LIVE_VER" || { ar__end_deferral; return 1; }
+  AR_SUSPENDED=''
+  ar_wait_available "$AR_LIVE_REL" "$AR_LIVE_VER" || rc=1
   ar_now_ms AR_RESUME_END_MS
   # With hook.suspend=none nothing was suspended: no window to report.
   [[ ${AR_P[hook.suspend]} == none ]] || AR_SUSPEND_MS=$((AR_RESUME_END_MS - AR_SUSPEND_START_MS))
-  AR_SUSPENDED=''
   rm -f -- "$AR_STATE/suspended"
   ar__end_deferral
+  return "$rc"
 }
 
 # ar_heal_interrupted_suspend: resumes an agent left suspended by a killed run.

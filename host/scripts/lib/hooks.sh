@@ -6,7 +6,8 @@
 # (the last AR_REPLAY_MAX_BYTES of each stream, with a line saying how much was cut);
 # while AR_DEFER_REPLAY is set (the suspend window, cutover.sh) the replay waits for
 # ar_replay_deferred. ar_wait_healthy repeats the health hook until it passes or
-# health_timeout_s has gone by.
+# health_timeout_s has gone by, ar_wait_available the available hook (if any) for
+# available_timeout_s.
 # Needs: common.sh (AR_TMP, ar_sleep), result.sh, profile.sh (AR_P, AR_ROOT, loaded).
 # Sets: AR_HOOK_ERROR (why the last hook failed), AR_HEALTH_OK_MS, AR_HEALTH_ERROR.
 # shellcheck shell=bash
@@ -128,28 +129,47 @@ ar_hook_line() {
   return "$__ar_rc"
 }
 
-# ar_wait_healthy RELEASE VERSION: calls the health hook every 10 ms until it passes
-# (0, AR_HEALTH_OK_MS set) or health_timeout_s has gone by (1, AR_HEALTH_ERROR set).
-# shellcheck disable=SC2034,SC2154 # AR_HEALTH_ERROR is read by the callers; AR_P is profile.sh's associative array
-ar_wait_healthy() {
+# ar__poll_hook VAR NAME LIMIT_S RELEASE VERSION: calls hook.NAME every 10 ms until it
+# passes (0, VAR = when) or LIMIT_S seconds have gone by (1; AR_HOOK_ERROR says why the
+# last call failed). Each call is cut at what is left of LIMIT_S (at least 200 ms).
+# shellcheck disable=SC2154 # AR_P is profile.sh's associative array
+ar__poll_hook() {
+  local -n __ar_ok=$1
   local now deadline left t per_call=$((AR_P[hook_timeout_s] * 1000))
   ar_now_ms now
-  deadline=$((now + AR_P[health_timeout_s] * 1000))
+  deadline=$((now + $3 * 1000))
   while :; do
     left=$((deadline - now))
     ((left >= 200)) || left=200
     ((left <= per_call)) || left=$per_call
     printf -v t '%d.%03d' $((left / 1000)) $((left % 1000))
-    if ar_run_hook health "$1" "$2" "$t"; then
-      ar_now_ms AR_HEALTH_OK_MS
+    if ar_run_hook "$2" "$4" "$5" "$t"; then
+      ar_now_ms __ar_ok
       return 0
     fi
     ar_now_ms now
-    if ((now >= deadline)); then
-      AR_HEALTH_ERROR="health check of $2 still failing after ${AR_P[health_timeout_s]}s (${AR_HOOK_ERROR})"
-      return 1
-    fi
+    ((now < deadline)) || return 1
     ar_sleep 0.01
     ar_now_ms now
   done
+}
+
+# ar_wait_healthy RELEASE VERSION: the health hook until it passes (0, AR_HEALTH_OK_MS
+# set) or health_timeout_s has gone by (1, AR_HEALTH_ERROR set).
+# shellcheck disable=SC2034 # AR_HEALTH_ERROR is read by the callers
+ar_wait_healthy() {
+  ar__poll_hook AR_HEALTH_OK_MS health "${AR_P[health_timeout_s]}" "$1" "$2" && return 0
+  AR_HEALTH_ERROR="health check of $2 still failing after ${AR_P[health_timeout_s]}s (${AR_HOOK_ERROR})"
+  return 1
+}
+
+# ar_wait_available RELEASE VERSION: once resumed, the available hook until the
+# scheduler dispatches to the agent again (0; at once without hook.available) or
+# available_timeout_s has gone by (1, AR_HOOK_ERROR set).
+ar_wait_available() {
+  local at
+  [[ -n ${AR_P[hook.available]} ]] || return 0
+  ar__poll_hook at available "${AR_P[available_timeout_s]}" "$1" "$2" && return 0
+  AR_HOOK_ERROR="$2 not available to the scheduler again after ${AR_P[available_timeout_s]}s (${AR_HOOK_ERROR})"
+  return 1
 }

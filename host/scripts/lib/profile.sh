@@ -19,7 +19,7 @@ readonly -a AR_PROFILE_REQUIRED=(install_root hook.version hook.suspend hook.res
 readonly -a AR_PROFILE_OPTIONAL=(description releases_dir release_name link_name
   previous_link_name artifact min_free_mb hook_timeout_s health_timeout_s
   hook.preflight hook.install hook.configure switch_mode hook.endpoint artifact_subdir
-  config_paths)
+  config_paths hook.available available_timeout_s)
 
 # ar_load_profile NAME: parses $AR_PROFILE_DIR/NAME.profile into AR_P (defaults
 # applied) and sets AR_HOST_ROOT, AR_ROOT, AR_STATE. The file is data: lines are split
@@ -35,7 +35,8 @@ ar_load_profile() {
     [previous_link_name]=previous [artifact]=tar.gz [min_free_mb]=100
     [hook_timeout_s]=60 [health_timeout_s]=30 [hook.preflight]=true
     [hook.install]=true [hook.configure]=true [description]='' [switch_mode]=stop-start
-    [hook.endpoint]='' [artifact_subdir]='' [config_paths]='')
+    [hook.endpoint]='' [artifact_subdir]='' [config_paths]='' [hook.available]=''
+    [available_timeout_s]=30)
   while IFS= read -r line || [[ -n $line ]]; do
     n=$((n + 1))
     line=${line%$'\r'}
@@ -107,12 +108,12 @@ ar__check_profile() {
       ar_fail 1 "profile $name: config_paths: '$k' must be a relative path without '.' or '..', outside the releases, the links and .agent-rollout"
     fi
   done
-  for k in min_free_mb hook_timeout_s health_timeout_s; do
+  for k in min_free_mb hook_timeout_s health_timeout_s available_timeout_s; do
     # No leading zero: bash arithmetic would read it as octal.
     ar__matches "${AR_P[$k]}" '^(0|[1-9][0-9]{0,5})$' || ar_fail 1 "profile $name: $k must be a number"
   done
-  ((AR_P[hook_timeout_s] > 0 && AR_P[health_timeout_s] > 0)) ||
-    ar_fail 1 "profile $name: hook_timeout_s and health_timeout_s must be > 0"
+  ((AR_P[hook_timeout_s] > 0 && AR_P[health_timeout_s] > 0 && AR_P[available_timeout_s] > 0)) ||
+    ar_fail 1 "profile $name: hook_timeout_s, health_timeout_s and available_timeout_s must be > 0"
   [[ ${AR_P[switch_mode]} == stop-start || ${AR_P[switch_mode]} == overlap ]] ||
     ar_fail 1 "profile $name: switch_mode must be stop-start or overlap"
   [[ ${AR_P[switch_mode]} == stop-start || -n ${AR_P[hook.endpoint]} ]] ||
