@@ -38,7 +38,7 @@ ar_backup_config() {
   read -ra paths <<<"${AR_P[config_paths]}"
   ((${#paths[@]} > 0)) || return 0
   [[ ${2:-} == fresh || ! -f $dir/$id.paths ]] || return 0
-  rm -rf -- "$dir/$id" "$dir/$id.paths" "$dir/.$id.tmp"
+  rm -rf -- "${dir:?}/$id" "$dir/$id.paths" "$dir/.$id.tmp"
   mkdir -p -- "$dir/.$id.tmp" || { AR_CONFIG_ERROR="cannot create $dir/.$id.tmp"; return 1; }
   for p in "${paths[@]}"; do
     ar__config_path_ok "$p" || return 1

@@ -47,6 +47,7 @@ ar__resume_on_exit() {
 }
 
 # ar__end_deferral: the suspend window is over: replay the hook output it kept.
+# shellcheck disable=SC2034 # hooks.sh reads it
 ar__end_deferral() {
   AR_DEFER_REPLAY=''
   ar_replay_deferred
