@@ -225,7 +225,7 @@ describe("assembly refuses a script whose sources the document cannot carry", ()
     const scriptsDir = scriptsWith("preflight", (t) =>
       t.replace('source "$here/lib/hooks.sh"\n', '$&source "$here/lib/extra.sh"\n'),
     );
-    expect(() => assembleHostDocuments({ scriptsDir })).toThrow(
+    expect(() => assembleHostDocuments({ scriptsDir, profiles: ["demo"] })).toThrow(
       /preflight\.sh:\d+: sources lib\/extra\.sh, which does not exist$/,
     );
   });
@@ -237,7 +237,7 @@ describe("assembly refuses a script whose sources the document cannot carry", ()
         'source "$here/lib/cutover.sh"\nsource "$here/lib/hooks.sh"\nsource "$here/lib/config.sh"\n',
       ),
     );
-    expect(() => assembleHostDocuments({ scriptsDir })).toThrow(
+    expect(() => assembleHostDocuments({ scriptsDir, profiles: ["demo"] })).toThrow(
       /switch\.sh:\d+: sources lib\/cutover\.sh without sourcing lib\/hooks\.sh before it/,
     );
   });
@@ -246,8 +246,10 @@ describe("assembly refuses a script whose sources the document cannot carry", ()
     const scriptsDir = scriptsWith("cleanup", (t) =>
       t.replace('source "$here/lib/lock.sh"\n', '. "$here/lib/lock.sh"\n'),
     );
-    expect(() => assembleHostDocuments({ scriptsDir })).toThrow(HostDocumentsError);
-    expect(() => assembleHostDocuments({ scriptsDir })).toThrow(
+    expect(() => assembleHostDocuments({ scriptsDir, profiles: ["demo"] })).toThrow(
+      HostDocumentsError,
+    );
+    expect(() => assembleHostDocuments({ scriptsDir, profiles: ["demo"] })).toThrow(
       /cleanup\.sh:\d+: sources something other than a lib\/ file/,
     );
   });

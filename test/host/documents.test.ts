@@ -15,6 +15,7 @@ import {
 } from "../../lambdas/common/patterns.js";
 import {
   assembleHostDocuments,
+  assembleProfileDocuments,
   HOST_STEPS,
   HostDocumentsError,
   listProfiles,
@@ -63,7 +64,8 @@ function templatesWith(step: string, edit: (yaml: string) => string): string {
 }
 
 describe("assembled documents", () => {
-  const documents = assembleHostDocuments();
+  // The stack deploys one set per profile (assembleProfileDocuments): the demo profile's.
+  const documents = assembleHostDocuments({ profiles: ["demo"] });
   const shipped = listProfiles();
 
   it("ships the three profiles", () => {
@@ -85,14 +87,17 @@ describe("assembled documents", () => {
         );
         expect(p.description.length).toBeGreaterThan(10);
       }
-      expect(doc.parameters.profile?.allowedValues).toEqual(shipped);
+      expect(doc.parameters.profile?.allowedValues).toEqual(["demo"]);
     },
   );
 
   it("allows file:// artifacts in the stage document only below the stack's artifactDirs", () => {
     // Act
     const none = documents.stage.parameters.artifactUrl?.allowedPattern ?? "";
-    const stage = assembleHostDocuments({ artifactDirs: ["/srv/artifacts", "/opt/a.b"] }).stage;
+    const stage = assembleHostDocuments({
+      artifactDirs: ["/srv/artifacts", "/opt/a.b"],
+      profiles: ["demo"],
+    }).stage;
     const allowed = new RegExp(stage.parameters.artifactUrl?.allowedPattern ?? "");
 
     // Assess
@@ -132,11 +137,15 @@ describe("assembled documents", () => {
       expect(main.inputs.timeoutSeconds).toBeGreaterThanOrEqual(300);
       expect(main.inputs.runCommand.filter((l) => l.includes("{{"))).toEqual([]);
       expect(main.inputs.runCommand.join("\n")).toContain(`bash "$ar_dir/${step}.sh"`);
-      expect(Buffer.byteLength(JSON.stringify(doc))).toBeLessThan(SSM_DOCUMENT_MAX_BYTES - 1024);
+      for (const perProfile of Object.values(assembleProfileDocuments())) {
+        expect(Buffer.byteLength(JSON.stringify(perProfile[step]))).toBeLessThan(
+          SSM_DOCUMENT_MAX_BYTES - 1024,
+        );
+      }
     },
   );
 
-  it("unpacks the step script and its lib files (comment lines emptied) and every profile", async () => {
+  it("unpacks the step script and its lib files (comment lines emptied) and its profile", async () => {
     // The bootstrap with its last lines (run + exit) replaced by a listing.
     const lines = documents.switch.mainSteps[0].inputs.runCommand;
     const cut = lines.findIndex((l) => l.startsWith('AR_PROFILE_DIR="$ar_dir/profiles" bash'));
@@ -151,7 +160,7 @@ describe("assembled documents", () => {
     expect(readFileSync(join(out, "switch.sh"), "utf8")).toBe(
       scriptData(readFileSync(join(SCRIPTS_DIR, "switch.sh"), "utf8")),
     );
-    for (const name of shipped) {
+    for (const name of ["demo"]) {
       expect(readFileSync(join(out, "profiles", `${name}.profile`), "utf8")).toBe(
         profileData(readFileSync(join(PROFILES_DIR, `${name}.profile`), "utf8")),
       );
@@ -200,7 +209,7 @@ describe("assembled documents", () => {
     const documentsDir = templatesWith("stage", (y) =>
       y.replace("runCommand: []", "runCommand: []\n      workingDirectory: '{{ rolloutId }}'"),
     );
-    expect(() => assembleHostDocuments({ documentsDir })).toThrow(
+    expect(() => assembleHostDocuments({ documentsDir, profiles: ["demo"] })).toThrow(
       /stage\.yaml: '\{\{' in mainSteps: parameters reach the script as SSM_\* variables only$/,
     );
   });
@@ -216,13 +225,15 @@ describe("assembled documents", () => {
       doc.parameters.profile.interpolationType = "NONE";
       return stringify(doc);
     });
-    expect(() => assembleHostDocuments({ documentsDir: noPattern })).toThrow(
+    expect(() => assembleHostDocuments({ documentsDir: noPattern, profiles: ["demo"] })).toThrow(
       /switch\.yaml: parameter rolloutId: allowedPattern missing$/,
     );
-    expect(() => assembleHostDocuments({ documentsDir: noEnvVar })).toThrow(
+    expect(() => assembleHostDocuments({ documentsDir: noEnvVar, profiles: ["demo"] })).toThrow(
       /cleanup\.yaml: parameter profile: interpolationType must be ENV_VAR$/,
     );
-    expect(() => assembleHostDocuments({ documentsDir: noEnvVar })).toThrow(HostDocumentsError);
+    expect(() => assembleHostDocuments({ documentsDir: noEnvVar, profiles: ["demo"] })).toThrow(
+      HostDocumentsError,
+    );
   });
 
   it("fails at synth when a document would exceed 64 KB", () => {
@@ -240,7 +251,7 @@ describe("assembled documents", () => {
       delete doc.parameters.rolloutId;
       return stringify(doc);
     });
-    expect(() => assembleHostDocuments({ documentsDir })).toThrow(
+    expect(() => assembleHostDocuments({ documentsDir, profiles: ["demo"] })).toThrow(
       /rollback\.yaml: declares \[profile\] but rollback\.sh reads \[profile, rolloutId\]$/,
     );
   });

@@ -71,7 +71,7 @@ export interface RunOptions {
   readonly via?: "script" | "document";
   /** Profiles directory for `script` runs (AR_PROFILE_DIR). @default profiles/ */
   readonly profileDir?: string;
-  /** Documents to run for `document` runs. @default assembleHostDocuments() */
+  /** Documents to run for `document` runs. @default the demo profile's documents */
   readonly documents?: Record<HostStep, SsmDocumentContent>;
   /** Extra environment. */
   readonly env?: Readonly<Record<string, string>>;
@@ -415,7 +415,8 @@ export class TestHost {
     const key = this.artifactDirs.join(":");
     let documents = cachedDocuments.get(key);
     if (documents === undefined) {
-      documents = assembleHostDocuments({ artifactDirs: this.artifactDirs });
+      // As the stack deploys them: one set per profile, the demo profile's here.
+      documents = assembleHostDocuments({ artifactDirs: this.artifactDirs, profiles: ["demo"] });
       cachedDocuments.set(key, documents);
     }
     const document = (opts.documents ?? documents)[step];
