@@ -73,6 +73,22 @@ out_timings() {
   for k in suspendMs listenerGapMs unservedMs refused healthMs; do ar_out_num $k; done
 }
 
+# write_record KEY=VALUE...: this rollout's switch record $record, one line each: what
+# a repeated switch reports and what cleanup checks before it deletes a release.
+write_record() {
+  local IFS=$'\n'
+  if ! { printf '%s\n' "$*" >"$record.tmp" && mv -f -- "$record.tmp" "$record"; }; then
+    ar_log "cannot write $record: cleanup will keep the release it names"
+  fi
+}
+
+# record_switch FROM_VERSION OLD_RELEASE: the record of a switch whose new release serves.
+record_switch() {
+  local sum=''
+  read -r sum _ < <(sha256sum -- "$snapshot") || :
+  write_record "toVersion=$to_v" "fromVersion=$1" "oldRelease=$2" "jobsSha256=$sum"
+}
+
 # snapshot_jobs: writes the running jobs (hook.listJobs, "<jobId> <pid>" lines) with
 # their start ticks to the snapshot. A job whose pid is already gone has finished and
 # is left out; a line that does not parse aborts the switch (a snapshot we cannot
@@ -125,8 +141,7 @@ if [[ $from_t == "$to_t" ]]; then
   fi
   if [[ -n $completed ]]; then
     old_release=$AR_ROOT/$AR_RECOVERED_FROM_T
-    printf 'toVersion=%s\nfromVersion=%s\noldRelease=%s\n' "$to_v" "$AR_RECOVERED_FROM_V" "$old_release" \
-      >"$record.tmp" && mv -f -- "$record.tmp" "$record"
+    record_switch "$AR_RECOVERED_FROM_V" "$old_release"
     jobs_json_of "$snapshot"
     ar_out_str fromVersion "$AR_RECOVERED_FROM_V"
     ar_out_str toVersion "$to_v"
@@ -143,7 +158,7 @@ if [[ $from_t == "$to_t" ]]; then
   if [[ -f $record ]]; then
     declare -A done_switch=()
     while IFS='=' read -r key value; do done_switch[$key]=$value; done <"$record"
-    if [[ ${done_switch[toVersion]:-} == "$to_v" ]]; then
+    if [[ ${done_switch[toVersion]:-} == "$to_v" && -n ${done_switch[oldRelease]:-} ]]; then
       from_v=${done_switch[fromVersion]:-$to_v} old_release=${done_switch[oldRelease]:-}
       [[ ! -f $snapshot ]] || jobs_json_of "$snapshot"
     fi
@@ -183,6 +198,9 @@ snapshot_jobs || ar_fail 1 "cannot snapshot the running jobs: $AR_HOOK_ERROR"
 export AR_JOBS_FILE=$snapshot
 # On the way back the config_paths go back to stage's backup of this rollout.
 ar_cutover "$from_t" "$from_v" "$to_t" "$to_v" "$from_t" "$prev_before" yes "" "$rid"
+# Recorded as soon as the new release serves, before the resume (which may fail or be
+# killed): a repeat of this switch then reports it, and cleanup finds the release it left.
+[[ $AR_CUTOVER != ok ]] || record_switch "$from_v" "${from_t:+$AR_ROOT/$from_t}"
 resume_error=''
 ar_resume || resume_error=$AR_HOOK_ERROR
 # End of the suspend window.
@@ -192,11 +210,7 @@ if [[ $AR_CUTOVER == failed ]]; then
   ar_fail 1 "switch to $to_v failed and $from_v could not be restored: $AR_CUTOVER_REASON"
 fi
 if [[ -n $resume_error ]]; then
-  ar_fail 1 "agent on ${AR_LIVE_VER} (cutover: $AR_CUTOVER) but resume failed: $resume_error"
-fi
-if [[ $AR_CUTOVER == ok ]]; then
-  printf 'toVersion=%s\nfromVersion=%s\noldRelease=%s\n' "$to_v" "$from_v" "${from_t:+$AR_ROOT/$from_t}" \
-    >"$record.tmp" && mv -f -- "$record.tmp" "$record"
+  ar_fail 1 "agent on ${AR_LIVE_VER} (cutover: $AR_CUTOVER) but left suspended, resume failed: $resume_error; the next switch or rollback resumes it"
 fi
 
 ar_out_str fromVersion "$from_v"

@@ -360,7 +360,9 @@ const STEPS: Readonly<Record<StepName, Step>> = {
     parameters: commonParameters,
     schema: SwitchResultSchema,
     record: async (deps, rollout, host, result) => {
-      if (result.status === "SWITCHED") await writeSnapshot(deps, rollout, host, result);
+      if (result.status === "SWITCHED" || repeatsThisSwitch(result)) {
+        await writeSnapshot(deps, rollout, host, result);
+      }
     },
     fields: (result) => ({
       fromVersion: orUndefined(result.fromVersion),
@@ -447,6 +449,15 @@ export function withSuspendLimit(
 }
 
 /**
+ * An UNCHANGED switch that repeats this rollout's own switch (a repeated command after
+ * the first one failed to resume, or whose result was never read): it names the release
+ * it left and carries that switch's snapshot, which the ledger must hold for cleanup.
+ */
+function repeatsThisSwitch(result: SwitchResult): boolean {
+  return result.status === "UNCHANGED" && result.oldRelease != null && result.jobs?.sha256 != null;
+}
+
+/**
  * Verifies the switch's job snapshot and writes it to the ledger, its cleanup
  * pending. Done before the
  * step returns: the nightly cleanup may delete the old release only on the strength
@@ -466,12 +477,12 @@ async function writeSnapshot(
     result.fromVersion == null
   ) {
     throw new CommandOutputError(
-      "switch SWITCHED without a job snapshot (jobs, jobs.sha256), oldRelease or fromVersion",
+      `switch ${result.status} without a job snapshot (jobs, jobs.sha256), oldRelease or fromVersion`,
     );
   }
   if (result.currentVersion != null && result.currentVersion !== rollout.targetVersion) {
     throw new CommandOutputError(
-      `switch reports SWITCHED but the host runs ${result.currentVersion}, not ${rollout.targetVersion}`,
+      `switch reports ${result.status} but the host runs ${result.currentVersion}, not ${rollout.targetVersion}`,
     );
   }
   verifyJobSnapshot({ ...jobs, sha256: jobs.sha256 });

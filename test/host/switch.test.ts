@@ -5,6 +5,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  rmSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -553,6 +554,51 @@ describe("switch", () => {
     );
     expect(host.scheduler.calls).toEqual(["resume"]);
     expect(existsSync(host.path(".agent-rollout", "suspended"))).toBe(false);
+  });
+
+  it("records a switch whose resume fails; the repeat resumes the agent and reports that switch", async () => {
+    // Prepare: a resume hook that fails while resume-fails exists.
+    const host = await newHost();
+    await stage(host, "2.0.0");
+    const profiles = mkdtempSync(join(suite.work, "profiles-resume-"));
+    deriveProfile(profiles, "demo", {
+      "hook.resume":
+        'if [ -e resume-fails ]; then echo "scheduler unreachable" >&2; exit 1; fi; current/bin/agentctl resume',
+    });
+    writeFileSync(host.path("resume-fails"), "");
+    expect((await host.submitJob("held", 2, 0)).status).toBe(202);
+    const params = { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-resume" };
+
+    // Act
+    const failed = await host.runStep("switch", params, { profileDir: profiles });
+    rmSync(host.path("resume-fails"));
+    host.scheduler.calls.length = 0;
+    const repeated = await host.runStep("switch", params, { profileDir: profiles });
+
+    // Assess
+    expect(failed.code).toBe(1);
+    expect(failed.result.error).toBe(
+      "agent on 2.0.0 (cutover: ok) but left suspended, resume failed: hook.resume exited 1: scheduler unreachable; the next switch or rollback resumes it",
+    );
+    expect(repeated.code).toBe(0);
+    expect(repeated.stderr).toContain(
+      "agent left suspended by an interrupted run (switch r-resume)",
+    );
+    const snapshot = host.path(".agent-rollout", "snapshots", "r-resume.jobs");
+    expect(repeated.result).toMatchObject({
+      status: "UNCHANGED",
+      fromVersion: "1.0.0",
+      currentVersion: "2.0.0",
+      oldRelease: host.path("releases", "1.0.0"),
+      jobs: {
+        count: 1,
+        sha256: sha256File(snapshot),
+        items: [["held", host.jobPid("held"), expect.any(Number)]],
+      },
+    });
+    expect(host.scheduler.calls).toEqual(["resume"]);
+    expect(existsSync(host.path(".agent-rollout", "suspended"))).toBe(false);
+    expect(await host.health()).toEqual({ status: 200, version: "2.0.0" });
   });
 
   it("refuses a release that was not staged, without suspending", async () => {

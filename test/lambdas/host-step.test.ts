@@ -873,6 +873,41 @@ describe("runHostStep: finished commands", () => {
     expect(await ledgerHost()).toMatchObject({ toVersion: "2.0.0", fromVersion: "2.0.0" });
   });
 
+  it("writes the snapshot an UNCHANGED repeat of this rollout's switch reports (the first did not resume)", async () => {
+    // Prepare: the repeated switch reports the release its first run left and its jobs.
+    ledger(
+      {},
+      { status: "SWITCHING", commands: { preflight: "c0", stage: "c1", switch: "cmd-1" } },
+    );
+    const repeated = switchLine(2, {
+      status: "UNCHANGED",
+      switchMode: null,
+      suspendMs: null,
+      listenerGapMs: null,
+      unservedMs: null,
+      refused: null,
+      healthMs: null,
+      configureReport: null,
+    });
+    ssmMock
+      .on(GetCommandInvocationCommand)
+      .resolves(invocation({ StandardOutputContent: line(repeated) }));
+
+    // Act
+    const state = await runHostStep(deps(), poll("switch"), context());
+
+    // Assess
+    expect(state).toMatchObject({ done: true, status: "UNCHANGED" });
+    expect(await store.getSnapshot(I1, ROLLOUT_ID)).toMatchObject({
+      oldVersion: "1.0.0",
+      oldRelease: "/opt/agent/releases/1.0.0",
+      jobCount: 2,
+      jobsSha256: repeated.jobs.sha256,
+      cleanup: "PENDING",
+    });
+    expect(store.snapshotJobs(I1, ROLLOUT_ID)).toEqual(repeated.jobs.items);
+  });
+
   it("accepts a snapshot already written by an earlier attempt", async () => {
     // Prepare
     ledger(
