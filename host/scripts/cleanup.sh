@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # cleanup.sh: deletes an old release once no job recorded at the switch still runs
-# (the "New Day" step of Control-M: exe_old goes when its jobs are done).
+# (the "New Day" step of Control-M: exe_old goes when its jobs are done), or the
+# target release a rolled-back switch abandoned.
 #
-# The snapshot $AR_STATE/snapshots/<rolloutId>.jobs must have the sha256 the
-# orchestrator recorded (it is the list the ledger holds). A job is alive while its
-# pid exists AND has the recorded start ticks (pids are reused). The jobs of any other
-# switch away from the same release (another rollout's snapshot, after a rollback to
-# it) keep it too. Never deletes the release the link points at. A deleted release
-# also loses its staged marker and the previous link when that pointed at it; the
-# snapshot files of the rollout go too (also when the release was already gone).
+# Only the release the rollout's own switch record $AR_STATE/snapshots/<rolloutId>.switch
+# names: as the release it left (oldRelease, whose snapshot <rolloutId>.jobs must have
+# the sha256 the orchestrator recorded, the list the ledger holds), or as the target it
+# tried and abandoned (abandonedRelease: no job ran on it, the ledger holds the empty
+# snapshot; kept if a later stage claimed it again). A job is alive while its pid exists
+# AND has the recorded start ticks (pids are reused). The jobs of any other switch away
+# from the same release (another rollout's snapshot, after a rollback to it) keep it
+# too. Never deletes the release the link points at. A deleted release also loses its
+# staged marker and the previous link when that pointed at it; the snapshot files of
+# the rollout go too (also when the release was already gone).
 # Inputs: SSM_profile, SSM_releaseVersion, SSM_rolloutId, SSM_snapshotSha256;
 #   AR_PROFILE_DIR, AR_HOST_ROOT.
 # Output: result-sha256 line, then one JSON line, status DELETED | KEPT |
@@ -32,8 +36,11 @@ ar_param releaseVersion
 ar_param rolloutId
 ar_param snapshotSha256
 ar_load_profile "${PARAM[profile]}"
-version=${PARAM[releaseVersion]}
-snapshot=$AR_STATE/snapshots/${PARAM[rolloutId]}.jobs
+version=${PARAM[releaseVersion]} rid=${PARAM[rolloutId]} sha=${PARAM[snapshotSha256]}
+snapshot=$AR_STATE/snapshots/$rid.jobs
+record=$AR_STATE/snapshots/$rid.switch
+# sha256 of the empty snapshot: the one the ledger holds for an abandoned release.
+readonly empty_sha=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 ar_lock
 
 ar_release_target target "$version"
@@ -47,19 +54,34 @@ kept() {
   exit 0
 }
 
+declare -A rec=()
+if [[ -f $record ]]; then
+  while IFS='=' read -r key value; do rec[$key]=$value; done <"$record"
+fi
+left='' abandoned=''
+[[ ${rec[oldRelease]:-} != "$release" ]] || left=1
+[[ ${rec[abandonedRelease]:-} != "$release" ]] || abandoned=1
+
 if [[ ! -e $release && ! -L $release ]]; then
   # Deleted by another rollout's cleanup (or by hand): this snapshot has no purpose left.
-  rm -f -- "$snapshot" "${snapshot%.jobs}.switch"
+  [[ -z $left$abandoned ]] || rm -f -- "$snapshot" "$record"
   ar_out_num alive 0
   ar_emit ALREADY_DELETED
   exit 0
 fi
 ar_link_target current_t "${AR_P[link_name]}"
 [[ $target != "$current_t" ]] || kept 0 "$release is the current release"
-[[ -f $snapshot ]] || kept 0 "no job snapshot $snapshot on this host"
-read -r sum _ < <(sha256sum -- "$snapshot") || ar_fail 1 "cannot hash $snapshot"
-[[ $sum == "${PARAM[snapshotSha256]}" ]] ||
-  kept 0 "snapshot $snapshot has sha256 $sum, expected ${PARAM[snapshotSha256]}"
+alive=0
+if [[ -n $abandoned ]]; then
+  [[ $sha == "$empty_sha" ]] ||
+    kept 0 "rollout $rid abandoned $release (no job ran on it): expected the empty snapshot's sha256, got $sha"
+  [[ ! $AR_STATE/staged/$version -nt $record ]] ||
+    kept 0 "$release was staged again after rollout $rid abandoned it"
+else
+  [[ -f $snapshot ]] || kept 0 "no job snapshot $snapshot on this host"
+  read -r sum _ < <(sha256sum -- "$snapshot") || ar_fail 1 "cannot hash $snapshot"
+  [[ $sum == "$sha" ]] || kept 0 "snapshot $snapshot has sha256 $sum, expected $sha"
+fi
 
 # count_alive FILE: alive = jobs of snapshot FILE still running, first = one of them.
 count_alive() {
@@ -73,14 +95,14 @@ count_alive() {
   done <"$1"
 }
 
-count_alive "$snapshot"
+[[ -n $abandoned ]] || count_alive "$snapshot"
 ((alive == 0)) || kept "$alive" "$alive job(s) of the snapshot still running, e.g. $first"
 
 # Other switches away from this same release protect it too: after a rollback to it and
 # a new switch away, the new switch's jobs may run from it while this older snapshot's
 # jobs are long gone. Its completed switches are those with a .switch record.
 for other in "$AR_STATE"/snapshots/*.switch; do
-  [[ -f $other && $other != "${snapshot%.jobs}.switch" && -f ${other%.switch}.jobs ]] || continue
+  [[ -f $other && $other != "$record" && -f ${other%.switch}.jobs ]] || continue
   old_release=''
   while IFS='=' read -r key value; do
     [[ $key != oldRelease ]] || old_release=$value
@@ -101,6 +123,6 @@ ar_link_target previous_t "${AR_P[previous_link_name]}"
 [[ $previous_t != "$target" ]] || ar_point_link "${AR_P[previous_link_name]}" ''
 rm -rf -- "$gone" || ar_fail 1 "cannot delete $gone"
 # The snapshot has served its purpose; a repeated cleanup finds ALREADY_DELETED.
-rm -f -- "$snapshot" "${snapshot%.jobs}.switch"
+rm -f -- "$snapshot" "$record"
 ar_out_num alive 0
 ar_emit DELETED

@@ -130,6 +130,8 @@ remove_dir() {
 if ar_staged_sha staged_sha "$version" && [[ -d $release ]]; then
   [[ $staged_sha == "$sha" ]] ||
     ar_fail 1 "release $release is already staged from another artifact (sha256 $staged_sha)"
+  # Claimed again: the cleanup of a switch that abandoned this release now keeps it.
+  touch -c -- "$marker"
   finish ALREADY_STAGED
 fi
 

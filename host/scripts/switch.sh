@@ -15,7 +15,8 @@
 #   0), ROLLED_BACK (exit 3) or FAILED (exit 1, 2 for bad parameters), with
 #   fromVersion, toVersion, currentVersion, oldRelease, switchMode, suspendMs,
 #   listenerGapMs, unservedMs, refused, healthMs, configureReport, jobs {count, sha256,
-#   items: [[jobId, pid, startTicks], ...], declaredNone (hook.listJobs=none)}, reason.
+#   items: [[jobId, pid, startTicks], ...], declaredNone (hook.listJobs=none)},
+#   abandonedRelease (ROLLED_BACK: the target release, for cleanup), reason.
 # shellcheck source-path=SCRIPTDIR
 set -Eeuo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -200,7 +201,11 @@ export AR_JOBS_FILE=$snapshot
 ar_cutover "$from_t" "$from_v" "$to_t" "$to_v" "$from_t" "$prev_before" yes "" "$rid"
 # Recorded as soon as the new release serves, before the resume (which may fail or be
 # killed): a repeat of this switch then reports it, and cleanup finds the release it left.
-[[ $AR_CUTOVER != ok ]] || record_switch "$from_v" "${from_t:+$AR_ROOT/$from_t}"
+case $AR_CUTOVER in
+  ok) record_switch "$from_v" "${from_t:+$AR_ROOT/$from_t}" ;;
+  # Staged, tried and never served: no job ever ran on it, cleanup may delete it.
+  reverted) write_record "toVersion=$to_v" "fromVersion=$from_v" "abandonedRelease=$to_rel" ;;
+esac
 resume_error=''
 ar_resume || resume_error=$AR_HOOK_ERROR
 # End of the suspend window.
@@ -229,6 +234,7 @@ if [[ $AR_CUTOVER == ok ]]; then
   ar_emit SWITCHED
   exit 0
 fi
+ar_out_str abandonedRelease "$to_rel"
 ar_out_str reason "$AR_CUTOVER_REASON"
 ar_emit ROLLED_BACK
 exit 3

@@ -534,6 +534,8 @@ export const SwitchResultSchema = z.object({
   healthMs: OptionalCount,
   configureReport: OptionalText,
   reason: OptionalText,
+  /** ROLLED_BACK: the target release, staged and tried but never served (for cleanup). */
+  abandonedRelease: OptionalText,
   jobs: z
     .object({
       count: z.int().nonnegative(),

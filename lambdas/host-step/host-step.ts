@@ -12,7 +12,7 @@
 import type { GetCommandInvocationCommandOutput } from "@aws-sdk/client-ssm";
 import type { z } from "zod";
 import { alarmReason } from "../common/alarms.js";
-import { verifyJobSnapshot } from "../common/command-output.js";
+import { jobSnapshotSha256, verifyJobSnapshot } from "../common/command-output.js";
 import { type Deps, isoTime, type RemainingTime } from "../common/deps.js";
 import { hostDocumentName } from "../common/document-names.js";
 import { CommandOutputError, HostUnreachableError, LedgerConflictError } from "../common/errors.js";
@@ -362,6 +362,8 @@ const STEPS: Readonly<Record<StepName, Step>> = {
     record: async (deps, rollout, host, result) => {
       if (result.status === "SWITCHED" || repeatsThisSwitch(result)) {
         await writeSnapshot(deps, rollout, host, result);
+      } else if (result.status === "ROLLED_BACK" && result.abandonedRelease != null) {
+        await writeAbandoned(deps, rollout, host, result.abandonedRelease);
       }
     },
     fields: (result) => ({
@@ -495,6 +497,30 @@ async function writeSnapshot(
     oldRelease: result.oldRelease,
     jobs: jobs.items,
     jobsSha256: jobs.sha256,
+    now: deps.clock.now(),
+  });
+}
+
+/**
+ * Records the target release a rolled-back switch left behind for the nightly cleanup:
+ * an empty snapshot (the agent stayed suspended while it was tried, no job ran on it).
+ */
+async function writeAbandoned(
+  deps: HostStepDeps,
+  rollout: Rollout,
+  host: HostRef,
+  release: string,
+): Promise<void> {
+  await deps.store.putSnapshot({
+    hostId: host.hostId,
+    rolloutId: host.rolloutId,
+    instanceId: host.instanceId,
+    profile: rollout.profile,
+    oldVersion: rollout.targetVersion,
+    oldRelease: release,
+    abandoned: true,
+    jobs: [],
+    jobsSha256: jobSnapshotSha256([]),
     now: deps.clock.now(),
   });
 }

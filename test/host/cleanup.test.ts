@@ -1,8 +1,52 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
-import { hostSuite, sha256File, type TestHost } from "./harness.js";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { deriveProfile, hostSuite, sha256File, type TestHost } from "./harness.js";
 
-const suite = hostSuite("ar-cleanup-test-");
+const suite = hostSuite("ar-cleanup-test-", [
+  { version: "1.0.0" },
+  { version: "2.0.0" },
+  { version: "3.0.0-bad", badHealth: true },
+]);
+/** demo with a 2 s health timeout: a switch to 3.0.0-bad rolls back quickly. */
+let fastProfiles: string;
+/** sha256 of the empty snapshot, the one the ledger holds for an abandoned release. */
+const EMPTY_SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+beforeAll(() => {
+  fastProfiles = join(suite.work, "profiles-fast");
+  mkdirSync(fastProfiles);
+  deriveProfile(fastProfiles, "demo", { health_timeout_s: "2" });
+});
+
+/** Stages `version` on the host under rollout `rolloutId`; returns the result status. */
+async function stage(host: TestHost, version: string, rolloutId: string): Promise<unknown> {
+  const a = suite.artifacts[version];
+  if (!a) throw new Error(`no ${version}`);
+  const { result } = await host.runStep("stage", {
+    profile: "demo",
+    targetVersion: version,
+    artifactUrl: a.url,
+    artifactSha256: a.sha256,
+    rolloutId,
+  });
+  return result.status;
+}
+
+/** A host whose switch to 3.0.0-bad (rollout r-bad) rolled back while job "busy" ran. */
+async function rolledBackHost(): Promise<TestHost> {
+  const host = await suite.newHost();
+  expect(await stage(host, "3.0.0-bad", "r-bad")).toBe("STAGED");
+  expect((await host.submitJob("busy", 30)).status).toBe(202);
+  const { code, result } = await host.runStep(
+    "switch",
+    { profile: "demo", targetVersion: "3.0.0-bad", rolloutId: "r-bad" },
+    { profileDir: fastProfiles },
+  );
+  expect([code, result.status]).toEqual([3, "ROLLED_BACK"]);
+  expect(result.abandonedRelease).toBe(host.path("releases", "3.0.0-bad"));
+  return host;
+}
 
 /** A host switched from 1.0.0 to 2.0.0 (rollout r-c) while the given jobs ran. */
 async function switchedHost(
@@ -127,6 +171,58 @@ describe("cleanup", () => {
     expect(result).toMatchObject({ status: "DELETED", alive: 0 });
     expect(host.jobDone("reused")).toBeUndefined();
     expect(existsSync(`/proc/${pid}`)).toBe(true);
+  });
+
+  it("deletes the target release a rolled-back switch abandoned, with its marker and snapshot files", async () => {
+    // Prepare
+    const host = await rolledBackHost();
+    const snapshots = host.path(".agent-rollout", "snapshots");
+
+    // Act: the ledger holds the empty snapshot for it (no job ran on it).
+    const { code, result } = await host.runStep("cleanup", {
+      profile: "demo",
+      releaseVersion: "3.0.0-bad",
+      rolloutId: "r-bad",
+      snapshotSha256: EMPTY_SHA,
+    });
+
+    // Assess: the job that ran on 1.0.0 throughout does not matter here.
+    expect(code).toBe(0);
+    expect(result).toEqual({
+      step: "cleanup",
+      status: "DELETED",
+      release: host.path("releases", "3.0.0-bad"),
+      alive: 0,
+    });
+    expect(existsSync(host.path("releases", "3.0.0-bad"))).toBe(false);
+    expect(existsSync(host.path(".agent-rollout", "staged", "3.0.0-bad"))).toBe(false);
+    expect(existsSync(join(snapshots, "r-bad.jobs"))).toBe(false);
+    expect(existsSync(join(snapshots, "r-bad.switch"))).toBe(false);
+    expect(host.jobDone("busy")).toBeUndefined();
+    expect(host.link("current")).toBe("releases/1.0.0");
+    expect(await host.health()).toEqual({ status: 200, version: "1.0.0" });
+  });
+
+  it("keeps an abandoned release that a later stage claimed again", async () => {
+    // Prepare: another rollout stages the same release again before the cleanup runs.
+    const host = await rolledBackHost();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await stage(host, "3.0.0-bad", "r-retry")).toBe("ALREADY_STAGED");
+
+    // Act
+    const { result } = await host.runStep("cleanup", {
+      profile: "demo",
+      releaseVersion: "3.0.0-bad",
+      rolloutId: "r-bad",
+      snapshotSha256: EMPTY_SHA,
+    });
+
+    // Assess
+    expect(result).toMatchObject({
+      status: "KEPT",
+      reason: `${host.path("releases", "3.0.0-bad")} was staged again after rollout r-bad abandoned it`,
+    });
+    expect(existsSync(host.path("releases", "3.0.0-bad", "VERSION"))).toBe(true);
   });
 
   it("keeps a release another rollout switched away from while that rollout's jobs run", async () => {

@@ -732,6 +732,42 @@ describe("runHostStep: finished commands", () => {
     });
   });
 
+  it("records the target release a ROLLED_BACK switch abandoned as an empty snapshot for cleanup", async () => {
+    // Prepare
+    ledger(
+      {},
+      { status: "SWITCHING", commands: { preflight: "c0", stage: "c1", switch: "cmd-1" } },
+    );
+    ssmMock.on(GetCommandInvocationCommand).resolves(
+      invocation({
+        Status: "Failed",
+        StatusDetails: "Failed",
+        ResponseCode: 3,
+        StandardOutputContent: line({
+          ...switchLine(3),
+          status: "ROLLED_BACK",
+          currentVersion: "1.0.0",
+          abandonedRelease: "/opt/agent/releases/2.0.0",
+          reason: "health check failed for 30 s",
+        }),
+      }),
+    );
+
+    // Act
+    const state = await runHostStep(deps(), poll("switch"), context());
+
+    // Assess
+    expect(state).toMatchObject({ done: true, status: "ROLLED_BACK" });
+    expect(await store.getSnapshot(I1, ROLLOUT_ID)).toMatchObject({
+      oldVersion: "2.0.0",
+      oldRelease: "/opt/agent/releases/2.0.0",
+      abandoned: true,
+      jobCount: 0,
+      jobsSha256: jobs(0).sha256,
+      cleanup: "PENDING",
+    });
+  });
+
   it("reads a truncated stdout from S3 and writes a 2,500-job snapshot in 3 chunks before returning", async () => {
     // Prepare
     ledger(

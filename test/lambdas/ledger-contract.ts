@@ -867,6 +867,32 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
       });
     });
 
+    it("records the release a rolled-back switch abandoned: an empty snapshot, pending cleanup", async () => {
+      // Act
+      await store.putSnapshot(
+        newSnapshot(I1, {
+          oldVersion: "2.0.0",
+          oldRelease: "/opt/agent/releases/2.0.0",
+          abandoned: true,
+          jobs: [],
+          jobsSha256: jobs(0).sha256,
+        }),
+      );
+
+      // Assess
+      expect(await store.getSnapshot(I1, ROLLOUT_ID)).toMatchObject({
+        oldVersion: "2.0.0",
+        oldRelease: "/opt/agent/releases/2.0.0",
+        abandoned: true,
+        jobCount: 0,
+        chunkCount: 0,
+        cleanup: "PENDING",
+      });
+      expect((await store.listPendingCleanups()).items).toMatchObject([
+        { hostId: I1, abandoned: true },
+      ]);
+    });
+
     it("counts 2,500 jobs in 3 chunks, and a snapshot without jobs in none", async () => {
       // Prepare
       const many = jobs(2500);

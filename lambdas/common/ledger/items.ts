@@ -216,6 +216,8 @@ export const SnapshotSchema = z.strictObject({
   profile: z.string(),
   oldVersion: z.string(),
   oldRelease: z.string(),
+  /** The release a rolled-back switch tried and left (`oldRelease`), never served. */
+  abandoned: z.literal(true).optional(),
   jobCount: z.int().nonnegative(),
   jobsSha256: z.string(),
   chunkCount: z.int().nonnegative(),
@@ -454,6 +456,7 @@ export function newSnapshotItems(args: NewSnapshot): {
     profile: args.profile,
     oldVersion: args.oldVersion,
     oldRelease: args.oldRelease,
+    ...(args.abandoned === true ? { abandoned: true as const } : {}),
     jobCount: args.jobs.length,
     jobsSha256: args.jobsSha256,
     chunkCount: chunks.length,

@@ -67,6 +67,11 @@ export interface NewSnapshot {
   /** The jobs, verified against `jobsSha256`. */
   readonly jobs: readonly JobEntry[];
   readonly jobsSha256: string;
+  /**
+   * The switch rolled back: `oldVersion`/`oldRelease` name its target release, staged
+   * and never served (no job ever ran on it), left for cleanup. @default false
+   */
+  readonly abandoned?: boolean;
   /** Epoch ms. */
   readonly now: number;
 }
