@@ -78,7 +78,7 @@ out_timings() {
 # a repeated switch reports and what cleanup checks before it deletes a release.
 write_record() {
   local IFS=$'\n'
-  if ! { printf '%s\n' "$*" >"$record.tmp" && mv -f -- "$record.tmp" "$record"; }; then
+  if ! { mkdir -p -- "${record%/*}" && printf '%s\n' "$*" >"$record.tmp" && mv -f -- "$record.tmp" "$record"; }; then
     ar_log "cannot write $record: cleanup will keep the release it names"
   fi
 }
@@ -123,6 +123,23 @@ if [[ $AR_RECOVERED == forward && $AR_RECOVERED_STEP == switch && $from_t == "$t
   completed=1
 fi
 ar_heal_interrupted_suspend
+
+# The recovery has just tried this very target and it did not come up: not twice in one
+# run (a second outage); ROLLED_BACK with the recovery's reason.
+if [[ -n $AR_RECOVERED_TARGET_FAILED && $AR_RECOVERED_TO_T == "$to_t" ]]; then
+  write_record "toVersion=$to_v" "fromVersion=$AR_RECOVERED_FROM_V" "abandonedRelease=$to_rel"
+  ar_out_str fromVersion "$AR_RECOVERED_FROM_V"
+  ar_out_str toVersion "$to_v"
+  ar_out_str currentVersion "$AR_RECOVERED_FROM_V"
+  ar_out_str oldRelease
+  out_timings
+  ar_out_str configureReport
+  ar_out_raw jobs "$jobs_json"
+  ar_out_str abandonedRelease "$to_rel"
+  ar_out_str reason "$AR_RECOVERED_REASON"
+  ar_emit ROLLED_BACK
+  exit 3
+fi
 
 if [[ $from_t == "$to_t" ]]; then
   ar_hook_line running version "$to_rel" "$to_v" ||

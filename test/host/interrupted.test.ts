@@ -231,24 +231,31 @@ describe("a switch killed after the link flip", () => {
     await new Promise((r) => setTimeout(r, 300));
     // 2.0.0 now starts, but never passes its health check on this host.
     setAgentFaults(host, "FAIL_HEALTH_VERSIONS=2.0.0");
+    host.scheduler.calls.length = 0;
 
-    // Act: the rollout again; its own switch attempt fails too.
+    // Act: the rollout again.
     const { code, result, stderr } = await host.runStep(
       "switch",
       { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-2" },
       { profileDir: fastProfiles },
     );
 
-    // Assess
+    // Assess: the recovery tried 2.0.0 and went back; the switch does not try it again
+    // (a second outage), it reports the recovery's reason.
     expect(code).toBe(3);
+    const reason =
+      "completing the interrupted switch 1.0.0 -> 2.0.0 of rollout r-1 failed: health check of 2.0.0 still failing after 2s";
     expect(result).toMatchObject({
       status: "ROLLED_BACK",
       fromVersion: "1.0.0",
+      toVersion: "2.0.0",
       currentVersion: "1.0.0",
+      oldRelease: null,
+      abandonedRelease: host.path("releases", "2.0.0"),
+      reason: expect.stringMatching(new RegExp(`^${reason} \\(`)),
     });
-    expect(stderr).toContain(
-      "going back to 1.0.0: completing the interrupted switch 1.0.0 -> 2.0.0 of rollout r-1 failed: health check of 2.0.0 still failing after 2s",
-    );
+    expect(stderr).toContain(`going back to 1.0.0: ${reason}`);
+    expect(host.scheduler.calls).toEqual(["resume"]);
     expect(host.link("current")).toBe("releases/1.0.0");
     expect(host.link("previous")).toBeNull();
     expect(await host.health()).toEqual({ status: 200, version: "1.0.0" });

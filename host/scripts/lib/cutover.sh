@@ -15,6 +15,8 @@ AR_LIVE_REL='' AR_LIVE_VER=''
 # What ar_recover_cutover found and did.
 AR_RECOVERED='' AR_RECOVERED_REASON='' AR_RECOVERED_STEP='' AR_RECOVERED_ROLLOUT=''
 AR_RECOVERED_FROM_T='' AR_RECOVERED_FROM_V='' AR_RECOVERED_TO_T='' AR_RECOVERED_TO_V=''
+# Set when the recovery went back because the new release did not come up.
+AR_RECOVERED_TARGET_FAILED=''
 # The suspend window and the outcome of ar_cutover, read by the step scripts.
 # shellcheck disable=SC2034
 AR_SUSPENDED='' AR_SUSPEND_START_MS='' AR_RESUME_END_MS='' AR_SUSPEND_MS=''
@@ -301,7 +303,8 @@ ar__valid_target() {
 # was). Fails the step when no release can be brought to serve (the record then stays).
 # Sets AR_RECOVERED = '' (nothing to recover) | forward | back, AR_RECOVERED_STEP,
 # AR_RECOVERED_ROLLOUT, AR_RECOVERED_FROM_T, AR_RECOVERED_FROM_V, AR_RECOVERED_TO_T,
-# AR_RECOVERED_TO_V and AR_RECOVERED_REASON (why it went back).
+# AR_RECOVERED_TO_V, AR_RECOVERED_REASON (why it went back) and
+# AR_RECOVERED_TARGET_FAILED.
 # shellcheck disable=SC2034 # its outputs are globals read by the step scripts
 ar_recover_cutover() {
   local file=$AR_STATE/cutover key value cur_t='' to_rel from_rel k
@@ -376,6 +379,7 @@ ar_recover_cutover() {
       [[ $AR_CUTOVER == reverted ]] ||
         ar_fail 1 "cannot recover the interrupted $what: $AR_CUTOVER_REASON"
       AR_RECOVERED=back
+      [[ $stop_new == no ]] || AR_RECOVERED_TARGET_FAILED=1
     fi
   elif [[ $cur_t == "${rec[fromTarget]}" ]]; then
     # The link was not flipped, or was flipped back: the old release must serve.
