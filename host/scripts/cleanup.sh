@@ -78,9 +78,15 @@ if [[ -n $abandoned ]]; then
   [[ ! $AR_STATE/staged/$version -nt $record ]] ||
     kept 0 "$release was staged again after rollout $rid abandoned it"
 else
+  # Another switch's snapshot says nothing about this release: it may be staged for the
+  # next switch.
+  [[ -n $left ]] ||
+    kept 0 "rollout $rid's switch record $record does not name $release as the release it left"
   [[ -f $snapshot ]] || kept 0 "no job snapshot $snapshot on this host"
   read -r sum _ < <(sha256sum -- "$snapshot") || ar_fail 1 "cannot hash $snapshot"
   [[ $sum == "$sha" ]] || kept 0 "snapshot $snapshot has sha256 $sum, expected $sha"
+  [[ -z ${rec[jobsSha256]:-} || ${rec[jobsSha256]} == "$sha" ]] ||
+    kept 0 "rollout $rid's switch record $record has snapshot sha256 ${rec[jobsSha256]}, expected $sha"
 fi
 
 # count_alive FILE: alive = jobs of snapshot FILE still running, first = one of them.

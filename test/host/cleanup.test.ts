@@ -152,6 +152,51 @@ describe("cleanup", () => {
     expect(existsSync(host.path("releases", "1.0.0"))).toBe(true);
   });
 
+  it("deletes only the release its rollout's switch left, never one staged for a next switch", async () => {
+    // Prepare: r-c switched 1.0.0 -> 2.0.0; 3.0.0-bad is staged and not switched to yet.
+    const { host, snapshot } = await switchedHost([]);
+    expect(await stage(host, "3.0.0-bad", "r-next")).toBe("STAGED");
+    const record = host.path(".agent-rollout", "snapshots", "r-c.switch");
+
+    // Act: a cleanup naming that release with r-c's rollout id and snapshot sha256.
+    const { code, result } = await host.runStep(
+      "cleanup",
+      cleanupParams("3.0.0-bad", sha256File(snapshot)),
+    );
+
+    // Assess
+    expect(code).toBe(0);
+    expect(result).toEqual({
+      step: "cleanup",
+      status: "KEPT",
+      release: host.path("releases", "3.0.0-bad"),
+      alive: 0,
+      reason: `rollout r-c's switch record ${record} does not name ${host.path("releases", "3.0.0-bad")} as the release it left`,
+    });
+    expect(existsSync(host.path("releases", "3.0.0-bad", "VERSION"))).toBe(true);
+    expect(existsSync(host.path(".agent-rollout", "staged", "3.0.0-bad"))).toBe(true);
+    expect(existsSync(snapshot)).toBe(true);
+  });
+
+  it("keeps the release when its switch record names another snapshot", async () => {
+    // Prepare: the snapshot file was replaced after the switch recorded its sha256.
+    const { host, snapshot } = await switchedHost([]);
+    const record = snapshot.replace(/\.jobs$/, ".switch");
+    const recorded = /^jobsSha256=(.*)$/m.exec(readFileSync(record, "utf8"))?.[1];
+    writeFileSync(snapshot, "other 1 1\n");
+
+    // Act
+    const { result } = await host.runStep("cleanup", cleanupParams("1.0.0", sha256File(snapshot)));
+
+    // Assess
+    expect(recorded).toMatch(/^[0-9a-f]{64}$/);
+    expect(result).toMatchObject({
+      status: "KEPT",
+      reason: `rollout r-c's switch record ${record} has snapshot sha256 ${recorded}, expected ${sha256File(snapshot)}`,
+    });
+    expect(existsSync(host.path("releases", "1.0.0"))).toBe(true);
+  });
+
   it("does not take a reused pid (same pid, other start time) for the recorded job", async () => {
     // Prepare: the recorded job's pid is alive, but the snapshot says it started at
     // another time: that process is not the job.
@@ -159,6 +204,14 @@ describe("cleanup", () => {
     const [id, pid, ticks] = readFileSync(snapshot, "utf8").trim().split(" ");
     expect([id, Number(pid)]).toEqual(["reused", host.jobPid("reused")]);
     writeFileSync(snapshot, `${id} ${pid} ${Number(ticks) + 1}\n`);
+    const record = snapshot.replace(/\.jobs$/, ".switch");
+    writeFileSync(
+      record,
+      readFileSync(record, "utf8").replace(
+        /^jobsSha256=.*$/m,
+        `jobsSha256=${sha256File(snapshot)}`,
+      ),
+    );
 
     // Act
     const { code, result } = await host.runStep(
