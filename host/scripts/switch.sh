@@ -106,6 +106,8 @@ snapshot_jobs() {
         return 1
       fi
       ar_start_ticks ticks "$pid" || continue
+      # The file is what the result line lists and the ledger hashes: valid UTF-8.
+      ar_utf8_clean id "$id"
       printf '%s %s %s\n' "$id" "$pid" "$ticks"
     done <"$AR_TMP/hook.out"
   } >"$snapshot.tmp" && mv -f -- "$snapshot.tmp" "$snapshot"

@@ -10,6 +10,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { verifyJobSnapshot } from "../../lambdas/common/command-output.js";
+import type { JobEntry } from "../../lambdas/common/schemas.js";
 import {
   deriveProfile,
   hostSuite,
@@ -530,6 +532,40 @@ describe("switch", () => {
     const fileLines = readFileSync(snapshot, "utf8").trimEnd().split("\n");
     expect(fileLines).toHaveLength(3000);
     expect(fileLines[1]).toBe(`job-00001 ${sleepers[1]} ${ticks[1]}`);
+  });
+
+  it("lists a job id that is not UTF-8 with its bytes escaped, so the functions hash what the host hashed", async () => {
+    // Prepare: a job id with the byte 0xff (never valid in UTF-8) and a valid "é".
+    const host = await newHost();
+    await stage(host, "2.0.0");
+    const pid = host.spawnSleeper();
+    const profiles = mkdtempSync(join(suite.work, "profiles-bytes-"));
+    deriveProfile(profiles, "demo", {
+      "hook.listJobs": `printf 'job-\\377 %s\\ncaf\\303\\251 %s\\n' ${pid} ${pid}`,
+    });
+
+    // Act: the harness reads stdout as UTF-8, as SSM and the functions do, and checks
+    // the integrity line against what it decoded.
+    const { code, result } = await host.runStep(
+      "switch",
+      { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-bytes" },
+      { profileDir: profiles },
+    );
+
+    // Assess
+    expect(code).toBe(0);
+    const jobs = result.jobs as { count: number; sha256: string; items: JobEntry[] };
+    const ticks = Number(startTicks(pid));
+    expect(jobs.items).toEqual([
+      ["job-\\xff", pid, ticks],
+      ["café", pid, ticks],
+    ]);
+    const snapshot = host.path(".agent-rollout", "snapshots", "r-bytes.jobs");
+    expect(jobs.sha256).toBe(sha256File(snapshot));
+    expect(() => verifyJobSnapshot(jobs)).not.toThrow();
+    expect(readFileSync(snapshot, "latin1")).toBe(
+      `job-\\xff ${pid} ${ticks}\ncaf\xc3\xa9 ${pid} ${ticks}\n`,
+    );
   });
 
   it("resumes an agent left suspended by an interrupted run before anything else", async () => {

@@ -17,10 +17,52 @@ ar_log() { printf '[%s] %s\n' "$AR_STEP" "$*" >&2; }
 # Functions that return through a nameref (first argument VAR) name their locals
 # __ar_*: a local with the caller's variable name would capture the result.
 
-# ar_json_str VAR STRING: VAR = STRING as a JSON string literal (quotes included).
+# ar_utf8_clean VAR STRING: VAR = STRING with every byte that is not part of a valid
+# UTF-8 sequence written as the text \xNN. The functions read a result line as UTF-8
+# and hash what they decoded: bytes they would replace must never reach them.
+ar_utf8_clean() {
+  local -n __ar_uc=$1
+  local LC_ALL=C __ar_s=$2 __ar_o='' __ar_i=0 __ar_b __ar_k __ar_j __ar_c __ar_lo __ar_hi
+  if [[ $__ar_s != *[$'\x80'-$'\xff']* ]]; then __ar_uc=$__ar_s; return 0; fi
+  while ((__ar_i < ${#__ar_s})); do
+    printf -v __ar_b '%d' "'${__ar_s:__ar_i:1}"
+    ((__ar_b >= 0)) || __ar_b=$((__ar_b + 256))
+    # Sequence length and the range of its second byte (no overlong form, no surrogate).
+    __ar_k=0 __ar_lo=128 __ar_hi=191
+    if ((__ar_b < 128)); then __ar_k=1
+    elif ((__ar_b >= 194 && __ar_b <= 223)); then __ar_k=2
+    elif ((__ar_b >= 224 && __ar_b <= 239)); then
+      __ar_k=3
+      ((__ar_b != 224)) || __ar_lo=160
+      ((__ar_b != 237)) || __ar_hi=159
+    elif ((__ar_b >= 240 && __ar_b <= 244)); then
+      __ar_k=4
+      ((__ar_b != 240)) || __ar_lo=144
+      ((__ar_b != 244)) || __ar_hi=143
+    fi
+    for ((__ar_j = 1; __ar_j < __ar_k; __ar_j++)); do
+      printf -v __ar_c '%d' "'${__ar_s:__ar_i+__ar_j:1}"
+      ((__ar_c >= 0)) || __ar_c=$((__ar_c + 256))
+      if ((__ar_c < __ar_lo || __ar_c > __ar_hi)); then __ar_k=0 && break; fi
+      __ar_lo=128 __ar_hi=191
+    done
+    if ((__ar_k > 0)); then
+      __ar_o+=${__ar_s:__ar_i:__ar_k} __ar_i=$((__ar_i + __ar_k))
+    else
+      printf -v __ar_c '\\x%02x' "$__ar_b"
+      __ar_o+=$__ar_c __ar_i=$((__ar_i + 1))
+    fi
+  done
+  __ar_uc=$__ar_o
+}
+
+# ar_json_str VAR STRING: VAR = STRING as a JSON string literal (quotes included),
+# valid UTF-8 (ar_utf8_clean).
 ar_json_str() {
   local -n __ar_js=$1
-  local __ar_s=$2 __ar_i __ar_hex __ar_ch
+  local __ar_jv __ar_i __ar_hex __ar_ch
+  ar_utf8_clean __ar_jv "$2"
+  local __ar_s=$__ar_jv
   if [[ $__ar_s == *[\"\\[:cntrl:]]* ]]; then
     __ar_s=${__ar_s//\\/\\\\}
     __ar_s=${__ar_s//\"/\\\"}
