@@ -77,8 +77,10 @@ parent=${release%/*}
 marker=$AR_STATE/staged/$version
 
 # backup_config: the profile's config_paths as they are before this rollout's install
-# (lib/config.sh; the first backup of a rollout wins).
+# (lib/config.sh; the first backup of a rollout wins), in a state directory of ours.
 backup_config() {
+  ar_state_dir "$AR_STATE/backups" 2>"$AR_TMP/state.err" ||
+    ar_fail 1 "refusing the state directory: $(<"$AR_TMP/state.err")"
   ar_backup_config "$rid" || ar_fail 1 "$AR_CONFIG_ERROR"
 }
 
@@ -88,7 +90,7 @@ install_holder() {
   local dir=$AR_STATE/socket-holder
   [[ ${AR_P[switch_mode]} == overlap ]] || return 0
   cmp -s -- "$here/socket-holder.py" "$dir/socket-holder.py" && return 0
-  { mkdir -p -- "$dir" && chmod 700 -- "$dir" && cp -- "$here/socket-holder.py" "$dir/.socket-holder.py.$$" &&
+  { ar_state_dir "$dir" && chmod 700 -- "$dir" && cp -- "$here/socket-holder.py" "$dir/.socket-holder.py.$$" &&
     mv -f -- "$dir/.socket-holder.py.$$" "$dir/socket-holder.py"; } ||
     ar_fail 1 "cannot install the socket holder in $dir"
 }
@@ -131,7 +133,7 @@ if ar_staged_sha staged_sha "$version" && [[ -d $release ]]; then
   [[ $staged_sha == "$sha" ]] ||
     ar_fail 1 "release $release is already staged from another artifact (sha256 $staged_sha)"
   # Claimed again: the cleanup of a switch that abandoned this release now keeps it.
-  touch -c -- "$marker"
+  ar_state_write "$marker" "staged $staged_sha"$'\n' || ar_fail 1 "cannot write $marker"
   finish ALREADY_STAGED
 fi
 
@@ -159,7 +161,8 @@ if ((free_mb < AR_P[min_free_mb])); then
   ar_fail 1 "only ${free_mb} MB free under $parent, profile ${PARAM[profile]} needs ${AR_P[min_free_mb]} MB"
 fi
 
-mkdir -p -- "$parent" "$AR_STATE/staged" || ar_fail 1 "cannot create $parent"
+mkdir -p -- "$parent" || ar_fail 1 "cannot create $parent"
+ar_state_dir "$AR_STATE/staged" || ar_fail 1 "cannot use $AR_STATE/staged"
 work=$(mktemp -d "$parent/.ar-stage.${target##*/}.XXXXXX") || ar_fail 1 "cannot create a temporary directory in $parent"
 ar_remove_on_exit "$work"
 mkdir -- "$work/release"
@@ -186,13 +189,13 @@ fi
 # "pending" until hook.install has passed: an interrupted stage is recognisable as
 # ours and redone; switch only takes releases marked "staged".
 backup_config
-printf 'pending %s\n' "$sha" >"$marker"
+ar_state_write "$marker" "pending $sha"$'\n' || ar_fail 1 "cannot write $marker"
 mv -T -- "$work/release" "$release" || ar_fail 1 "cannot move the release into $release"
 if ! ar_hook install "$release" "$version"; then
   error=$AR_HOOK_ERROR
   remove_dir "$release" && rm -f -- "$marker"
   ar_fail 1 "install of $version failed: $error"
 fi
-printf 'staged %s\n' "$sha" >"$marker.tmp" && mv -f -- "$marker.tmp" "$marker"
+ar_state_write "$marker" "staged $sha"$'\n' || ar_fail 1 "cannot write $marker"
 rm -rf -- "$work"
 finish STAGED

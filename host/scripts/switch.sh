@@ -78,7 +78,7 @@ out_timings() {
 # a repeated switch reports and what cleanup checks before it deletes a release.
 write_record() {
   local IFS=$'\n'
-  if ! { mkdir -p -- "${record%/*}" && printf '%s\n' "$*" >"$record.tmp" && mv -f -- "$record.tmp" "$record"; }; then
+  if ! ar_state_write "$record" "$*"$'\n'; then
     ar_log "cannot write $record: cleanup will keep the release it names"
   fi
 }
@@ -95,22 +95,21 @@ record_switch() {
 # is left out; a line that does not parse aborts the switch (a snapshot we cannot
 # trust would let cleanup delete a release under a running job).
 snapshot_jobs() {
-  local id pid rest ticks=''
-  ar_remove_on_exit "$snapshot.tmp"
+  local id pid rest ticks='' text=''
   ar_run_hook listJobs "$AR_LIVE_REL" "$AR_LIVE_VER" || return 1
-  {
-    while read -r id pid rest || [[ -n $id ]]; do
-      [[ -n $id ]] || continue
-      if [[ -n $rest || ! $pid =~ ^[1-9][0-9]{0,9}$ || $id == *[[:cntrl:]]* ]]; then
-        AR_HOOK_ERROR="hook.listJobs printed '${id:0:80} ${pid:0:20}', expected '<jobId> <pid>'"
-        return 1
-      fi
-      ar_start_ticks ticks "$pid" || continue
-      # The file is what the result line lists and the ledger hashes: valid UTF-8.
-      ar_utf8_clean id "$id"
-      printf '%s %s %s\n' "$id" "$pid" "$ticks"
-    done <"$AR_TMP/hook.out"
-  } >"$snapshot.tmp" && mv -f -- "$snapshot.tmp" "$snapshot"
+  while read -r id pid rest || [[ -n $id ]]; do
+    [[ -n $id ]] || continue
+    if [[ -n $rest || ! $pid =~ ^[1-9][0-9]{0,9}$ || $id == *[[:cntrl:]]* ]]; then
+      AR_HOOK_ERROR="hook.listJobs printed '${id:0:80} ${pid:0:20}', expected '<jobId> <pid>'"
+      return 1
+    fi
+    ar_start_ticks ticks "$pid" || continue
+    # The file is what the result line lists and the ledger hashes: valid UTF-8.
+    ar_utf8_clean id "$id"
+    text+="$id $pid $ticks"$'\n'
+  done <"$AR_TMP/hook.out"
+  ar_state_write "$snapshot" "$text" 2>"$AR_TMP/state.err" ||
+    { AR_HOOK_ERROR="cannot write $snapshot: $(<"$AR_TMP/state.err")" && return 1; }
 }
 
 # The recovery completed an interrupted switch to this very target: this run reports
@@ -120,7 +119,6 @@ completed=''
 if [[ $AR_RECOVERED == forward && $AR_RECOVERED_STEP == switch && $from_t == "$to_t" &&
   -n $AR_RECOVERED_FROM_T ]]; then
   AR_LIVE_VER=$to_v
-  mkdir -p -- "$AR_STATE/snapshots"
   snapshot_jobs || ar_fail 1 "cannot snapshot the running jobs: $AR_HOOK_ERROR"
   completed=1
 fi
@@ -205,7 +203,7 @@ ar__matches "$from_v" "$AR_RE_VERSION" ||
   ar_fail 1 "hook.version printed '${from_v:0:100}', not a version"
 AR_LIVE_VER=$from_v
 export AR_FROM_VERSION=$from_v
-mkdir -p -- "$AR_STATE/snapshots"
+ar_state_dir "$AR_STATE/snapshots" 2>"$AR_TMP/state.err" || ar_fail 1 "$(<"$AR_TMP/state.err")"
 rm -f -- "$record"
 ar_read_endpoint
 ar_log "switching $from_v -> $to_v (staged from sha256 $staged_sha)"

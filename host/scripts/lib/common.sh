@@ -4,8 +4,8 @@
 # ar_init (traps, private temp dir, bash 5 check; the exit trap runs what ar_at_exit
 # registered, removes temporary files and prints a FAILED line if the step printed no
 # result), ar_param (the documents' input patterns once more: SSM's allowedPattern is
-# the only other guard), a fork-free clock and sleep, process start ticks (pids are
-# reused).
+# the only other guard), writing state files without following symlinks, a fork-free
+# clock and sleep, process start ticks (pids are reused).
 # Needs: result.sh.
 # Inputs (environment): SSM_<parameter> (document parameters, ENV_VAR interpolation),
 #   AR_PROFILE_DIR (to recognise the document's bootstrap directory).
@@ -98,6 +98,43 @@ ar_at_exit() {
   local f
   for f in "${AR_AT_EXIT[@]}"; do [[ $f != "$1" ]] || return 0; done
   AR_AT_EXIT+=("$1")
+}
+
+# --- state files --------------------------------------------------------------------
+
+# Steps run as root and write under the agent's install root: a symlink planted there
+# must never be followed, nor another user's directory written in.
+
+# ar_state_dir DIR: DIR, created if missing, is a directory of ours and not a symlink;
+# 1 with a message on stderr otherwise.
+ar_state_dir() {
+  if [[ ! -e $1 && ! -L $1 ]]; then mkdir -p -- "$1" || return 1; fi
+  [[ -d $1 && ! -L $1 && -O $1 ]] && return 0
+  printf '%s is a symlink, or not a directory owned by uid %s\n' "$1" "$EUID" >&2
+  return 1
+}
+
+# ar_state_write FILE TEXT: FILE = TEXT, atomically: a new file of a private name in
+# the same directory (noclobber: created exclusively, never through a symlink), renamed
+# over FILE (which replaces a symlink there rather than follow it).
+ar_state_write() {
+  local - tmp="${1%/*}/.${1##*/}.ar-new.$$"
+  set -C
+  ar_state_dir "${1%/*}" || return 1
+  if [[ -e $tmp || -L $tmp ]]; then rm -f -- "$tmp" || return 1; fi
+  printf '%s' "$2" >"$tmp" && mv -fT -- "$tmp" "$1"
+}
+
+# ar_state_create FILE TEXT: creates FILE holding TEXT, failing if anything is there;
+# without forking (it is used inside the suspend window).
+ar_state_create() {
+  local -
+  set -C
+  if [[ -L $1 || ! -d ${1%/*} || -L ${1%/*} || ! -O ${1%/*} ]]; then
+    printf '%s: refusing a symlink, or a directory not owned by uid %s\n' "$1" "$EUID" >&2
+    return 1
+  fi
+  printf '%s' "$2" >"$1"
 }
 
 # --- clock --------------------------------------------------------------------------

@@ -32,7 +32,10 @@ AR_PROBE_ADDR='' AR_PROBE_PORT='' AR_PROBE_PID=''
 # without traps); the next switch or rollback resumes the agent first.
 ar_suspend() {
   ar_now_ms AR_SUSPEND_START_MS
-  printf '%s %s\n' "$AR_STEP" "${PARAM[rolloutId]}" >"$AR_STATE/suspended"
+  if ! ar_state_create "$AR_STATE/suspended" "$AR_STEP ${PARAM[rolloutId]}"$'\n' 2>"$AR_TMP/state.err"; then
+    AR_HOOK_ERROR="cannot write $AR_STATE/suspended: $(<"$AR_TMP/state.err")"
+    return 1
+  fi
   AR_SUSPENDED=1
   ar_at_exit ar__resume_on_exit
   # Hook output is replayed once the window is over (ar_resume), not inside it.
@@ -279,8 +282,10 @@ ar_cutover() {
 # suspend window). "end=1" comes last: a record without it was cut short by a kill
 # before the cutover changed anything.
 ar__cutover_record() {
-  printf 'step=%s\nrolloutId=%s\nfromTarget=%s\nfromVersion=%s\ntoTarget=%s\ntoVersion=%s\nprevAfter=%s\nprevBefore=%s\nconfigure=%s\nrestoreForward=%s\nrestoreBack=%s\nmode=%s\nend=1\n' \
-    "$AR_STEP" "${PARAM[rolloutId]:--}" "$@" >"$AR_STATE/cutover"
+  local text
+  printf -v text 'step=%s\nrolloutId=%s\nfromTarget=%s\nfromVersion=%s\ntoTarget=%s\ntoVersion=%s\nprevAfter=%s\nprevBefore=%s\nconfigure=%s\nrestoreForward=%s\nrestoreBack=%s\nmode=%s\nend=1\n' \
+    "$AR_STEP" "${PARAM[rolloutId]:--}" "$@"
+  ar_state_create "$AR_STATE/cutover" "$text"
 }
 
 # ar__cutover_done: the agent serves again; the record has done its job.

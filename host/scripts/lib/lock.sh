@@ -19,7 +19,8 @@ ar_lock() {
   local lock=$AR_STATE/lock mine="$AR_STATE/.lock.$$" ticks owner='' waited=0
   local wait_s=${AR_LOCK_WAIT_S:-300}
   ar_at_exit ar__unlock
-  mkdir -p -- "$AR_STATE" || ar_fail 1 "cannot create $AR_STATE"
+  ar_state_dir "$AR_STATE" 2>"$AR_TMP/state.err" ||
+    ar_fail 1 "refusing the state directory: $(<"$AR_TMP/state.err")"
   ar_start_ticks ticks $$ || ar_fail 1 "cannot read own start time"
   rm -rf -- "$mine"
   # Gone once renamed into place; left behind if we are stopped while waiting.

@@ -60,12 +60,15 @@ ar_point_link() {
 }
 
 # ar_staged_sha VAR VERSION: VAR = sha256 the release of VERSION was staged from;
-# returns 1 unless stage.sh completed it ("staged <sha256>" in the marker).
+# returns 1 unless stage.sh completed it ("staged <sha256>" in the marker, "staged
+# none" accepted from an artifact=none profile).
 ar_staged_sha() {
   local -n __ar_ss=$1
   local __ar_state='' __ar_sha=''
   { read -r __ar_state __ar_sha <"$AR_STATE/staged/$2"; } 2>/dev/null || [[ -n $__ar_state ]] || return 1
   [[ $__ar_state == staged ]] || return 1
+  ar__matches "$__ar_sha" "$AR_RE_SHA256" ||
+    [[ $__ar_sha == none && ${AR_P[artifact]} == none ]] || return 1
   __ar_ss=$__ar_sha
 }
 
