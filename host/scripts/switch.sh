@@ -6,7 +6,8 @@
 # the running jobs to $AR_STATE/snapshots/<rolloutId>.jobs -> cutover (lib/cutover.sh:
 # stop-start or overlap; flips back if the new release does not come up: ROLLED_BACK)
 # -> resume, on every way out once suspended. On the target and serving: UNCHANGED,
-# nothing touched (repeating this rollout's switch if it did it); on the target but not
+# nothing touched (repeating this rollout's switch if it did it, or taking over the
+# switch of a rollout that left the agent suspended on it); on the target but not
 # serving: its listener restarted (UNCHANGED, with a reason). A cutover a killed run
 # left half done is finished or undone first; if that completed a switch to this very
 # target it is reported SWITCHED, with a snapshot taken now.
@@ -122,6 +123,11 @@ if [[ $AR_RECOVERED == forward && $AR_RECOVERED_STEP == switch && $from_t == "$t
   snapshot_jobs || ar_fail 1 "cannot snapshot the running jobs: $AR_HOOK_ERROR"
   completed=1
 fi
+# A switch that left the agent suspended (its resume failed, or it was killed then):
+# its rollout is over, this one reports and records that switch (below).
+left_by='' step_left=''
+if [[ -f $AR_STATE/suspended ]]; then read -r step_left left_by <"$AR_STATE/suspended" || :; fi
+[[ $step_left == switch && $left_by != "$rid" && $left_by =~ $AR_RE_ROLLOUT_ID ]] || left_by=''
 ar_heal_interrupted_suspend
 
 # The recovery has just tried this very target and it did not come up: not twice in one
@@ -173,6 +179,14 @@ if [[ $from_t == "$to_t" ]]; then
     exit 0
   fi
   from_v=$to_v old_release=''
+  other=$AR_STATE/snapshots/$left_by.switch
+  if [[ ! -f $record && -n $left_by && -f $other && -f ${other%.switch}.jobs ]] &&
+    grep -qxF -- "toVersion=$to_v" "$other"; then
+    ar_log "taking over the switch of rollout $left_by, which left the agent suspended"
+    if ! { mv -T -- "${other%.switch}.jobs" "$snapshot" && mv -T -- "$other" "$record"; }; then
+      ar_fail 1 "cannot take over the records of rollout $left_by"
+    fi
+  fi
   if [[ -f $record ]]; then
     declare -A done_switch=()
     while IFS='=' read -r key value; do done_switch[$key]=$value; done <"$record"

@@ -637,6 +637,49 @@ describe("switch", () => {
     expect(await host.health()).toEqual({ status: 200, version: "2.0.0" });
   });
 
+  it("makes the next rollout's switch report and take over a switch that left the agent suspended", async () => {
+    // Prepare: r-first's switch serves 2.0.0 but cannot resume; the rollout is over.
+    const host = await newHost();
+    await stage(host, "2.0.0");
+    const profiles = mkdtempSync(join(suite.work, "profiles-resume-"));
+    deriveProfile(profiles, "demo", {
+      "hook.resume":
+        'if [ -e resume-fails ]; then echo "scheduler unreachable" >&2; exit 1; fi; current/bin/agentctl resume',
+    });
+    writeFileSync(host.path("resume-fails"), "");
+    expect((await host.submitJob("held", 2, 0)).status).toBe(202);
+    const failed = await host.runStep(
+      "switch",
+      { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-first" },
+      { profileDir: profiles },
+    );
+    expect(failed.code).toBe(1);
+    rmSync(host.path("resume-fails"));
+    const snapshots = host.path(".agent-rollout", "snapshots");
+    const jobsFile = readFileSync(join(snapshots, "r-first.jobs"), "utf8");
+
+    // Act: the next rollout (another id) switches the host.
+    const { code, result, stderr } = await host.runStep(
+      "switch",
+      { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-next" },
+      { profileDir: profiles },
+    );
+
+    // Assess
+    expect(code).toBe(0);
+    expect(stderr).toContain("taking over the switch of rollout r-first");
+    expect(result).toMatchObject({
+      status: "UNCHANGED",
+      fromVersion: "1.0.0",
+      oldRelease: host.path("releases", "1.0.0"),
+      jobs: { count: 1, sha256: sha256File(join(snapshots, "r-next.jobs")) },
+    });
+    expect(readFileSync(join(snapshots, "r-next.jobs"), "utf8")).toBe(jobsFile);
+    expect(existsSync(join(snapshots, "r-first.jobs"))).toBe(false);
+    expect(existsSync(join(snapshots, "r-first.switch"))).toBe(false);
+    expect(existsSync(host.path(".agent-rollout", "suspended"))).toBe(false);
+  });
+
   it("refuses a release that was not staged, without suspending", async () => {
     const host = await newHost();
     const { code, result } = await host.runStep("switch", {
