@@ -181,7 +181,7 @@ if [[ $from_t == "$to_t" ]]; then
   from_v=$to_v old_release=''
   other=$AR_STATE/snapshots/$left_by.switch
   if [[ ! -f $record && -n $left_by && -f $other && -f ${other%.switch}.jobs ]] &&
-    grep -qxF -- "toVersion=$to_v" "$other"; then
+    grep -qxF -- "toVersion=$to_v" "$other" && grep -q '^oldRelease=.' -- "$other"; then
     ar_log "taking over the switch of rollout $left_by, which left the agent suspended"
     if ! { mv -T -- "${other%.switch}.jobs" "$snapshot" && mv -T -- "$other" "$record"; }; then
       ar_fail 1 "cannot take over the records of rollout $left_by"
