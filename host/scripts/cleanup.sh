@@ -80,6 +80,7 @@ if [[ -n $abandoned ]]; then
 else
   # Another switch's snapshot says nothing about this release: it may be staged for the
   # next switch.
+  [[ -f $record ]] || kept 0 "no switch record $record on this host"
   [[ -n $left ]] ||
     kept 0 "rollout $rid's switch record $record does not name $release as the release it left"
   [[ -f $snapshot ]] || kept 0 "no job snapshot $snapshot on this host"

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { deriveProfile, hostSuite, sha256File, type TestHost } from "./harness.js";
@@ -176,6 +176,20 @@ describe("cleanup", () => {
     expect(existsSync(host.path("releases", "3.0.0-bad", "VERSION"))).toBe(true);
     expect(existsSync(host.path(".agent-rollout", "staged", "3.0.0-bad"))).toBe(true);
     expect(existsSync(snapshot)).toBe(true);
+  });
+
+  it("keeps the release when its rollout left no switch record", async () => {
+    const { host, snapshot } = await switchedHost([]);
+    const record = snapshot.replace(/\.jobs$/, ".switch");
+    rmSync(record);
+
+    const { result } = await host.runStep("cleanup", cleanupParams("1.0.0", sha256File(snapshot)));
+
+    expect(result).toMatchObject({
+      status: "KEPT",
+      reason: `no switch record ${record} on this host`,
+    });
+    expect(existsSync(host.path("releases", "1.0.0"))).toBe(true);
   });
 
   it("keeps the release when its switch record names another snapshot", async () => {
