@@ -79,6 +79,7 @@ marker=$AR_STATE/staged/$version
 # backup_config: the profile's config_paths as they are before this rollout's install
 # (lib/config.sh; the first backup of a rollout wins), in a state directory of ours.
 backup_config() {
+  [[ -n ${AR_P[config_paths]} ]] || return 0
   ar_state_dir "$AR_STATE/backups" 2>"$AR_TMP/state.err" ||
     ar_fail 1 "refusing the state directory: $(<"$AR_TMP/state.err")"
   ar_backup_config "$rid" || ar_fail 1 "$AR_CONFIG_ERROR"

@@ -245,8 +245,11 @@ jobs_json_of "$snapshot"
 if [[ $AR_CUTOVER == failed ]]; then
   ar_fail 1 "switch to $to_v failed and $from_v could not be restored: $AR_CUTOVER_REASON"
 fi
-if [[ -n $resume_error ]]; then
+if [[ -n $resume_error && -n $AR_SUSPENDED ]]; then
   ar_fail 1 "agent on ${AR_LIVE_VER} (cutover: $AR_CUTOVER) but left suspended, resume failed: $resume_error; the next switch or rollback resumes it"
+elif [[ -n $resume_error ]]; then
+  # Resumed, but hook.available never passed.
+  ar_fail 1 "agent on ${AR_LIVE_VER} (cutover: $AR_CUTOVER) but resume failed: $resume_error"
 fi
 
 ar_out_str fromVersion "$from_v"
