@@ -19,6 +19,7 @@ const COLOURS: Record<SegmentKind, string> = {
   preflight: "#9aa9bc",
   stage: "#5b8fd6",
   switch: "#3f9e5a",
+  rollback: "#8e5bb5",
   suspend: "#f0a030",
   gap: "#d03a3a",
 };
@@ -26,6 +27,7 @@ const LABELS: Record<SegmentKind, string> = {
   preflight: "preflight",
   stage: "stage",
   switch: "switch",
+  rollback: "rollback",
   suspend: "suspend window",
   gap: "listener gap",
 };

@@ -32,7 +32,8 @@ export interface HostTimeline {
   readonly approximate: boolean;
 }
 
-const STEPS: readonly StepName[] = ["preflight", "stage", "switch"];
+// A rollback follows the switch when the host was found not serving after it.
+const STEPS: readonly StepName[] = ["preflight", "stage", "switch", "rollback"];
 
 /** The segments of one host. */
 export function hostTimeline(host: Host): HostTimeline {

@@ -227,7 +227,9 @@ export class AgentRolloutStack extends Stack {
     for (const name of ["host-step", "nightly-cleanup"] as const) {
       this.commandOutput.grantReadOutput(functions[name].role);
     }
-    this.grantSendCommand(functions["host-step"], ["preflight", "stage", "switch"], {
+    // Rollback: an upgraded host found not serving after its switch goes back to its
+    // previous release (the verification itself runs the Preflight document).
+    this.grantSendCommand(functions["host-step"], ["preflight", "stage", "switch", "rollback"], {
       targetTagKey,
       targetTagValue,
     });

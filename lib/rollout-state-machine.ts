@@ -35,6 +35,12 @@ export const ROLLOUT_STEPS = ["preflight", "stage", "switch"] as const;
 export type RolloutStep = (typeof ROLLOUT_STEPS)[number];
 
 /**
+ * Steps of the verification of an upgraded host: `verify` (the Preflight document,
+ * read-only) and, when it no longer serves, `rollback` (the Rollback document).
+ */
+export type VerificationStep = "verify" | "rollback";
+
+/**
  * Errors PlanRollout raises for an execution input it refuses. The execution then
  * ends in `RolloutRejected` and nothing is written (no lock is held).
  */
@@ -74,11 +80,11 @@ export interface RolloutFunctions {
   readonly planRollout: IFunction;
   /** load-wave: the hosts of one wave. */
   readonly loadWave: IFunction;
-  /** host-step: sends and polls a step's SSM command on one host. */
+  /** host-step: sends and polls a step's SSM command on one host (upgrade and verification). */
   readonly hostStep: IFunction;
-  /** record-host: writes a host's outcome to the ledger. */
+  /** record-host: writes a host's outcome to the ledger, and a failed verification's. */
   readonly recordHost: IFunction;
-  /** evaluate-wave: failures vs threshold, next wave, bake time. */
+  /** evaluate-wave: failures vs threshold, bake, next wave. */
   readonly evaluateWave: IFunction;
   /** finish-rollout: final status, lock release, summary. */
   readonly finishRollout: IFunction;
@@ -115,15 +121,18 @@ const title = (step: string): string => `${step.charAt(0).toUpperCase()}${step.s
  *   ▼
  * StartFirstWave
  *   ▼
- * LoadWaveHosts ◀───────────────────── BakeBetweenWaves
- *   ▼                                          ▲ (CONTINUE)
- * UpgradeWaveHosts  (Distributed Map,          │
- *   ▼                one child per host)       │
- * EvaluateWave ▶ IsRolloutHalted ─(no)─▶ HasMoreWaves ─(DONE)─▶ FinishRollout ▶ RolloutSucceeded
- *                  └─(HALT)─▶ FinishHaltedRollout ▶ RolloutHalted      │ (CONTINUE)
- *                                        ▲                    NeedsApproval ─(no)─▶ BakeBetweenWaves
- *                                        │                          ▼ (approval.afterWaves)
- *       ApprovalRejected | ApprovalTimedOut ◀─(reject|timeout)─ WaitForApproval (task token) ─▶ BakeBetweenWaves
+ * LoadWaveHosts ◀──────────────────────────────────────────────┬──────────────────────┐
+ *   ▼                                                          │ (no)                 │
+ * UpgradeWaveHosts  (Distributed Map, one child per host)      │                      │
+ *   ▼                                                          │                      │
+ * VerifyWaveHosts   (Distributed Map over the wave's hosts; ◀──┼── BakeWave ◀─(BAKE)─┐ │
+ *   ▼                the UPGRADED ones are checked)            │                     │ │
+ * EvaluateWave ▶ IsRolloutHalted ─(no)─▶ HasMoreWaves ─(CONTINUE)─▶ NeedsApproval    │ │
+ *                  │                         ├─(BAKE)────────────────────────────────┘ │
+ *                  │                         └─(DONE)─▶ FinishRollout ▶ RolloutSucceeded
+ *                  └─(HALT)─▶ FinishHaltedRollout ▶ RolloutHalted                      │
+ *                                        ▲              NeedsApproval ─(approval.afterWaves)─▶ WaitForApproval
+ *       ApprovalRejected | ApprovalTimedOut ◀─(reject|timeout)─ WaitForApproval (task token) ─(approved)─┘
  *
  * any error after planning ──▶ RecordRolloutFailure ▶ RolloutFailed
  *
@@ -133,7 +142,20 @@ const title = (step: string): string => `${step.charAt(0).toUpperCase()}${step.s
  *                                      └──────────────────────────────────────────────────────────┘
  *            after preflight, IsHostAlreadyUpgraded: anything but READY ─▶ RecordHostResult
  *            RecordHostResult ▶ HostDone;  any error ─▶ RecordHostFailure ▶ HostDone
+ *
+ * verification of a host (VerifyWaveHosts: after the wave, and after its bake):
+ *            Send/Poll VerifyCommand (Preflight document, read-only; NOT_UPGRADED at once
+ *            for a host the ledger does not have UPGRADED) ▶ IsHostStillServing
+ *              ─(STOPPED_SERVING)─▶ Send/Poll RollbackCommand ▶ RecordStoppedServing ▶ VerifyDone
+ *              ─(otherwise)─▶ VerifyDone
+ *            verify error ─▶ RecordVerifyFailure ▶ VerifyDone; rollback error ─▶ RecordStoppedServing
  * ```
+ *
+ * A wave counts as done only once its upgraded hosts were found serving: a host whose
+ * listener died after its switch is a failure toward `failureThreshold`, rolled back
+ * to its previous release (still on the host), and named in the halt reason. With
+ * `bakeSeconds`, every wave (the last one too) is verified again after its bake, and
+ * evaluated again, before the next wave starts or the rollout succeeds.
  *
  * A host never fails the map: its outcome, good or bad, is written to the ledger and
  * EvaluateWave decides from there. Each host's child execution ends with the output
@@ -196,6 +218,7 @@ export class RolloutStateMachine extends Construct {
       next = this.hostStepLoop(step, fns.hostStep, next, recordHostFailure);
     }
     const hostProcessor = next;
+    const verifyProcessor = this.verificationProcessor(fns);
 
     // ---- parent ----------------------------------------------------------------------
     const rolloutRejected = new Fail(this, "RolloutRejected", {
@@ -274,10 +297,33 @@ export class RolloutStateMachine extends Construct {
     upgradeWaveHosts.itemProcessor(hostProcessor);
     upgradeWaveHosts.addCatch(recordRolloutFailure, onRolloutError);
 
+    const verifyWaveHosts = new DistributedMap(this, "VerifyWaveHosts", {
+      itemsPath: "$.wave.hosts",
+      itemSelector: {
+        // The record-host "stoppedServing" event from the start, as for UpgradeWaveHosts.
+        outcome: "stoppedServing",
+        host: {
+          rolloutId: JsonPath.stringAt("$$.Execution.Name"),
+          wave: JsonPath.numberAt("$.wave.wave"),
+          hostId: JsonPath.stringAt("$$.Map.Item.Value.hostId"),
+          instanceId: JsonPath.stringAt("$$.Map.Item.Value.instanceId"),
+        },
+      },
+      maxConcurrencyPath: "$.plan.batchSize",
+      resultPath: JsonPath.DISCARD,
+      // A rollback waits for the previous release's health check: it can outlast 5 minutes.
+      mapExecutionType: StateMachineType.STANDARD,
+    });
+    verifyWaveHosts.itemProcessor(verifyProcessor);
+    verifyWaveHosts.addCatch(recordRolloutFailure, onRolloutError);
+
     const evaluateWave = this.invoke("EvaluateWave", fns.evaluateWave, {
       payload: {
         rolloutId: JsonPath.stringAt("$$.Execution.Name"),
         wave: JsonPath.numberAt("$.wave.wave"),
+        // BAKE when this evaluation follows the wave's bake; without JSONPath Assign,
+        // the previous decision is what tells the two evaluations of a wave apart.
+        previousDecision: JsonPath.stringAt("$.evaluation.decision"),
       },
       resultPath: "$.evaluation",
     });
@@ -288,10 +334,10 @@ export class RolloutStateMachine extends Construct {
     const finishHaltedRollout = this.finishTask("FinishHaltedRollout", fns.finishRollout, "HALTED");
     finishHaltedRollout.addCatch(recordRolloutFailure, onRolloutError);
 
-    const bakeBetweenWaves = new Wait(this, "BakeBetweenWaves", {
+    const bakeWave = new Wait(this, "BakeWave", {
       time: WaitTime.secondsPath("$.evaluation.bakeSeconds"),
     });
-    bakeBetweenWaves.next(loadWaveHosts);
+    bakeWave.next(verifyWaveHosts);
     const haltedFinish = finishHaltedRollout.next(
       // The cause is the halt's reason: the failure count, who took the lock, the
       // alarm in ALARM (EvaluateWave), or the approval rejected or timed out.
@@ -303,8 +349,9 @@ export class RolloutStateMachine extends Construct {
     const hasMoreWaves = new Choice(this, "HasMoreWaves")
       .when(
         Condition.stringEquals("$.evaluation.decision", "CONTINUE"),
-        this.approvalGate(fns.evaluateWave, bakeBetweenWaves, haltedFinish, recordRolloutFailure),
+        this.approvalGate(fns.evaluateWave, loadWaveHosts, haltedFinish, recordRolloutFailure),
       )
+      .when(Condition.stringEquals("$.evaluation.decision", "BAKE"), bakeWave)
       .otherwise(finishRollout.next(new Succeed(this, "RolloutSucceeded")));
     const isRolloutHalted = new Choice(this, "IsRolloutHalted")
       .when(Condition.stringEquals("$.evaluation.decision", "HALT"), haltedFinish)
@@ -323,6 +370,7 @@ export class RolloutStateMachine extends Construct {
           startFirstWave
             .next(loadWaveHosts)
             .next(upgradeWaveHosts)
+            .next(verifyWaveHosts)
             .next(evaluateWave)
             .next(isRolloutHalted),
         ),
@@ -378,14 +426,57 @@ export class RolloutStateMachine extends Construct {
   }
 
   /**
+   * The item processor of VerifyWaveHosts: is the upgraded host still serving the
+   * target (the Preflight document answers SKIPPED)? If not, roll it back to its
+   * previous release and record it as a failure. Ends with `{}`, as HostDone does.
+   */
+  private verificationProcessor(fns: RolloutFunctions): IChainable {
+    const verifyDone = new Pass(this, "VerifyDone", { result: Result.fromObject({}) });
+    const recordVerifyFailure = this.invoke("RecordVerifyFailure", fns.recordHost, {
+      payload: {
+        outcome: "unverified",
+        host: JsonPath.objectAt("$.host"),
+        error: JsonPath.objectAt("$.error"),
+      },
+      resultPath: JsonPath.DISCARD,
+    });
+    recordVerifyFailure.next(verifyDone);
+    // The item state is the record-host event {outcome: "stoppedServing", host, verify,
+    // rollback?, rollbackError?}: no template, as absent fields cannot be left out.
+    const recordStoppedServing = this.invoke("RecordStoppedServing", fns.recordHost, {
+      resultPath: JsonPath.DISCARD,
+    });
+    recordStoppedServing.next(verifyDone);
+    const rollback = this.hostStepLoop(
+      "rollback",
+      fns.hostStep,
+      recordStoppedServing,
+      recordStoppedServing,
+      "$.rollbackError",
+    );
+    const isHostStillServing = new Choice(this, "IsHostStillServing")
+      .when(
+        Condition.and(
+          Condition.isPresent("$.verify.status"),
+          Condition.stringEquals("$.verify.status", "STOPPED_SERVING"),
+        ),
+        rollback,
+      )
+      .otherwise(verifyDone);
+    return this.hostStepLoop("verify", fns.hostStep, isHostStillServing, recordVerifyFailure);
+  }
+
+  /**
    * The send/choice/wait/poll loop of one host step; returns its first state, and
-   * leads to `onDone` once host-step reports the step done.
+   * leads to `onDone` once host-step reports the step done. An error of its tasks
+   * goes to `onError` with the error at `errorPath`.
    */
   private hostStepLoop(
-    step: RolloutStep,
+    step: RolloutStep | VerificationStep,
     hostStep: IFunction,
     onDone: IChainable,
     onError: IChainable,
+    errorPath = "$.error",
   ): LambdaInvoke {
     const name = title(step);
     const send = this.invoke(`Send${name}Command`, hostStep, {
@@ -402,7 +493,7 @@ export class RolloutStateMachine extends Construct {
       resultPath: `$.${step}`,
     });
     for (const task of [send, poll]) {
-      task.addCatch(onError, { errors: [Errors.ALL], resultPath: "$.error" });
+      task.addCatch(onError, { errors: [Errors.ALL], resultPath: errorPath });
     }
     const wait = new Wait(this, `WaitBefore${name}Poll`, {
       time: WaitTime.secondsPath(`$.${step}.waitSeconds`),
@@ -416,10 +507,10 @@ export class RolloutStateMachine extends Construct {
   }
 
   /**
-   * The approval gate before the next wave (`approval.afterWaves`): EvaluateWave gave
-   * `approvalTimeoutSeconds`, so WaitForApproval records a task token on the rollout
-   * item (the evaluate-wave function, `.waitForTaskToken`) and waits for an operator's
-   * SendTaskSuccess. A rejection (`ApprovalRejected`, the reason as cause) or the
+   * The approval gate before the next wave (`approval.afterWaves`), after the wave's
+   * bake: EvaluateWave gave `approvalTimeoutSeconds` with CONTINUE, so WaitForApproval
+   * records a task token on the rollout item (the evaluate-wave function,
+   * `.waitForTaskToken`) and waits for an operator's SendTaskSuccess. A rejection (`ApprovalRejected`, the reason as cause) or the
    * timeout becomes a halt whose reason says so.
    */
   private approvalGate(

@@ -31,3 +31,15 @@ export function failedHosts(hosts: readonly Host[]): Host[] {
 export function unfinishedHosts(hosts: readonly Host[]): Host[] {
   return hosts.filter((host) => ACTIVE_HOST_STATUSES.includes(host.status));
 }
+
+/** Error name of an upgraded host its wave's verification found not serving. */
+export const STOPPED_SERVING_ERROR = "StoppedServing";
+/** Error name of an upgraded host whose verification could not run. */
+export const UNVERIFIED_ERROR = "Unverified";
+
+/** Hosts that failed their wave's verification after their switch (not serving, or unverifiable). */
+export function failedVerification(hosts: readonly Host[]): Host[] {
+  return hosts.filter(
+    (host) => host.error?.name === STOPPED_SERVING_ERROR || host.error?.name === UNVERIFIED_ERROR,
+  );
+}

@@ -140,10 +140,23 @@ export const ArtifactUrlSchema = z
     error: "must not contain an encoded '/' or '\\' or a malformed %-escape",
   });
 
-/** Step run by the host-step Lambda. */
-export const StepNameSchema = z.enum(["preflight", "stage", "switch"]);
+/**
+ * Step whose command the ledger records on the host item (`commands`, `stepMs`,
+ * `<step>EndedAt`): the three upgrade steps, and the rollback of a host found not
+ * serving after its switch.
+ */
+export const StepNameSchema = z.enum(["preflight", "stage", "switch", "rollback"]);
 /** See {@link StepNameSchema}. */
 export type StepName = z.infer<typeof StepNameSchema>;
+
+/**
+ * Step run by the host-step Lambda: a recorded step, or `verify`, the read-only check
+ * (the Preflight document) that an upgraded host still serves the target. A verify
+ * command changes nothing, so it is not recorded and may be sent again on a retry.
+ */
+export const HostStepNameSchema = z.enum([...StepNameSchema.options, "verify"]);
+/** See {@link HostStepNameSchema}. */
+export type HostStepName = z.infer<typeof HostStepNameSchema>;
 
 /** Wave index (waves are numbered from 0; the ledger pads them to 4 digits). */
 export const WaveSchema = z.int().min(0).max(9999);
@@ -369,12 +382,21 @@ export const LoadWaveEventSchema = WaveEventSchema;
 /** See {@link LoadWaveEventSchema}. */
 export type LoadWaveEvent = WaveEvent;
 
-/** EvaluateWave event. */
-export const EvaluateWaveEventSchema = WaveEventSchema;
+/**
+ * EvaluateWave event: `{rolloutId, wave, previousDecision: $.evaluation.decision}`. The
+ * decision in the state before the evaluation says which one this is: `BAKE` after the
+ * wave's bake, anything else (or absent) right after the wave's hosts were upgraded.
+ */
+export const EvaluateWaveEventSchema = WaveEventSchema.extend({
+  previousDecision: z.enum(["CONTINUE", "BAKE", "HALT", "DONE"]).optional(),
+});
 /** What the evaluate-wave function accepts: EvaluateWave's event or RecordApprovalToken's. */
-export const EvaluateWaveFunctionEventSchema = z.union([WaveEventSchema, ApprovalTokenEventSchema]);
+export const EvaluateWaveFunctionEventSchema = z.union([
+  EvaluateWaveEventSchema,
+  ApprovalTokenEventSchema,
+]);
 /** See {@link EvaluateWaveEventSchema}. */
-export type EvaluateWaveEvent = WaveEvent;
+export type EvaluateWaveEvent = z.infer<typeof EvaluateWaveEventSchema>;
 
 /** A host as the Map item selector passes it. */
 export const HostRefSchema = z.strictObject({
@@ -391,7 +413,7 @@ const SummaryValueSchema = z.union([z.string(), z.number(), z.boolean(), z.null(
 
 /** What host-step returns and receives back on poll (docs/contracts.md, `StepState`). */
 export const StepStateSchema = z.strictObject({
-  step: StepNameSchema,
+  step: HostStepNameSchema,
   /** Absent only when the preflight gate halted the host before anything was sent. */
   commandId: z.string().min(1).max(64).optional(),
   done: z.boolean(),
@@ -414,13 +436,13 @@ export const HostStepEventSchema = z
   .discriminatedUnion("action", [
     z.strictObject({
       action: z.literal("send"),
-      step: StepNameSchema,
+      step: HostStepNameSchema,
       host: HostRefSchema,
       command: StepStateSchema.optional(),
     }),
     z.strictObject({
       action: z.literal("poll"),
-      step: StepNameSchema,
+      step: HostStepNameSchema,
       host: HostRefSchema,
       command: PollCommandSchema,
     }),
@@ -456,6 +478,23 @@ export const RecordHostEventSchema = z.discriminatedUnion("outcome", [
   }),
   z.strictObject({
     outcome: z.literal("failure"),
+    host: HostRefSchema,
+    error: StatesErrorSchema,
+  }),
+  /**
+   * RecordStoppedServing: an upgraded host the verification found not serving, and
+   * its rollback: the step state, or the error that ended it (`rollbackError`).
+   */
+  z.strictObject({
+    outcome: z.literal("stoppedServing"),
+    host: HostRefSchema,
+    verify: StepStateSchema,
+    rollback: StepStateSchema.optional(),
+    rollbackError: StatesErrorSchema.optional(),
+  }),
+  /** RecordVerifyFailure: an upgraded host whose verification could not run. */
+  z.strictObject({
+    outcome: z.literal("unverified"),
     host: HostRefSchema,
     error: StatesErrorSchema,
   }),
@@ -502,6 +541,8 @@ export const PreflightResultSchema = z.object({
   currentVersion: OptionalText,
   targetVersion: OptionalText,
   freeMb: OptionalCount,
+  /** READY on the target: why the host does not serve it (what a switch must repair). */
+  reason: OptionalText,
 });
 /** See {@link PreflightResultSchema}. */
 export type PreflightResult = z.infer<typeof PreflightResultSchema>;
@@ -549,6 +590,23 @@ export const SwitchResultSchema = z.object({
 });
 /** See {@link SwitchResultSchema}. */
 export type SwitchResult = z.infer<typeof SwitchResultSchema>;
+
+/** rollback result. */
+export const RollbackResultSchema = z.object({
+  step: z.literal("rollback"),
+  status: z.enum(["ROLLED_BACK", "UNCHANGED"]),
+  fromVersion: OptionalText,
+  toVersion: OptionalText,
+  currentVersion: OptionalText,
+  switchMode: OptionalText,
+  suspendMs: OptionalCount,
+  listenerGapMs: OptionalCount,
+  unservedMs: OptionalCount,
+  refused: OptionalCount,
+  reason: OptionalText,
+});
+/** See {@link RollbackResultSchema}. */
+export type RollbackResult = z.infer<typeof RollbackResultSchema>;
 
 /** cleanup result. */
 export const CleanupResultSchema = z.object({

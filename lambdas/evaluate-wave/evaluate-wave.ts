@@ -9,7 +9,10 @@ import { LedgerConflictError } from "../common/errors.js";
 import {
   countByStatus,
   failedHosts,
+  failedVerification,
+  STOPPED_SERVING_ERROR,
   type StatusCounts,
+  UNVERIFIED_ERROR,
   unfinishedHosts,
 } from "../common/host-summary.js";
 import type { Host, Rollout } from "../common/ledger/index.js";
@@ -17,11 +20,15 @@ import type { EvaluateWaveEvent } from "../common/schemas.js";
 
 /** Decision of EvaluateWave (state `$.evaluation`). */
 export interface EvaluateWaveResult {
-  /** CONTINUE with `nextWave` after `bakeSeconds`; HALT; or DONE after the last wave. */
-  readonly decision: "CONTINUE" | "HALT" | "DONE";
+  /**
+   * BAKE: wait `bakeSeconds`, verify the wave's upgraded hosts again and evaluate it
+   * again (`bakeSeconds` > 0, after every wave, the last included); then CONTINUE with
+   * `nextWave`, or DONE after the last wave; HALT at any point.
+   */
+  readonly decision: "CONTINUE" | "BAKE" | "HALT" | "DONE";
   readonly wave: number;
   readonly nextWave: number;
-  /** Bake time before `nextWave`; 0 unless CONTINUE. */
+  /** How long the bake waits; 0 unless BAKE. */
   readonly bakeSeconds: number;
   /** This wave's hosts by status. */
   readonly counts: StatusCounts;
@@ -38,10 +45,12 @@ export interface EvaluateWaveResult {
 
 /**
  * Counts the wave's outcomes and the rollout's failures from the host items, then:
- * HALT when failures exceed `failureThreshold`, the rollout was set HALTED/FAILED
- * (an operator's stop), or the fleet lock is no longer ours; DONE after the last
- * wave; else CONTINUE. A host of this wave left in a non-final status counts as a
- * failure. The reason of a halt (who took the lock, or the failure count) is recorded
+ * HALT when failures exceed `failureThreshold` (the hosts its verification found not
+ * serving count, and the reason names them), the rollout was set HALTED/FAILED (an
+ * operator's stop), or the fleet lock is no longer ours; BAKE when the rollout has a
+ * `bakeSeconds` and this is the evaluation right after the wave (`previousDecision`
+ * is not BAKE); DONE after the last wave; else CONTINUE. A host of this wave left in
+ * a non-final status counts as a failure. The reason of a halt (who took the lock, or the failure count) is recorded
  * on the rollout item (`haltReason`). Also pushes the fleet lock's expiry (conditional on owning it) and raises
  * the rollout's `failedCount` if a crash left it behind the host items.
  */
@@ -86,16 +95,17 @@ export async function evaluateWave(
   } else if (failures > rollout.failureThreshold) {
     reason = `${failures} failed host(s)${
       unfinished > 0 ? ` (${unfinished} never finished)` : ""
-    } exceed the failure threshold ${rollout.failureThreshold}`;
+    } exceed the failure threshold ${rollout.failureThreshold}${verificationNote(waveHosts)}`;
   }
   if (reason !== undefined) await deps.store.recordHaltReason(event.rolloutId, reason, now);
   const last = event.wave + 1 >= rollout.waveCount;
-  const decision = reason !== undefined ? "HALT" : last ? "DONE" : "CONTINUE";
+  const bake = rollout.input.bakeSeconds > 0 && event.previousDecision !== "BAKE";
+  const decision = reason !== undefined ? "HALT" : bake ? "BAKE" : last ? "DONE" : "CONTINUE";
   const result: EvaluateWaveResult = {
     decision,
     wave: event.wave,
     nextWave: event.wave + 1,
-    bakeSeconds: decision === "CONTINUE" ? rollout.input.bakeSeconds : 0,
+    bakeSeconds: decision === "BAKE" ? rollout.input.bakeSeconds : 0,
     counts: countByStatus(waveHosts),
     failedCount,
     ...(reason === undefined ? {} : { reason }),
@@ -103,6 +113,27 @@ export async function evaluateWave(
   };
   deps.logger?.info("wave evaluated", { rolloutId: event.rolloutId, ...result });
   return result;
+}
+
+/** Hosts named in a halt reason, at most. */
+const NAMED_HOSTS = 10;
+
+/**
+ * `; <hosts> stopped serving after the switch` (and `; <hosts> could not be verified
+ * after the switch`) for the wave's hosts that failed their verification.
+ */
+function verificationNote(waveHosts: readonly Host[]): string {
+  const failed = failedVerification(waveHosts);
+  const named = (name: string, what: string) => {
+    const hosts = failed.filter((host) => host.error?.name === name).map((host) => host.hostId);
+    if (hosts.length === 0) return "";
+    const more = hosts.length > NAMED_HOSTS ? ` and ${hosts.length - NAMED_HOSTS} more` : "";
+    return `; ${hosts.slice(0, NAMED_HOSTS).join(", ")}${more} ${what} after the switch`;
+  };
+  return (
+    named(STOPPED_SERVING_ERROR, "stopped serving") +
+    named(UNVERIFIED_ERROR, "could not be verified")
+  );
 }
 
 /**

@@ -14,7 +14,7 @@ import type { z } from "zod";
 import { alarmReason } from "../common/alarms.js";
 import { jobSnapshotSha256, verifyJobSnapshot } from "../common/command-output.js";
 import { type Deps, isoTime, type RemainingTime } from "../common/deps.js";
-import { hostDocumentName } from "../common/document-names.js";
+import { type HostDocumentStep, hostDocumentName } from "../common/document-names.js";
 import { CommandOutputError, HostUnreachableError, LedgerConflictError } from "../common/errors.js";
 import type { HostStatus, Rollout, RolloutGate, StepResultFields } from "../common/ledger/index.js";
 import { type Logger, silentLogger } from "../common/logger.js";
@@ -22,7 +22,10 @@ import {
   formatIssues,
   type HostRef,
   type HostStepEvent,
+  type HostStepName,
+  type PreflightResult,
   PreflightResultSchema,
+  RollbackResultSchema,
   StageResultSchema,
   type StepName,
   type StepState,
@@ -70,6 +73,8 @@ export function waitSecondsFor(ageMs: number): number {
  * Sends or polls a step. On send: the preflight gate first (a halted or failed
  * rollout, or too many failures, stops the host before anything is sent); a command
  * already recorded for this step (a Lambda retry) is polled instead of sent again.
+ * `verify` is sent only to a host the ledger has UPGRADED (any other is answered
+ * NOT_UPGRADED at once) and, read-only, is not recorded.
  *
  * @param context - remaining invocation time; polling stops 5 s before the end
  */
@@ -111,19 +116,27 @@ export async function runHostStep(
         `host ${host.hostId} of rollout ${host.rolloutId} is not in the ledger`,
       );
     }
-    const recorded = item.commands[step];
     sentAt = isoTime(start);
-    if (recorded !== undefined) {
+    const spec = STEPS[step];
+    const recorded = spec.recorded === undefined ? undefined : item.commands[spec.recorded.step];
+    if (step === "verify" && item.status !== "UPGRADED") {
+      log.info("host not verified: not upgraded", { status: item.status });
+      return { step, done: true, waitSeconds: 0, status: "NOT_UPGRADED" };
+    }
+    if (spec.recorded === undefined) {
+      commandId = await send(deps, rollout, host, step);
+      log.info("command sent", { commandId });
+    } else if (recorded !== undefined) {
       log.warn("command already sent for this step; polling it", { commandId: recorded });
       commandId = recorded;
     } else {
       commandId = await send(deps, rollout, host, step);
       const result = await deps.store.recordCommand({
         key: host,
-        step,
+        step: spec.recorded.step,
         commandId,
-        status: STEPS[step].status,
-        from: STEPS[step].from,
+        status: spec.recorded.status,
+        from: spec.recorded.from,
         now: deps.clock.now(),
       });
       if (!result.recorded) {
@@ -207,9 +220,13 @@ async function loadRollout(deps: HostStepDeps, rolloutId: string): Promise<Rollo
   return rollout;
 }
 
-function send(deps: HostStepDeps, rollout: Rollout, host: HostRef, step: StepName) {
+function send(deps: HostStepDeps, rollout: Rollout, host: HostRef, step: HostStepName) {
   return sendCommand(deps.ssm, {
-    documentName: hostDocumentName(deps.config.documentPrefix, step, rollout.profile),
+    documentName: hostDocumentName(
+      deps.config.documentPrefix,
+      STEPS[step].document,
+      rollout.profile,
+    ),
     instanceId: host.instanceId,
     parameters: stepParameters(rollout, step),
     deliveryTimeoutSeconds: deps.config.deliveryTimeoutSeconds,
@@ -219,7 +236,11 @@ function send(deps: HostStepDeps, rollout: Rollout, host: HostRef, step: StepNam
   });
 }
 
-function parseResult<S extends z.ZodType>(schema: S, line: unknown, step: StepName): z.output<S> {
+function parseResult<S extends z.ZodType>(
+  schema: S,
+  line: unknown,
+  step: HostStepName,
+): z.output<S> {
   const result = schema.safeParse(line, { reportInput: true });
   if (!result.success) {
     throw new CommandOutputError(`${step} result line: ${formatIssues(result.error)}`);
@@ -252,12 +273,22 @@ interface StepOutcome {
   readonly summary: Record<string, string | number | boolean | null>;
 }
 
-/** Everything that differs between the steps; see {@link STEPS}. */
-interface Step {
+/** How the ledger records a step's command on the host item. */
+interface RecordedStep {
+  /** The step the command is recorded under (`commands`, `stepMs`, `<step>EndedAt`). */
+  readonly step: StepName;
   /** Host status while the command runs. */
   readonly status: HostStatus;
   /** Statuses the host may start the step from. */
   readonly from: readonly HostStatus[];
+}
+
+/** Everything that differs between the steps; see {@link STEPS}. */
+interface Step {
+  /** The host document the step runs. */
+  readonly document: HostDocumentStep;
+  /** How the command is recorded; absent for a read-only step sent again on a retry. */
+  readonly recorded?: RecordedStep;
   /** Result statuses a failed invocation may carry (switch: ROLLED_BACK, exit 3). */
   readonly resultOnFailure: readonly string[];
   /** Document parameters (docs/contracts.md, "Host scripts"). */
@@ -268,8 +299,10 @@ interface Step {
 
 /** A step's result handling, typed by its result line. */
 interface StepSpec<R extends { status: string }> extends Omit<Step, "finish"> {
-  readonly step: StepName;
+  readonly step: HostStepName;
   readonly schema: z.ZodType<R>;
+  /** The status handed to the state machine. @default the result line's status */
+  statusOf?(result: R, rollout: Rollout): string;
   /** Refuses a result that contradicts the rollout (throws `CommandOutputError`). */
   check?(result: R, rollout: Rollout): void;
   /** Writes what the result reports beyond the host item (the switch's job snapshot). */
@@ -288,7 +321,7 @@ function defineStep<R extends { status: string }>(spec: StepSpec<R>): Step {
       spec.check?.(result, rollout);
       await spec.record?.(deps, rollout, host, result);
       return {
-        status: result.status,
+        status: spec.statusOf?.(result, rollout) ?? result.status,
         fields: spec.fields(result),
         summary: summary(spec.summary(result)),
       };
@@ -302,22 +335,37 @@ const commonParameters = (rollout: Rollout) => ({
   rolloutId: rollout.rolloutId,
 });
 
+/** Refuses a preflight result about another version than the rollout's target. */
+function checkPreflightTarget(result: PreflightResult, rollout: Rollout): void {
+  if (result.targetVersion != null && result.targetVersion !== rollout.targetVersion) {
+    throw new CommandOutputError(
+      `preflight checked version ${result.targetVersion}, not the target ${rollout.targetVersion}`,
+    );
+  }
+}
+
+/**
+ * Why a verified host does not serve the target, from its preflight result; undefined
+ * when it does (SKIPPED: on the target, serving it, nothing interrupted).
+ */
+export function notServingReason(result: PreflightResult, rollout: Rollout): string | undefined {
+  if (result.status === "SKIPPED") return undefined;
+  if (result.currentVersion != null && result.currentVersion !== rollout.targetVersion) {
+    return `runs ${result.currentVersion}, not the target ${rollout.targetVersion}`;
+  }
+  return result.reason ?? `on ${rollout.targetVersion} but not serving it`;
+}
+
 /** The steps, in order: what each one sends, expects back, records and reports. */
-const STEPS: Readonly<Record<StepName, Step>> = {
+const STEPS: Readonly<Record<HostStepName, Step>> = {
   preflight: defineStep({
     step: "preflight",
-    status: "PREFLIGHT",
-    from: ["PENDING"],
+    document: "preflight",
+    recorded: { step: "preflight", status: "PREFLIGHT", from: ["PENDING"] },
     resultOnFailure: [],
     parameters: commonParameters,
     schema: PreflightResultSchema,
-    check: (result, rollout) => {
-      if (result.targetVersion != null && result.targetVersion !== rollout.targetVersion) {
-        throw new CommandOutputError(
-          `preflight checked version ${result.targetVersion}, not the target ${rollout.targetVersion}`,
-        );
-      }
-    },
+    check: checkPreflightTarget,
     fields: (result) => ({ fromVersion: orUndefined(result.currentVersion) }),
     summary: (result) => ({
       currentVersion: result.currentVersion,
@@ -327,8 +375,8 @@ const STEPS: Readonly<Record<StepName, Step>> = {
   }),
   stage: defineStep({
     step: "stage",
-    status: "STAGING",
-    from: ["PREFLIGHT"],
+    document: "stage",
+    recorded: { step: "stage", status: "STAGING", from: ["PREFLIGHT"] },
     resultOnFailure: [],
     parameters: (rollout) => ({
       profile: rollout.profile,
@@ -354,8 +402,8 @@ const STEPS: Readonly<Record<StepName, Step>> = {
   }),
   switch: defineStep({
     step: "switch",
-    status: "SWITCHING",
-    from: ["STAGING"],
+    document: "switch",
+    recorded: { step: "switch", status: "SWITCHING", from: ["STAGING"] },
     resultOnFailure: ["ROLLED_BACK"],
     parameters: commonParameters,
     schema: SwitchResultSchema,
@@ -386,10 +434,47 @@ const STEPS: Readonly<Record<StepName, Step>> = {
       reason: result.reason,
     }),
   }),
+  // The Preflight document, read-only: SKIPPED means on the target and serving it.
+  verify: defineStep({
+    step: "verify",
+    document: "preflight",
+    resultOnFailure: [],
+    parameters: commonParameters,
+    schema: PreflightResultSchema,
+    check: checkPreflightTarget,
+    statusOf: (result, rollout) =>
+      notServingReason(result, rollout) === undefined ? "SERVING" : "STOPPED_SERVING",
+    fields: () => ({}),
+    summary: (result) => ({
+      currentVersion: result.currentVersion,
+      targetVersion: result.targetVersion,
+      reason: result.status === "SKIPPED" ? undefined : (result.reason ?? undefined),
+    }),
+  }),
+  // The host stays UPGRADED in the ledger until RecordStoppedServing moves it.
+  rollback: defineStep({
+    step: "rollback",
+    document: "rollback",
+    recorded: { step: "rollback", status: "UPGRADED", from: ["UPGRADED"] },
+    resultOnFailure: [],
+    parameters: (rollout) => ({ profile: rollout.profile, rolloutId: rollout.rolloutId }),
+    schema: RollbackResultSchema,
+    fields: () => ({}),
+    summary: (result) => ({
+      fromVersion: result.fromVersion,
+      toVersion: result.toVersion,
+      currentVersion: result.currentVersion,
+      switchMode: result.switchMode,
+      suspendMs: result.suspendMs,
+      listenerGapMs: result.listenerGapMs,
+      unservedMs: result.unservedMs,
+      reason: result.reason,
+    }),
+  }),
 };
 
 /** Document parameters of a step (docs/contracts.md, "Host scripts"). */
-export function stepParameters(rollout: Rollout, step: StepName): Record<string, string> {
+export function stepParameters(rollout: Rollout, step: HostStepName): Record<string, string> {
   return STEPS[step].parameters(rollout);
 }
 
@@ -397,7 +482,7 @@ async function complete(
   deps: HostStepDeps,
   rollout: Rollout,
   host: HostRef,
-  step: StepName,
+  step: HostStepName,
   commandId: string,
   sentAt: string,
   invocation: GetCommandInvocationCommandOutput,
@@ -413,7 +498,16 @@ async function complete(
   const stepMs = Math.max(0, deps.clock.now() - Date.parse(sentAt));
   const outcome = await STEPS[step].finish(deps, rollout, host, line);
   const fields: StepResultFields = { stepMs, ...outcome.fields };
-  await deps.store.recordStepResult({ key: host, step, commandId, fields, now: deps.clock.now() });
+  const recorded = STEPS[step].recorded;
+  if (recorded !== undefined) {
+    await deps.store.recordStepResult({
+      key: host,
+      step: recorded.step,
+      commandId,
+      fields,
+      now: deps.clock.now(),
+    });
+  }
   if (step === "switch") {
     const { suspendMs, listenerGapMs } = fields;
     const jobsRunning = outcome.summary?.jobCount;

@@ -253,12 +253,14 @@ function isSamePlan(rollout: Rollout, input: RolloutInput): boolean {
 }
 
 /**
- * Most waves one rollout may have. The parent execution spends about 24 history
- * events per wave, plus about 8 on each of at most 100 approval-gated waves
- * (docs/benchmarks.md): 1,000 waves stay under Step Functions' 25,000-event limit,
- * whatever the fleet size, with a small margin.
+ * Most waves one rollout may have. The parent execution spends 28 history events per
+ * wave (LoadWaveHosts 5, UpgradeWaveHosts 6, VerifyWaveHosts 6, EvaluateWave 5, three
+ * Choice states 6), 17 more with a bake (BakeWave 2, VerifyWaveHosts 6, EvaluateWave 5,
+ * two Choice states 4), plus about 8 on each of at most 100 approval-gated waves and 16
+ * outside the loop (docs/benchmarks.md): 16 + 45 × 500 + 8 × 100 = 23,316, so 500
+ * waves stay under Step Functions' 25,000-event limit whatever the fleet size.
  */
-export const MAX_WAVES = 1000;
+export const MAX_WAVES = 500;
 
 /** First wave = `canary` hosts (when > 0), then waves of `waveSize`. */
 export function splitWaves<T>(hosts: readonly T[], canary: number, waveSize: number): T[][] {

@@ -10,8 +10,12 @@ import { RecordHostEventSchema } from "../common/schemas.js";
 import { type RecordHostResult, recordHost } from "./record-host.js";
 
 export * from "./record-host.js";
+export * from "./stopped-serving.js";
 
-/** Step Functions tasks `RecordHostResult` and `RecordHostFailure` → {@link RecordHostResult}. */
+/**
+ * Step Functions tasks `RecordHostResult`, `RecordHostFailure`, `RecordStoppedServing`
+ * and `RecordVerifyFailure` → {@link RecordHostResult}.
+ */
 export const handler = defineHandler({
   name: "record-host",
   eventSchema: RecordHostEventSchema,

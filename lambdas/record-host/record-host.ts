@@ -9,6 +9,7 @@ import { InvalidInputError } from "../common/errors.js";
 import { type ErrorInfo, FAILURE_HOST_STATUSES, type HostStatus } from "../common/ledger/index.js";
 import type { RecordHostEvent, StepState } from "../common/schemas.js";
 import { errorFromStates } from "../common/states-error.js";
+import { recordVerificationFailure } from "./stopped-serving.js";
 
 /** What record-host returns. */
 export interface RecordHostResult {
@@ -20,12 +21,16 @@ export interface RecordHostResult {
 /**
  * Moves the host to its final status. A host that ends ROLLED_BACK or FAILED adds one
  * to the rollout's `failedCount`, only on the transition into that status (the
- * transition is conditional), so a repeated call counts once.
+ * transition is conditional), so a repeated call counts once. An upgraded host that
+ * its wave's verification found not serving goes to {@link recordVerificationFailure}.
  */
 export async function recordHost(
   deps: Deps<unknown>,
   event: RecordHostEvent,
 ): Promise<RecordHostResult> {
+  if (event.outcome === "stoppedServing" || event.outcome === "unverified") {
+    return recordVerificationFailure(deps, event);
+  }
   const { host } = event;
   const outcome =
     event.outcome === "result"

@@ -371,7 +371,7 @@ describe("least privilege", () => {
       }));
   }
 
-  it("lets host-step send only the preflight, stage and switch documents, to tagged hosts", () => {
+  it("lets host-step send only the preflight, stage, switch and rollback documents, to tagged hosts", () => {
     expect(sendCommandStatements("host-step")).toEqual([
       {
         actions: ["ssm:SendCommand"],
@@ -380,7 +380,7 @@ describe("least privilege", () => {
       },
       {
         actions: ["ssm:SendCommand"],
-        resources: ["Preflight", "Stage", "Switch"].flatMap((step) =>
+        resources: ["Preflight", "Stage", "Switch", "Rollback"].flatMap((step) =>
           ["controlm-like", "demo", "fta-like"].map((p) =>
             documentArn(`AgentRollout-${step}-${p}`),
           ),

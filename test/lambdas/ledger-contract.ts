@@ -788,6 +788,50 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
       });
     });
 
+    it("fails an upgraded host that stopped serving only from UPGRADED, with the version it runs", async () => {
+      // Prepare
+      await seed(hostItem({ wave: 1, status: "UPGRADED", toVersion: "2.0.0" }));
+      await seed(hostItem({ wave: 1, hostId: I2, order: 1, status: "SWITCHING" }));
+      const error = { name: "StoppedServing", message: "stopped serving after the switch: down" };
+
+      // Act
+      const first = await store.failUpgradedHost({
+        key: KEY,
+        status: "ROLLED_BACK",
+        error,
+        runningVersion: "1.0.0",
+        now: T0 + 1000,
+      });
+      const again = await store.failUpgradedHost({
+        key: KEY,
+        status: "FAILED",
+        error,
+        now: T0 + 2000,
+      });
+      const active = await store.failUpgradedHost({
+        key: { ...KEY, hostId: I2 },
+        status: "FAILED",
+        error,
+        now: T0,
+      });
+      const absent = await store
+        .failUpgradedHost({ key: { ...KEY, hostId: I3 }, status: "FAILED", error, now: T0 })
+        .catch((error: unknown) => error);
+
+      // Assess
+      expect(first).toEqual({ transitioned: true, status: "ROLLED_BACK" });
+      expect(again).toEqual({ transitioned: false, status: "ROLLED_BACK" });
+      expect(active).toEqual({ transitioned: false, status: "SWITCHING" });
+      expect(absent).toMatchObject({ name: "LedgerConflictError" });
+      expect(await store.getHost(KEY)).toMatchObject({
+        status: "ROLLED_BACK",
+        toVersion: "2.0.0",
+        runningVersion: "1.0.0",
+        error,
+        updatedAt: later(1000),
+      });
+    });
+
     it("record-host counts a failure once across two identical calls", async () => {
       // Prepare
       await seed(rolloutItem({ failedCount: 0 }));

@@ -62,6 +62,7 @@ import {
   type AcquireLockArgs,
   acquireHostLeases,
   type CleanupResultArgs,
+  type FailUpgradedHostArgs,
   type FinalizeHostArgs,
   type FinishRolloutArgs,
   fleetLockedError,
@@ -388,6 +389,29 @@ export class MemoryLedgerStore implements LedgerStore {
         status: args.status,
         updatedAt: iso(args.now),
         ...(args.error === undefined ? {} : { error: copy(args.error) }),
+      });
+      return { transitioned: true, status: args.status };
+    }
+    const host = this.read(hostKey(args.key), HostItemSchema);
+    if (host === undefined) {
+      throw new LedgerConflictError(
+        `host ${args.key.hostId} of rollout ${args.key.rolloutId} is not in the ledger`,
+      );
+    }
+    return { transitioned: false, status: host.status };
+  }
+
+  async failUpgradedHost(
+    args: FailUpgradedHostArgs,
+  ): Promise<{ transitioned: boolean; status: HostStatus }> {
+    this.calls.push("failUpgradedHost");
+    const raw = this.raw(hostKey(args.key));
+    if (raw?.status === "UPGRADED") {
+      Object.assign(raw, {
+        status: args.status,
+        error: copy(args.error),
+        updatedAt: iso(args.now),
+        ...(args.runningVersion === undefined ? {} : { runningVersion: args.runningVersion }),
       });
       return { transitioned: true, status: args.status };
     }

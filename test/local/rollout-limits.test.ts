@@ -1,9 +1,12 @@
 /**
  * The real rollout definition under the strict runner: a wave of the largest size the
- * input allows stays within Step Functions' quotas, whatever its hosts report.
+ * input allows, and a plan of the most waves PlanRollout accepts, stay within Step
+ * Functions' quotas, whatever their hosts report.
  * Handlers are stubs shaped like the real ones' results, so this runs in seconds.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { MAX_WAVES } from "../../lambdas/plan-rollout/plan-rollout.js";
+import { localDefinition } from "../../local/approval.js";
 import {
   executionFailure,
   MAX_HISTORY_EVENTS,
@@ -33,7 +36,7 @@ function stepState(step: string, hostId: string): Event {
     done: true,
     waitSeconds: 0,
     sentAt: "2030-01-01T00:00:00.000Z",
-    status: step === "preflight" ? "READY" : step === "stage" ? "STAGED" : "SWITCHED",
+    status: { preflight: "READY", stage: "STAGED", switch: "SWITCHED", verify: "SERVING" }[step],
     summary: { fromVersion: long, toVersion: long, reason: long, healthMs: 1234 },
   };
 }
@@ -119,7 +122,81 @@ describe(`a wave of ${WAVE_SIZE} hosts`, () => {
     const [parent] = measurements.executions;
     expect(parent?.historyEvents).toBeLessThan(MAX_HISTORY_EVENTS);
     expect(parent?.largestPayloadBytes).toBeLessThan(MAX_PAYLOAD_BYTES);
-    expect(measurements.children.count).toBe(WAVE_SIZE);
+    // One child per host to upgrade it, one to verify it.
+    expect(measurements.children.count).toBe(2 * WAVE_SIZE);
     expect(measurements.children.largestPayloadBytes).toBeLessThan(MAX_PAYLOAD_BYTES);
   });
+});
+
+describe(`a rollout of MAX_WAVES (${MAX_WAVES}) waves`, () => {
+  /** Handlers: one host a wave, every wave baked and verified twice, the first 100 approved. */
+  function manyWaves(): Record<string, Handler> {
+    const host = (wave: number) => `i-${String(wave).padStart(17, "0")}`;
+    return {
+      "plan-rollout": (e) => ({
+        rolloutId: e.rolloutId,
+        hostCount: MAX_WAVES,
+        waveCount: MAX_WAVES,
+        batchSize: 1,
+        bakeSeconds: 1,
+        dryRun: false,
+        waves: Array.from({ length: MAX_WAVES }, () => 1),
+      }),
+      "load-wave": (e) => ({
+        wave: e.wave,
+        hosts: [{ hostId: host(e.wave as number), instanceId: host(e.wave as number) }],
+      }),
+      "host-step": (e) => stepState(e.step as string, (e.host as { hostId: string }).hostId),
+      "record-host": () => ({ recorded: true }),
+      "evaluate-wave": (e) => {
+        const wave = e.wave as number;
+        if (e.action === "recordApprovalToken") return {};
+        if (e.previousDecision !== "BAKE") {
+          return { decision: "BAKE", wave, nextWave: wave + 1, bakeSeconds: 1 };
+        }
+        if (wave + 1 >= MAX_WAVES) return { decision: "DONE", wave, nextWave: wave + 1 };
+        return {
+          decision: "CONTINUE",
+          wave,
+          nextWave: wave + 1,
+          bakeSeconds: 0,
+          ...(wave < 100 ? { approvalTimeoutSeconds: 60 } : {}),
+        };
+      },
+      "finish-rollout": (e) => ({ rolloutId: e.rolloutId, status: "SUCCEEDED", recorded: true }),
+    };
+  }
+
+  it("stays under the history quota, every wave baked and 100 of them approved", async () => {
+    // Prepare
+    const scripted = manyWaves();
+    const taskResourceLocalHandlers: Record<string, (input: unknown) => Promise<never>> = {};
+    for (const [state, name] of Object.entries(synth.taskHandlers)) {
+      taskResourceLocalHandlers[state] = async (input) => scripted[name]?.(input as Event) as never;
+    }
+    // Without the approval's TimeoutSecondsPath, which aws-local-stepfunctions reads too early.
+    const machine = new StrictStateMachine(localDefinition(synth.definition) as never);
+
+    // Act
+    const execution = machine.run({} as never, {
+      overrides: {
+        taskResourceLocalHandlers: taskResourceLocalHandlers as never,
+        waitTimeOverrides: { BakeWave: 0 },
+      },
+      context: {
+        Execution: {
+          Id: "arn:aws:states:us-east-1:000000000000:execution:local:rollout-waves",
+          Name: "rollout-waves",
+        },
+        Task: { Token: "token" },
+      } as never,
+    });
+    const output = (await execution.result) as Event;
+
+    // Assess: 16 + 45 per baked wave + 8 per approval (docs/benchmarks.md)
+    expect(output.result).toMatchObject({ status: "SUCCEEDED" });
+    const [parent] = machine.measurements.executions;
+    expect(parent?.historyEvents).toBeLessThan(MAX_HISTORY_EVENTS);
+    expect(parent?.historyEvents).toBeGreaterThan(45 * MAX_WAVES);
+  }, 120_000);
 });

@@ -58,6 +58,7 @@ import {
   type AcquireLockArgs,
   acquireHostLeases,
   type CleanupResultArgs,
+  type FailUpgradedHostArgs,
   type FinalizeHostArgs,
   type FinishRolloutArgs,
   fleetLockedError,
@@ -522,6 +523,40 @@ export class DynamoLedgerStore implements LedgerStore {
         UpdateExpression: update,
         ConditionExpression: `#status IN (${active})`,
         ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
+    if (transitioned) return { transitioned: true, status: args.status };
+    const host = await this.getHost(args.key);
+    if (host === undefined) {
+      throw new LedgerConflictError(
+        `host ${args.key.hostId} of rollout ${args.key.rolloutId} is not in the ledger`,
+      );
+    }
+    return { transitioned: false, status: host.status };
+  }
+
+  async failUpgradedHost(
+    args: FailUpgradedHostArgs,
+  ): Promise<{ transitioned: boolean; status: HostStatus }> {
+    const values: Record<string, unknown> = {
+      ":failed": args.status,
+      ":upgraded": "UPGRADED",
+      ":error": args.error,
+      ":now": iso(args.now),
+    };
+    let update = "SET #status = :failed, #error = :error, updatedAt = :now";
+    if (args.runningVersion !== undefined) {
+      update += ", runningVersion = :running";
+      values[":running"] = args.runningVersion;
+    }
+    const transitioned = await this.db.conditional(
+      new UpdateCommand({
+        TableName: this.db.name,
+        Key: hostKey(args.key),
+        UpdateExpression: update,
+        ConditionExpression: "#status = :upgraded",
+        ExpressionAttributeNames: { "#status": "status", "#error": "error" },
         ExpressionAttributeValues: values,
       }),
     );

@@ -35,6 +35,7 @@ export {
 export type {
   AcquireLockArgs,
   CleanupResultArgs,
+  FailUpgradedHostArgs,
   FinalizeHostArgs,
   FinishRolloutArgs,
   HostKey,

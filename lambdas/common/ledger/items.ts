@@ -179,6 +179,13 @@ export const HostSchema = z.strictObject({
   preflightEndedAt: IsoTime.optional(),
   stageEndedAt: IsoTime.optional(),
   switchEndedAt: IsoTime.optional(),
+  /** When the rollback of a host found not serving after its switch was recorded. */
+  rollbackEndedAt: IsoTime.optional(),
+  /**
+   * The version the host runs when it differs from `toVersion`: an upgraded host found
+   * not serving and rolled back runs its previous release again.
+   */
+  runningVersion: z.string().optional(),
   error: ErrorInfoSchema.optional(),
   updatedAt: IsoTime,
 });

@@ -180,6 +180,17 @@ export interface FinalizeHostArgs {
   readonly now: number;
 }
 
+/** Arguments of {@link LedgerStore.failUpgradedHost}. */
+export interface FailUpgradedHostArgs {
+  readonly key: HostKey;
+  /** ROLLED_BACK (back on its previous release) or FAILED. */
+  readonly status: HostStatus;
+  readonly error: ErrorInfo;
+  /** The version the host runs now, when known (its previous release after a rollback). */
+  readonly runningVersion?: string;
+  readonly now: number;
+}
+
 /** Arguments of {@link LedgerStore.completeCleanup} and {@link LedgerStore.recordCleanupAttempt}. */
 export interface CleanupResultArgs {
   readonly hostId: string;
@@ -295,6 +306,15 @@ export interface LedgerStore {
    * when it already was (then `status` is the status found).
    */
   finalizeHost(args: FinalizeHostArgs): Promise<{ transitioned: boolean; status: HostStatus }>;
+  /**
+   * Moves an UPGRADED host that stopped serving after its switch into `status` (a
+   * failure), with its error and the version it runs now; only from UPGRADED, so a
+   * repeat finds it moved. `transitioned` is false when it was not UPGRADED (then
+   * `status` is the status found).
+   */
+  failUpgradedHost(
+    args: FailUpgradedHostArgs,
+  ): Promise<{ transitioned: boolean; status: HostStatus }>;
 
   /**
    * Writes a snapshot's job chunks, then the snapshot (cleanup PENDING), so it never
