@@ -110,7 +110,7 @@ export interface ExecutionMetrics {
   readonly parent: ExecutionCounts;
   readonly children: ChildSample[];
   readonly steps: StepSample[];
-  /** Parent Map runs (waves). */
+  /** Waves run (UpgradeWaveHosts Map runs). */
   readonly waves: number;
   /** Time spent in each parent state, ms, summed over entries. */
   readonly parentStateMs: Record<string, number>;
@@ -257,7 +257,7 @@ export class ExecutionRecorder {
       this.payload(hostId, name, input);
       if (!nested) {
         this.parentEnteredAt.set(name, event.timestamp);
-        if (type === "Map") this.waves++;
+        if (name === "UpgradeWaveHosts") this.waves++;
         return;
       }
       if (name.startsWith("RecordHost")) this.recordEnteredAt.set(hostId ?? "", event.timestamp);
@@ -321,8 +321,11 @@ export class ExecutionRecorder {
 }
 
 function hostIdOf(value: unknown): string | undefined {
-  const host = (value as { host?: { hostId?: unknown } } | undefined)?.host;
-  return typeof host?.hostId === "string" ? host.hostId : undefined;
+  const item = value as { host?: { hostId?: unknown }; outcome?: unknown } | undefined;
+  // A VerifyWaveHosts child (seeded "stoppedServing") is not the host's upgrade: the
+  // per-host figures are those of the upgrade child alone.
+  if (item?.outcome === "stoppedServing" || item?.outcome === "unverified") return undefined;
+  return typeof item?.host?.hostId === "string" ? item.host.hostId : undefined;
 }
 
 /** Per-host on-host time, for the orchestration-overhead denominators. */

@@ -108,20 +108,22 @@ export function awsUsage(m: RolloutMeasurement, memoryMb: Record<string, number>
 export const WAVE_LOOP_STATES = [
   "LoadWaveHosts",
   "UpgradeWaveHosts",
+  "VerifyWaveHosts",
   "EvaluateWave",
   "IsRolloutHalted",
   "HasMoreWaves",
-  "BakeBetweenWaves",
+  "NeedsApproval",
 ] as const;
 
 /** Types of the wave-loop states, to price one full wave in history events. */
 const WAVE_LOOP_TYPES: Record<(typeof WAVE_LOOP_STATES)[number], string> = {
   LoadWaveHosts: "Task",
   UpgradeWaveHosts: "Map",
+  VerifyWaveHosts: "Map",
   EvaluateWave: "Task",
   IsRolloutHalted: "Choice",
   HasMoreWaves: "Choice",
-  BakeBetweenWaves: "Wait",
+  NeedsApproval: "Choice",
 };
 
 /** Waves of a plan: a canary wave (if any), then waves of `waveSize`. */

@@ -84,7 +84,7 @@ describe(`a stack with ${PROFILE_COUNT} profiles`, () => {
 
   it("lets the functions send every profile's documents and no other, within IAM's policy size", () => {
     for (const [handler, steps] of [
-      ["host-step", ["Preflight", "Stage", "Switch"]],
+      ["host-step", ["Preflight", "Stage", "Switch", "Rollback"]],
       ["nightly-cleanup", ["Cleanup"]],
     ] as const) {
       const statements = statementsOfRole(template, roleOf(stack, handler));

@@ -380,7 +380,7 @@ describe("least privilege", () => {
       },
       {
         actions: ["ssm:SendCommand"],
-        resources: ["Preflight", "Stage", "Switch", "Rollback"].flatMap((step) =>
+        resources: ["Preflight", "Rollback", "Stage", "Switch"].flatMap((step) =>
           ["controlm-like", "demo", "fta-like"].map((p) =>
             documentArn(`AgentRollout-${step}-${p}`),
           ),

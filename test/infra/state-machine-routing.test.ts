@@ -90,7 +90,9 @@ async function run(input: Record<string, unknown>, overrides: Scripted = {}) {
   }
   const waits = Object.fromEntries(
     [
-      "BakeBetweenWaves",
+      "BakeWave",
+      "WaitBeforeVerifyPoll",
+      "WaitBeforeRollbackPoll",
       "WaitBeforePreflightPoll",
       "WaitBeforeStagePoll",
       "WaitBeforeSwitchPoll",
@@ -266,6 +268,82 @@ describe("rollout execution paths", () => {
     });
     // The cause is EvaluateWave's reason, not a fixed text.
     expect(error?.message).toContain("was taken by r-x (breakLock); 0 host(s) failed");
+  });
+
+  it("verifies a wave again after its bake: a host that stopped serving is rolled back and halts the rollout before the next wave", async () => {
+    // Prepare: i-0a serves after the wave, and no longer after the bake
+    let verified = 0;
+    const hostStep: Handler = (e) => {
+      const step = e.step as string;
+      const host = e.host as { hostId: string };
+      if (step === "verify") {
+        if (host.hostId === "i-0a") verified++;
+        const stopped = host.hostId === "i-0a" && verified > 1;
+        return {
+          step,
+          commandId: `${host.hostId}-verify-${verified}`,
+          done: true,
+          waitSeconds: 0,
+          status: stopped ? "STOPPED_SERVING" : "SERVING",
+          ...(stopped ? { summary: { reason: "on 2.0.0 but not serving it" } } : {}),
+        };
+      }
+      if (step === "rollback") {
+        return {
+          step,
+          commandId: `${host.hostId}-rollback`,
+          done: true,
+          waitSeconds: 0,
+          status: "ROLLED_BACK",
+          summary: { currentVersion: "1.0.0" },
+        };
+      }
+      return {
+        step,
+        commandId: `${host.hostId}-${step}`,
+        done: true,
+        waitSeconds: 0,
+        status: step === "preflight" ? "READY" : "OK",
+      };
+    };
+    const evaluateWave: Handler = (e) =>
+      e.previousDecision === "BAKE"
+        ? {
+            decision: "HALT",
+            wave: e.wave,
+            nextWave: 1,
+            bakeSeconds: 0,
+            reason:
+              "1 failed host(s) exceed the failure threshold 0; i-0a stopped serving after the switch",
+          }
+        : { decision: "BAKE", wave: e.wave, nextWave: 1, bakeSeconds: 30 };
+
+    // Act
+    const { calls, error } = await run(
+      {},
+      { "host-step": hostStep, "evaluate-wave": evaluateWave },
+    );
+
+    // Assess: verified after the wave, baked, verified again, rolled back, halted
+    const states = statesCalled(calls);
+    expect(calls.filter((c) => c.state === "SendVerifyCommand")).toHaveLength(4);
+    expect(calls.filter((c) => c.state === "EvaluateWave").map((c) => c.input)).toEqual([
+      { rolloutId: "rollout-1", wave: 0, previousDecision: "CONTINUE" },
+      { rolloutId: "rollout-1", wave: 0, previousDecision: "BAKE" },
+    ]);
+    expect(calls.find((c) => c.state === "RecordStoppedServing")?.input).toEqual({
+      outcome: "stoppedServing",
+      host: { rolloutId: "rollout-1", wave: 0, hostId: "i-0a", instanceId: "i-0a" },
+      verify: expect.objectContaining({ status: "STOPPED_SERVING" }),
+      rollback: expect.objectContaining({ status: "ROLLED_BACK" }),
+    });
+    const evaluations = states.flatMap((name, at) => (name === "EvaluateWave" ? [at] : []));
+    const rollback = states.indexOf("SendRollbackCommand");
+    expect(rollback).toBeGreaterThan(evaluations[0] ?? Number.POSITIVE_INFINITY);
+    expect(rollback).toBeLessThan(evaluations[1] ?? -1);
+    expect(states.filter((s) => s === "LoadWaveHosts")).toHaveLength(1);
+    expect(states.at(-1)).toBe("FinishHaltedRollout");
+    expect(error?.message).toContain("i-0a stopped serving after the switch");
   });
 
   it("records an unexpected error after planning as a FAILED rollout", async () => {

@@ -18,11 +18,13 @@ import {
 let synth: SynthesizedRollout;
 let parent: AslDefinition;
 let processor: AslDefinition;
+let verifier: AslDefinition;
 
 beforeAll(() => {
   synth = synthesizeRollout();
   parent = synth.definition;
   processor = parent.States.UpgradeWaveHosts?.ItemProcessor as AslDefinition;
+  verifier = parent.States.VerifyWaveHosts?.ItemProcessor as AslDefinition;
 });
 
 const state = (definition: AslDefinition, name: string): AslState => {
@@ -47,10 +49,11 @@ describe("parent state machine", () => {
         "StartFirstWave",
         "LoadWaveHosts",
         "UpgradeWaveHosts",
+        "VerifyWaveHosts",
         "EvaluateWave",
         "IsRolloutHalted",
         "HasMoreWaves",
-        "BakeBetweenWaves",
+        "BakeWave",
         "NeedsApproval",
         "WaitForApproval",
         "ApprovalRejected",
@@ -112,7 +115,7 @@ describe("parent state machine", () => {
     expect(synth.taskHandlers.RecordRolloutFailure).toBe("finish-rollout");
   });
 
-  it("loops over waves through the ledger, with the bake time from EvaluateWave", () => {
+  it("loops over waves through the ledger, verifying each wave after it and after its bake", () => {
     expect(state(parent, "StartFirstWave")).toEqual({
       Type: "Pass",
       Parameters: {
@@ -127,7 +130,11 @@ describe("parent state machine", () => {
       Next: "UpgradeWaveHosts",
     });
     expect(state(parent, "EvaluateWave")).toMatchObject({
-      Parameters: { "rolloutId.$": "$$.Execution.Name", "wave.$": "$.wave.wave" },
+      Parameters: {
+        "rolloutId.$": "$$.Execution.Name",
+        "wave.$": "$.wave.wave",
+        "previousDecision.$": "$.evaluation.decision",
+      },
       ResultPath: "$.evaluation",
       Next: "IsRolloutHalted",
     });
@@ -140,13 +147,14 @@ describe("parent state machine", () => {
     expect(state(parent, "HasMoreWaves")).toMatchObject({
       Choices: [
         { Variable: "$.evaluation.decision", StringEquals: "CONTINUE", Next: "NeedsApproval" },
+        { Variable: "$.evaluation.decision", StringEquals: "BAKE", Next: "BakeWave" },
       ],
       Default: "FinishRollout",
     });
-    expect(state(parent, "BakeBetweenWaves")).toEqual({
+    expect(state(parent, "BakeWave")).toEqual({
       Type: "Wait",
       SecondsPath: "$.evaluation.bakeSeconds",
-      Next: "LoadWaveHosts",
+      Next: "VerifyWaveHosts",
     });
     expect(state(parent, "FinishRollout")).toMatchObject({
       Parameters: { "rolloutId.$": "$$.Execution.Name", outcome: "DONE" },
@@ -183,7 +191,82 @@ describe("parent state machine", () => {
         },
       },
       ItemProcessor: { ProcessorConfig: { Mode: "DISTRIBUTED", ExecutionType: "STANDARD" } },
+      Next: "VerifyWaveHosts",
+    });
+  });
+
+  it("verifies a wave's hosts in a Distributed Map, seeding the stopped-serving record", () => {
+    expect(state(parent, "VerifyWaveHosts")).toMatchObject({
+      Type: "Map",
+      ItemsPath: "$.wave.hosts",
+      MaxConcurrencyPath: "$.plan.batchSize",
+      ResultPath: null,
+      ItemSelector: {
+        outcome: "stoppedServing",
+        host: {
+          "rolloutId.$": "$$.Execution.Name",
+          "wave.$": "$.wave.wave",
+          "hostId.$": "$$.Map.Item.Value.hostId",
+          "instanceId.$": "$$.Map.Item.Value.instanceId",
+        },
+      },
+      ItemProcessor: { ProcessorConfig: { Mode: "DISTRIBUTED", ExecutionType: "STANDARD" } },
       Next: "EvaluateWave",
+    });
+  });
+});
+
+describe("verification item processor", () => {
+  it("checks the host with the verify step, rolls back one that stopped serving, records it", () => {
+    expect(verifier.StartAt).toBe("SendVerifyCommand");
+    expect(state(verifier, "SendVerifyCommand")).toMatchObject({
+      Parameters: { action: "send", step: "verify", "host.$": "$.host" },
+      ResultPath: "$.verify",
+      Next: "IsVerifyDone",
+    });
+    expect(state(verifier, "IsVerifyDone")).toMatchObject({ Default: "WaitBeforeVerifyPoll" });
+    expect(state(verifier, "IsHostStillServing")).toMatchObject({
+      Choices: [
+        {
+          And: [
+            { Variable: "$.verify.status", IsPresent: true },
+            { Variable: "$.verify.status", StringEquals: "STOPPED_SERVING" },
+          ],
+          Next: "SendRollbackCommand",
+        },
+      ],
+      Default: "VerifyDone",
+    });
+    expect(state(verifier, "SendRollbackCommand")).toMatchObject({
+      Parameters: { action: "send", step: "rollback", "host.$": "$.host" },
+      ResultPath: "$.rollback",
+    });
+    expect(state(verifier, "RecordStoppedServing")).toMatchObject({
+      ResultPath: null,
+      Next: "VerifyDone",
+    });
+    expect(state(verifier, "RecordStoppedServing").Parameters).toBeUndefined();
+    expect(state(verifier, "VerifyDone")).toEqual({ Type: "Pass", Result: {}, End: true });
+  });
+
+  it("records a rollback's error as a failed rollback and a verify error as unverified", () => {
+    for (const name of ["SendRollbackCommand", "PollRollbackCommand"]) {
+      expect(state(verifier, name).Catch).toEqual([
+        {
+          ErrorEquals: ["States.ALL"],
+          ResultPath: "$.rollbackError",
+          Next: "RecordStoppedServing",
+        },
+      ]);
+    }
+    for (const name of ["SendVerifyCommand", "PollVerifyCommand"]) {
+      expect(state(verifier, name).Catch).toEqual([
+        { ErrorEquals: ["States.ALL"], ResultPath: "$.error", Next: "RecordVerifyFailure" },
+      ]);
+    }
+    expect(state(verifier, "RecordVerifyFailure")).toMatchObject({
+      Parameters: { outcome: "unverified", "host.$": "$.host", "error.$": "$.error" },
+      Next: "VerifyDone",
     });
   });
 });
@@ -271,7 +354,7 @@ describe("host item processor", () => {
 });
 
 describe("every task", () => {
-  const allTasks = () => [...tasks(parent), ...tasks(processor)];
+  const allTasks = () => [...tasks(parent), ...tasks(processor), ...tasks(verifier)];
 
   it("invokes its function directly (payloadResponseOnly) and maps to a handler", () => {
     for (const [name, task] of allTasks()) {
@@ -314,7 +397,8 @@ describe("every task", () => {
   it("routes every Catch to a state that exists", () => {
     forEachState(parent, (name, s) => {
       for (const catcher of (s.Catch as Catcher[] | undefined) ?? []) {
-        const scope = name in parent.States ? parent : processor;
+        const scope =
+          name in parent.States ? parent : name in processor.States ? processor : verifier;
         expect(scope.States[catcher.Next], `${name} → ${catcher.Next}`).toBeDefined();
       }
     });
@@ -381,7 +465,7 @@ describe("definition", () => {
 });
 
 describe("approval gate", () => {
-  it("waits for approval after a wave EvaluateWave names, on a task token, then bakes", () => {
+  it("waits for approval after a wave EvaluateWave names, on a task token, then loads the next", () => {
     expect(state(parent, "NeedsApproval")).toMatchObject({
       Type: "Choice",
       Choices: [
@@ -391,7 +475,7 @@ describe("approval gate", () => {
           Next: "WaitForApproval",
         },
       ],
-      Default: "BakeBetweenWaves",
+      Default: "LoadWaveHosts",
     });
     const wait = state(parent, "WaitForApproval");
     expect(wait).toMatchObject({
@@ -409,7 +493,7 @@ describe("approval gate", () => {
       },
       TimeoutSecondsPath: "$.evaluation.approvalTimeoutSeconds",
       ResultPath: null,
-      Next: "BakeBetweenWaves",
+      Next: "LoadWaveHosts",
     });
     expect(synth.taskHandlers.WaitForApproval).toBe("evaluate-wave");
   });

@@ -34,6 +34,12 @@ describe("synthesizeRollout", () => {
       PollSwitchCommand: "host-step",
       RecordHostResult: "record-host",
       RecordHostFailure: "record-host",
+      SendVerifyCommand: "host-step",
+      PollVerifyCommand: "host-step",
+      SendRollbackCommand: "host-step",
+      PollRollbackCommand: "host-step",
+      RecordStoppedServing: "record-host",
+      RecordVerifyFailure: "record-host",
     });
   });
 
