@@ -121,8 +121,8 @@ function lockItem(fleet: string, owner: string, expiresAt: number) {
 
 describe("planRollout", () => {
   it("refuses more waves than one execution's history holds, before writing anything", async () => {
-    // Prepare: 1,002 hosts in waves of 1 after a canary of 1 = 1,002 waves
-    const ids = Array.from({ length: 1002 }, (_, n) => hexId(5000 + n));
+    // Prepare: 502 hosts in waves of 1 after a canary of 1 = 502 waves
+    const ids = Array.from({ length: 502 }, (_, n) => hexId(5000 + n));
     fakeInventory(ids.map((id) => ({ id, tags: TARGET })));
 
     const deps = testDeps(CONFIG);
@@ -135,7 +135,7 @@ describe("planRollout", () => {
 
     // Assess
     await expect(planning).rejects.toThrow(
-      "waveSize: 1002 hosts in waves of 1 make 1002 waves; one execution's history holds at most 1000 (use a waveSize of at least 2)",
+      "waveSize: 502 hosts in waves of 1 make 502 waves; one execution's history holds at most 500 (use a waveSize of at least 2)",
     );
     expect(deps.store.calls).toEqual([]);
   });

@@ -108,7 +108,7 @@ describe("loadWave", () => {
 });
 
 describe("evaluateWave", () => {
-  it("continues with the next wave and its bake time while failures are within the threshold", async () => {
+  it("bakes a wave, then continues with the next while failures are within the threshold", async () => {
     // Prepare
     const rollout = rolloutItem({
       waveCount: 3,
@@ -121,15 +121,25 @@ describe("evaluateWave", () => {
       ...hosts(1, ["UPGRADED", "SKIPPED", "UPGRADED"]),
     ]);
 
-    // Act
-    const result = await evaluateWave(deps, { rolloutId: ROLLOUT_ID, wave: 1 });
+    // Act: right after the wave, then after its bake
+    const afterWave = await evaluateWave(deps, {
+      rolloutId: ROLLOUT_ID,
+      wave: 1,
+      previousDecision: "CONTINUE",
+    });
+    const result = await evaluateWave(deps, {
+      rolloutId: ROLLOUT_ID,
+      wave: 1,
+      previousDecision: "BAKE",
+    });
 
     // Assess
+    expect(afterWave).toMatchObject({ decision: "BAKE", wave: 1, nextWave: 2, bakeSeconds: 300 });
     expect(result).toEqual({
       decision: "CONTINUE",
       wave: 1,
       nextWave: 2,
-      bakeSeconds: 300,
+      bakeSeconds: 0,
       counts: { UPGRADED: 2, SKIPPED: 1 },
       failedCount: 1,
     });
@@ -181,7 +191,7 @@ describe("evaluateWave", () => {
     });
   });
 
-  it("is DONE after the last wave", async () => {
+  it("bakes the last wave too, and is DONE once it was verified after the bake", async () => {
     // Prepare
     const deps = ledger(rolloutItem({ waveCount: 2, input: storedInput({ bakeSeconds: 60 }) }), [
       ...hosts(0, ["UPGRADED"]),
@@ -189,9 +199,15 @@ describe("evaluateWave", () => {
     ]);
 
     // Act
-    const result = await evaluateWave(deps, { rolloutId: ROLLOUT_ID, wave: 1 });
+    const afterWave = await evaluateWave(deps, { rolloutId: ROLLOUT_ID, wave: 1 });
+    const result = await evaluateWave(deps, {
+      rolloutId: ROLLOUT_ID,
+      wave: 1,
+      previousDecision: "BAKE",
+    });
 
     // Assess
+    expect(afterWave).toMatchObject({ decision: "BAKE", bakeSeconds: 60 });
     expect(result).toEqual({
       decision: "DONE",
       wave: 1,
