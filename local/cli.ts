@@ -8,7 +8,7 @@ import { writeLocalRunReport } from "../cli/commands/report.js";
 import { approveAll, neverAnswer, terminalApprover } from "./approval.js";
 import { type CleanupReport, runCleanup } from "./cleanup.js";
 import { startEnvironment } from "./environment.js";
-import { createFleet, type Fault, fleetExists, parseFault } from "./fleet.js";
+import { createFleet, type Fault, type FleetHost, fleetExists, parseFault } from "./fleet.js";
 import {
   exitStatus,
   formatCleanup,
@@ -58,6 +58,9 @@ Options (run):
                            alarm:N              the rollout's CloudWatch alarms (the input's
                                                 alarms, else local-fault-alarm, added to the
                                                 input) go to ALARM once N hosts have finished
+                           listener-dies:HOSTS  the listener of these hosts is killed right after
+                                                their switch: the wave's verification finds them
+                                                not serving, fails and rolls them back
   --step-timeout SECONDS cap every SSM step's execution timeout at SECONDS (the documents say
                          600-1800 s); a hung switch is then killed mid-cutover as SSM would, the
                          host fails and the next run repairs it. Without it, the profile's hook
@@ -292,6 +295,7 @@ async function main(argv: string[]): Promise<number> {
         ...(consoleInput ? { input: consoleInput } : {}),
         ...(values["break-lock"] ? await lockToBreak(env, consoleInput?.fleet) : {}),
         ...alarmFaultOptions(faults, say),
+        ...listenerFaultOptions(faults, env.fleet.hosts, say),
         approver: values["approve-all"]
           ? approveAll
           : process.stdin.isTTY
@@ -348,6 +352,23 @@ function explainOutcome(
     );
   const problems = jobProblems(report.jobs);
   if (problems.length > 0) say(`Exit status 1: ${problems.join(", ")}.`);
+}
+
+/** `--fault listener-dies:HOSTS` as {@link runRollout} options (host numbers are 1-based). */
+function listenerFaultOptions(
+  faults: readonly Fault[],
+  fleetHosts: readonly FleetHost[],
+  tell: (line: string) => void,
+) {
+  const numbers = faults.filter((f) => f.kind === "listener-dies").flatMap((f) => f.hosts ?? []);
+  if (numbers.length === 0) return {};
+  return {
+    listenerDiesOn: numbers.flatMap((n) => fleetHosts[n - 1]?.instanceId ?? []),
+    onListenerFault: (host: FleetHost, pids: readonly number[]) =>
+      tell(
+        `fault: killed the listener of ${host.computerName} after its switch (pid ${pids.join(", ") || "none found"})`,
+      ),
+  };
 }
 
 /** `--fault alarm:N` as {@link runRollout} options (the last one given wins). */

@@ -13,6 +13,7 @@ export const FAULT_KINDS = [
   "undeliverable",
   "hang",
   "alarm",
+  "listener-dies",
 ] as const;
 
 /** A fault the local fleet can be given. */
@@ -26,6 +27,8 @@ export interface Fault {
    *   or the profile's hook timeout ends the hook and the switch rolls back).
    * - `alarm`: the rollout's CloudWatch alarms go to ALARM once `afterHosts` hosts have
    *   finished (local/alarm-fault.ts); not a fault of the fleet itself.
+   * - `listener-dies`: on the hosts, the listener is killed right after the switch was
+   *   recorded (local/listener-fault.ts); the wave's verification must catch it.
    */
   readonly kind: (typeof FAULT_KINDS)[number];
   /** 1-based host numbers; absent = the fault is in the release itself (bad-release only). */

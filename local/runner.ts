@@ -18,7 +18,9 @@ import {
 import { stopwatch } from "./clock.js";
 import type { LocalEnvironment } from "./environment.js";
 import { executionEnded, executionStarted } from "./executions.js";
+import type { FleetHost } from "./fleet.js";
 import { type LedgerHost, readLedger } from "./ledger-view.js";
+import { withListenerFault } from "./listener-fault.js";
 import { logOffset, type RunMetric, readRunMetrics } from "./run-metrics.js";
 import {
   type ExecutionFailure,
@@ -79,6 +81,13 @@ export interface RolloutOptions {
   readonly alarmAfterHosts?: number;
   /** Told when the alarm fault fires. */
   readonly onAlarmFault?: (alarms: readonly string[]) => void;
+  /**
+   * `--fault listener-dies:HOSTS`: instance ids whose listener is killed right after
+   * their switch was recorded UPGRADED (local/listener-fault.ts).
+   */
+  readonly listenerDiesOn?: readonly string[];
+  /** Told when the listener fault kills a host's listener. */
+  readonly onListenerFault?: (host: FleetHost, pids: readonly number[]) => void;
   /**
    * Answers the approval gate (`approval` in the input; local/approval.ts). @default
    * none: an approval is never answered and its wait ends with its timeout
@@ -166,7 +175,7 @@ export async function runRollout(
         ...(options.alarmAfterHosts === undefined ? {} : { alarms: [LOCAL_FAULT_ALARM] }),
       };
   const gatedHandlers = withApprovalGate(env.taskHandlers, options.approver ?? neverAnswer);
-  const taskHandlers =
+  const alarmedHandlers =
     options.alarmAfterHosts === undefined
       ? gatedHandlers
       : withAlarmFault(gatedHandlers, {
@@ -174,6 +183,13 @@ export async function runRollout(
           alarms: faultAlarms(input),
           cloudWatch: env.cloudWatch,
           onFire: options.onAlarmFault,
+        });
+  const taskHandlers =
+    options.listenerDiesOn === undefined
+      ? alarmedHandlers
+      : withListenerFault(alarmedHandlers, {
+          hosts: options.listenerDiesOn.map((id) => env.fleet.host(id)),
+          onKill: options.onListenerFault,
         });
 
   const logStart = await logOffset(env.lambdaLogFile);
