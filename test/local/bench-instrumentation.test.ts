@@ -112,19 +112,19 @@ describe("a measured 2-host rollout", () => {
       StartFirstWave: 1,
       LoadWaveHosts: 2,
       UpgradeWaveHosts: 2,
+      VerifyWaveHosts: 2,
       EvaluateWave: 2,
       IsRolloutHalted: 2,
       HasMoreWaves: 2,
       NeedsApproval: 1,
-      BakeBetweenWaves: 1,
       FinishRollout: 1,
       RolloutSucceeded: 1,
     });
-    expect(measured.parent.transitions).toBe(17);
+    expect(measured.parent.transitions).toBe(18);
     // Execution 2, each Lambda task 5, each Distributed Map 6, each other state 2
     // (the model of bench/metrics.ts).
     expect(measured.parent.historyEvents).toBe(
-      2 + 5 * (1 + 2 + 2 + 1) + 6 * 2 + 2 * (1 + 1 + 2 + 2 + 1 + 1 + 1),
+      2 + 5 * (1 + 2 + 2 + 1) + 6 * (2 + 2) + 2 * (1 + 1 + 2 + 2 + 1 + 1),
     );
   });
 
@@ -139,21 +139,21 @@ describe("a measured 2-host rollout", () => {
   });
 
   it("times every handler call and every host step against its command", () => {
-    // Assess
+    // Assess: besides the 3 upgrade steps, each host is verified once (bakeSeconds 0)
     const calls = Object.fromEntries(
       Object.entries(measured.handlers).map(([name, usage]) => [name, usage.invocations]),
     );
     expect(calls).toEqual({
       "plan-rollout": 1,
       "load-wave": 2,
-      "host-step": 6,
+      "host-step": 8,
       "record-host": 2,
       "evaluate-wave": 2,
       "finish-rollout": 1,
     });
-    expect(measured.commands).toBe(6);
-    expect(measured.ssmCalls.SendCommand).toBe(6);
-    expect(measured.s3Puts).toBe(12);
+    expect(measured.commands).toBe(8);
+    expect(measured.ssmCalls.SendCommand).toBe(8);
+    expect(measured.s3Puts).toBe(16);
     expect(measured.steps).toHaveLength(6);
     for (const step of measured.steps) {
       expect(step.transitions).toBe(2);
