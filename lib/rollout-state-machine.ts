@@ -121,18 +121,23 @@ const title = (step: string): string => `${step.charAt(0).toUpperCase()}${step.s
  *   ▼
  * StartFirstWave
  *   ▼
- * LoadWaveHosts ◀──────────────────────────────────────────────┬──────────────────────┐
- *   ▼                                                          │ (no)                 │
- * UpgradeWaveHosts  (Distributed Map, one child per host)      │                      │
- *   ▼                                                          │                      │
- * VerifyWaveHosts   (Distributed Map over the wave's hosts; ◀──┼── BakeWave ◀─(BAKE)─┐ │
- *   ▼                the UPGRADED ones are checked)            │                     │ │
- * EvaluateWave ▶ IsRolloutHalted ─(no)─▶ HasMoreWaves ─(CONTINUE)─▶ NeedsApproval    │ │
- *                  │                         ├─(BAKE)────────────────────────────────┘ │
- *                  │                         └─(DONE)─▶ FinishRollout ▶ RolloutSucceeded
- *                  └─(HALT)─▶ FinishHaltedRollout ▶ RolloutHalted                      │
- *                                        ▲              NeedsApproval ─(approval.afterWaves)─▶ WaitForApproval
- *       ApprovalRejected | ApprovalTimedOut ◀─(reject|timeout)─ WaitForApproval (task token) ─(approved)─┘
+ * LoadWaveHosts ◀──────────────────────────────────────────────────────────┐
+ *   ▼                                                                      │
+ * UpgradeWaveHosts  (Distributed Map, one child per host)                  │
+ *   ▼                                                                      │
+ * VerifyWaveHosts   (Distributed Map, one child per host: the UPGRADED     │
+ *   ▼                ones are checked)  ◀───── BakeWave ◀───────────┐      │
+ * EvaluateWave                                                      │      │
+ *   ▼                                                               │(BAKE)│
+ * IsRolloutHalted ─(HALT)─▶ FinishHaltedRollout ▶ RolloutHalted     │      │
+ *   ▼                                                               │      │
+ * HasMoreWaves ─────────────────────────────────────────────────────┘      │
+ *   │ └─(DONE)─▶ FinishRollout ▶ RolloutSucceeded                          │
+ *   ▼ (CONTINUE)                                                           │
+ * NeedsApproval ─(no)──────────────────────────────────────────────────────┤
+ *   ▼ (approval.afterWaves)                                                │
+ * WaitForApproval (task token) ─(approved)─────────────────────────────────┘
+ *   └─(reject|timeout)─▶ ApprovalRejected | ApprovalTimedOut ▶ FinishHaltedRollout
  *
  * any error after planning ──▶ RecordRolloutFailure ▶ RolloutFailed
  *
