@@ -29,7 +29,9 @@ export interface VerificationFailure {
  * Moves the UPGRADED host to ROLLED_BACK (its rollback brought its previous release
  * back) or FAILED (nothing to go back to, the rollback failed, or the host could not
  * be verified), and adds one to the rollout's `failedCount` on that transition only,
- * so a repeated call counts once. A host no longer UPGRADED is left as it is.
+ * so a repeated call counts once. A host no longer UPGRADED is left as it is. A host
+ * rolled back runs its old release again: the cleanup its switch left pending (delete
+ * that release once its jobs ended) is closed, or it would be kept every night.
  */
 export async function recordVerificationFailure(
   deps: Deps<unknown>,
@@ -48,6 +50,17 @@ export async function recordVerificationFailure(
     return { hostId: host.hostId, status: result.status };
   }
   await deps.store.incrementFailedCount(host.rolloutId, now);
+  if (failure.status === "ROLLED_BACK") {
+    await deps.store.completeCleanup({
+      hostId: host.hostId,
+      rolloutId: host.rolloutId,
+      result: {
+        status: "NOT_NEEDED",
+        reason: "the host was rolled back to this release after it stopped serving the new one",
+      },
+      now,
+    });
+  }
   log?.info("upgraded host failed its verification", { ...failure });
   deps.metrics?.hostFinished(failure.status);
   return { hostId: host.hostId, status: failure.status };

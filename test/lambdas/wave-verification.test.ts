@@ -29,6 +29,7 @@ import {
   ROLLOUT_ID,
   rolloutItem,
   scriptStdout,
+  snapshotItem,
   storedInput,
   T0,
   testDeps,
@@ -214,6 +215,7 @@ describe("a host that stopped serving after its switch", () => {
       status: "ROLLED_BACK",
       summary: { fromVersion: "2.0.0", toVersion: "1.0.0", currentVersion: "1.0.0" },
     };
+    store.putItem(snapshotItem(I1, ROLLOUT_ID));
     const event = { outcome: "stoppedServing" as const, host: HOST, verify: stopped, rollback };
 
     // Act
@@ -235,6 +237,12 @@ describe("a host that stopped serving after its switch", () => {
       },
     });
     expect((await store.getRollout(ROLLOUT_ID))?.failedCount).toBe(1);
+    // Its old release runs again: the nightly cleanup must not keep it pending forever.
+    expect(await store.getSnapshot(I1, ROLLOUT_ID)).toMatchObject({
+      cleanup: "DONE",
+      lastResult: { status: "NOT_NEEDED" },
+    });
+    expect((await store.listPendingCleanups()).items).toEqual([]);
     expect(evaluation).toMatchObject({
       decision: "HALT",
       reason: `1 failed host(s) exceed the failure threshold 0; ${I1} stopped serving after the switch`,
