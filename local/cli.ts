@@ -41,7 +41,8 @@ Options (run):
   --canary N             hosts in the first wave (default 1; 0 = no canary wave)
   --failure-threshold N  host failures tolerated before the rollout halts (default 0)
   --wave-size N          hosts per wave after the canary (default 100)
-  --bake-seconds N       pause between waves (default 0)
+  --bake-seconds N       pause after each wave (the last one too), then check again that its
+                         upgraded hosts still serve before going on (default 0)
   --agent NAME|DIR       the agent kit: a kit of this repository (demo, controlm-like, fta-like)
                          or a directory holding your own kit.json (default demo)
   --profile FILE         deploy this profile instead of the kit's and roll out with it
