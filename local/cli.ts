@@ -62,6 +62,9 @@ Options (run):
                            listener-dies:HOSTS  the listener of these hosts is killed right after
                                                 their switch: the wave's verification finds them
                                                 not serving, fails and rolls them back
+                           listener-dies-in-bake:HOSTS  ...killed once their wave passed its
+                                                verification and bakes (with --bake-seconds): the
+                                                verification after the bake catches it
   --step-timeout SECONDS cap every SSM step's execution timeout at SECONDS (the documents say
                          600-1800 s); a hung switch is then killed mid-cutover as SSM would, the
                          host fails and the next run repairs it. Without it, the profile's hook
@@ -355,19 +358,27 @@ function explainOutcome(
   if (problems.length > 0) say(`Exit status 1: ${problems.join(", ")}.`);
 }
 
-/** `--fault listener-dies:HOSTS` as {@link runRollout} options (host numbers are 1-based). */
+/**
+ * `--fault listener-dies:HOSTS` (or `listener-dies-in-bake:HOSTS`, then for every
+ * such host) as {@link runRollout} options (host numbers are 1-based).
+ */
 function listenerFaultOptions(
   faults: readonly Fault[],
   fleetHosts: readonly FleetHost[],
   tell: (line: string) => void,
 ) {
-  const numbers = faults.filter((f) => f.kind === "listener-dies").flatMap((f) => f.hosts ?? []);
+  const chosen = faults.filter(
+    (f) => f.kind === "listener-dies" || f.kind === "listener-dies-in-bake",
+  );
+  const numbers = chosen.flatMap((f) => f.hosts ?? []);
   if (numbers.length === 0) return {};
+  const inBake = chosen.some((f) => f.kind === "listener-dies-in-bake");
   return {
     listenerDiesOn: numbers.flatMap((n) => fleetHosts[n - 1]?.instanceId ?? []),
+    listenerDiesWhen: inBake ? ("bake" as const) : ("switch" as const),
     onListenerFault: (host: FleetHost, pids: readonly number[]) =>
       tell(
-        `fault: killed the listener of ${host.computerName} after its switch (pid ${pids.join(", ") || "none found"})`,
+        `fault: killed the listener of ${host.computerName} ${inBake ? "in its wave's bake" : "after its switch"} (pid ${pids.join(", ") || "none found"})`,
       ),
   };
 }

@@ -14,6 +14,7 @@ export const FAULT_KINDS = [
   "hang",
   "alarm",
   "listener-dies",
+  "listener-dies-in-bake",
 ] as const;
 
 /** A fault the local fleet can be given. */
@@ -29,6 +30,8 @@ export interface Fault {
    *   finished (local/alarm-fault.ts); not a fault of the fleet itself.
    * - `listener-dies`: on the hosts, the listener is killed right after the switch was
    *   recorded (local/listener-fault.ts); the wave's verification must catch it.
+   * - `listener-dies-in-bake`: the same, once the host's wave passed its verification
+   *   and starts its bake; the verification after the bake must catch it.
    */
   readonly kind: (typeof FAULT_KINDS)[number];
   /** 1-based host numbers; absent = the fault is in the release itself (bad-release only). */

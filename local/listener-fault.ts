@@ -1,7 +1,9 @@
 /**
  * The `listener-dies:HOSTS` fault: the listener of each of these hosts is killed
  * (SIGKILL) right after its switch was recorded UPGRADED, as a listener that crashes
- * once the new release is in place. Nothing restarts it: the wave's verification
+ * once the new release is in place; `listener-dies-in-bake:HOSTS` kills it once its
+ * wave passed its first verification and starts its bake (EvaluateWave said BAKE), as
+ * a listener that dies between waves. Nothing restarts it: the wave's verification
  * must find the host not serving, count it failed and roll it back.
  *
  * The listener is the process of the host that holds a listening TCP socket on the
@@ -17,22 +19,32 @@ import type { FleetHost } from "./fleet.js";
 
 /** The task state that records a host's upgrade. */
 const HOST_RECORDED_STATE = "RecordHostResult";
+/** The task state whose BAKE decision starts a wave's bake. */
+const WAVE_EVALUATED_STATE = "EvaluateWave";
 
 /** What {@link withListenerFault} needs. */
 export interface ListenerFault {
   /** Hosts whose listener dies after their switch. */
   readonly hosts: readonly FleetHost[];
+  /** Right after the switch, or once the host's wave starts its bake. @default "switch" */
+  readonly when?: "switch" | "bake";
   /** Told of each kill: the host and the pids killed. */
   readonly onKill?: (host: FleetHost, pids: readonly number[]) => void;
 }
 
 type Handlers = Readonly<Record<string, (input: unknown) => Promise<unknown>>>;
 
-/** `handlers` with the listener of each fault host killed once it is recorded UPGRADED. */
+/**
+ * `handlers` with the listener of each fault host killed once it is recorded UPGRADED,
+ * or (`when: "bake"`) once its wave's evaluation decides to bake.
+ */
 export function withListenerFault(handlers: Handlers, fault: ListenerFault): Handlers {
   const record = handlers[HOST_RECORDED_STATE];
-  if (record === undefined) return handlers;
+  const evaluate = handlers[WAVE_EVALUATED_STATE];
+  if (record === undefined || evaluate === undefined) return handlers;
   const pending = new Map(fault.hosts.map((host) => [host.instanceId, host]));
+  const upgraded: FleetHost[] = [];
+  const kill = async (host: FleetHost) => fault.onKill?.(host, await killListener(host));
   return {
     ...handlers,
     [HOST_RECORDED_STATE]: async (input) => {
@@ -40,7 +52,15 @@ export function withListenerFault(handlers: Handlers, fault: ListenerFault): Han
       const host = result?.hostId === undefined ? undefined : pending.get(result.hostId);
       if (host !== undefined && result?.status === "UPGRADED") {
         pending.delete(host.instanceId);
-        fault.onKill?.(host, await killListener(host));
+        if (fault.when === "bake") upgraded.push(host);
+        else await kill(host);
+      }
+      return result;
+    },
+    [WAVE_EVALUATED_STATE]: async (input) => {
+      const result = (await evaluate(input)) as { decision?: string } | undefined;
+      if (result?.decision === "BAKE") {
+        for (const host of upgraded.splice(0)) await kill(host);
       }
       return result;
     },

@@ -86,6 +86,8 @@ export interface RolloutOptions {
    * their switch was recorded UPGRADED (local/listener-fault.ts).
    */
   readonly listenerDiesOn?: readonly string[];
+  /** When the listener dies: right after the switch, or in the wave's bake. @default "switch" */
+  readonly listenerDiesWhen?: "switch" | "bake";
   /** Told when the listener fault kills a host's listener. */
   readonly onListenerFault?: (host: FleetHost, pids: readonly number[]) => void;
   /**
@@ -189,6 +191,7 @@ export async function runRollout(
       ? alarmedHandlers
       : withListenerFault(alarmedHandlers, {
           hosts: options.listenerDiesOn.map((id) => env.fleet.host(id)),
+          when: options.listenerDiesWhen,
           onKill: options.onListenerFault,
         });
 

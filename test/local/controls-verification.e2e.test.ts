@@ -1,7 +1,7 @@
 /**
  * The `listener-dies:HOSTS` fault end to end, in local mode: an upgraded host whose
- * listener dies right after its switch is found not serving by its wave's
- * verification, counted as a failure, rolled back to its previous release (serving
+ * listener dies right after its switch (or, `listener-dies-in-bake`, in its wave's
+ * bake) is found not serving by its wave's verification (or the one after the bake), counted as a failure, rolled back to its previous release (serving
  * it again), and the rollout halts over the threshold, naming it; through the CLI the
  * run exits non-zero.
  */
@@ -15,7 +15,7 @@ import { describe, expect, it } from "vitest";
 import { parseFault } from "../../local/fleet.js";
 import { readLedger } from "../../local/ledger-view.js";
 import { type RolloutReport, runRollout } from "../../local/runner.js";
-import { fleetSuite, health, linkOf } from "./faults-harness.js";
+import { fleetSuite, health, inputFor, linkOf } from "./faults-harness.js";
 
 const fleet = fleetSuite("controls-verification", { hosts: 3, faults: [] });
 
@@ -63,6 +63,48 @@ describe("--fault listener-dies:HOSTS", () => {
     expect(report.error).toBe(`RolloutHalted: ${reason}`);
     const ledger = await readLedger(fleet.env.ledger, "listener-dies-1");
     expect(ledger.rollout).toMatchObject({ status: "HALTED", haltReason: reason, failedCount: 1 });
+    expect(report.jobs.lost).toBe(0);
+  }, 180_000);
+});
+
+describe("--fault listener-dies-in-bake:HOSTS", () => {
+  it("catches a host that passed its wave's verification and died in the bake: the rollout does not succeed", async () => {
+    // Prepare: hosts 2 and 3, still on 1.0.0 (host 1 was rolled back above); one wave, a
+    // bake after it, one failure tolerated, so the rollout runs to its end
+    const { canary: _, ...base } = await inputFor(fleet.env, [fleet.host(2), fleet.host(3)]);
+    const input = { ...base, waves: [2], bakeSeconds: 1, failureThreshold: 1 };
+    const killed: string[] = [];
+
+    // Act
+    const report = await runRollout(fleet.env, {
+      targetVersion: "2.0.0",
+      batchSize: 1,
+      canary: 0,
+      failureThreshold: 1,
+      rolloutId: "listener-dies-bake-1",
+      jobsPerHost: 1,
+      input,
+      listenerDiesOn: [fleet.host(2).instanceId],
+      listenerDiesWhen: "bake",
+      onListenerFault: (host, pids) => {
+        if (pids.length > 0) killed.push(host.instanceId);
+      },
+    });
+
+    // Assess: host 2 upgraded and verified, killed in the bake, found after it, rolled back
+    expect(killed).toEqual([fleet.host(2).instanceId]);
+    expect(report.status).toBe("FAILED");
+    expect(report.error).toBe("HostsFailed: 1 of 2 hosts did not upgrade");
+    // The report lists the whole fleet: host 1 is not in this rollout.
+    const [first, second, third] = report.hosts;
+    expect(first?.status).toBe("NOT_PLANNED");
+    expect(second).toMatchObject({ status: "ROLLED_BACK", runningVersion: "1.0.0" });
+    expect(second?.error).toMatch(
+      /^StoppedServing: stopped serving after the switch: .*; rolled back to 1\.0\.0$/,
+    );
+    expect(third).toMatchObject({ status: "UPGRADED", runningVersion: "2.0.0" });
+    expect(await health(fleet.host(2))).toEqual({ status: 200, version: "1.0.0" });
+    expect(await health(fleet.host(3))).toEqual({ status: 200, version: "2.0.0" });
     expect(report.jobs.lost).toBe(0);
   }, 180_000);
 });

@@ -90,7 +90,7 @@ describe("fault options", () => {
     ["hang", "--fault hang needs the hosts it applies to, e.g. hang:2"],
     [
       "slow:1",
-      '--fault slow:1: unknown kind "slow" (bad-release, host-offline, undeliverable, hang, alarm, listener-dies)',
+      '--fault slow:1: unknown kind "slow" (bad-release, host-offline, undeliverable, hang, alarm, listener-dies, listener-dies-in-bake)',
     ],
   ])("parses --fault %s as a usage error", (raw, message) => {
     expect(() => parseFault(raw, 2)).toThrow(
