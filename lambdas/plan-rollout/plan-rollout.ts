@@ -96,6 +96,7 @@ export async function planRollout(
   const hosts = await resolveHosts(deps.ssm, deps.config, input.hosts);
   const waves = planWaves(hosts, input);
   if (waves.length > MAX_WAVES) throw tooManyWaves(hosts.length, waves.length, input);
+  checkApprovalWaves(input, waves.length);
   const plan: PlanResult = {
     rolloutId: event.rolloutId,
     hostCount: hosts.length,
@@ -155,6 +156,27 @@ export async function planRollout(
   }
   log.info("rollout planned", { hostCount: plan.hostCount, waveCount: plan.waveCount });
   return plan;
+}
+
+/**
+ * Refuses an `approval.afterWaves` entry that gates no wave: approval is asked after a
+ * wave and lets the next one start, so the last wave and waves past it name nothing.
+ */
+export function checkApprovalWaves(input: RolloutInput, waveCount: number): void {
+  const afterWaves = input.approval?.afterWaves ?? [];
+  const allowed =
+    waveCount < 2
+      ? "a plan of one wave has no next wave to approve"
+      : `approval may follow waves 0 to ${waveCount - 2}`;
+  const lines = afterWaves.flatMap((wave, index) =>
+    wave < waveCount - 1
+      ? []
+      : [
+          `approval.afterWaves[${index}]: wave ${wave} is not followed by another wave ` +
+            `(the plan has ${waveCount} wave${waveCount === 1 ? "" : "s"}, numbered from 0; ${allowed})`,
+        ],
+  );
+  if (lines.length > 0) throw new InvalidInputError(lines.join("; "));
 }
 
 /** Refuses a batch that would run more host-step invocations at once than the stack allows. */

@@ -5,6 +5,7 @@
 import { DescribeInstanceInformationCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
+import { InvalidInputError } from "../../lambdas/common/errors.js";
 import { parseOrThrow, RolloutInputSchema, type StepState } from "../../lambdas/common/schemas.js";
 import { withSuspendLimit } from "../../lambdas/host-step/host-step.js";
 import {
@@ -194,6 +195,52 @@ describe("suspend-window gate", () => {
     );
     expect(parseOrThrow(RolloutInputSchema, validInput({ maxSuspendMs: 250 })).maxSuspendMs).toBe(
       250,
+    );
+  });
+});
+
+describe("approval.afterWaves against the plan", () => {
+  const ids = Array.from({ length: 6 }, (_, n) => hexId(300 + n));
+  const waves = { canary: 1, waveSize: 2 }; // 6 hosts: waves of 1, 2, 2, 1 (0..3)
+
+  it.each([
+    [[0], undefined],
+    [[0, 1, 2], undefined],
+    [[3], "approval.afterWaves[0]: wave 3 is not followed by another wave (the plan has 4 waves"],
+    [[0, 7], "approval.afterWaves[1]: wave 7 is not followed by another wave"],
+    [[4, 3], "approval.afterWaves[0]: wave 4 is not followed by another wave"],
+  ])("afterWaves %j on a plan of 4 waves: %s", async (afterWaves, refusal) => {
+    // Prepare
+    managed(ids);
+    const deps = testDeps(CONFIG);
+    const input = validInput({ hosts: { instanceIds: ids }, ...waves, approval: { afterWaves } });
+
+    // Act
+    const planned = planRollout(deps, { rolloutId: "r-gate", input });
+
+    // Assess
+    if (refusal === undefined) {
+      expect((await planned).waveCount).toBe(4);
+      return;
+    }
+    await expect(planned).rejects.toThrow(refusal);
+    await expect(planned).rejects.toBeInstanceOf(InvalidInputError);
+    expect(deps.store.calls).toEqual([]);
+  });
+
+  it("names every entry past the plan, and a one-wave plan has none to approve", async () => {
+    managed([I1]);
+    const deps = testDeps(CONFIG);
+    const input = validInput({
+      hosts: { instanceIds: [I1] },
+      canary: 0,
+      dryRun: true,
+      approval: { afterWaves: [0, 1] },
+    });
+
+    await expect(planRollout(deps, { rolloutId: "r-one", input })).rejects.toThrow(
+      "approval.afterWaves[0]: wave 0 is not followed by another wave (the plan has 1 wave, " +
+        "numbered from 0; a plan of one wave has no next wave to approve); approval.afterWaves[1]:",
     );
   });
 });
