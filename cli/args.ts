@@ -31,7 +31,9 @@ export type Command =
   | { readonly name: "list"; readonly limit: number }
   | { readonly name: "report"; readonly rolloutId: string; readonly html: string }
   | { readonly name: "cleanup" }
-  | { readonly name: "unlock"; readonly target: string };
+  | { readonly name: "unlock"; readonly target: string }
+  | { readonly name: "approve"; readonly rolloutId: string }
+  | { readonly name: "reject"; readonly rolloutId: string; readonly reason?: string };
 
 export const HELP = `agent-rollout: operate rollouts of a deployed stack, or of local mode's kept work dir.
 
@@ -45,6 +47,9 @@ Commands:
   report ROLLOUT --html FILE a self-contained HTML report with a per-host timeline
   cleanup --now              run the nightly cleanup now: what it deleted, kept, and why
   unlock FLEET               free a fleet lock whose owner no longer runs, or that expired
+  approve ROLLOUT            let a rollout waiting at its approval gate start its next wave
+  reject ROLLOUT [--reason TEXT]
+                             halt a rollout waiting at its approval gate, with the reason
 
 Where:
   --stack NAME    the deployed stack (default ${DEFAULT_STACK}); its outputs name the rest
@@ -64,7 +69,8 @@ Start options (a file, flags, or both; flags win):
   the target version, in fleet "local"; hosts are named by instanceIds.
 
 Exit status: 0 ok (start/watch: the rollout succeeded, or AWS start: started);
-1 the rollout did not succeed, cleanup failed on a host, unlock refused, AWS error;
+1 the rollout did not succeed, cleanup failed on a host, unlock refused, approve or
+reject refused (the rollout waits for no approval, or its execution ended), AWS error;
 2 bad command line or execution input (nothing started); 3 not found (stack, stack
 output, rollout, work dir); 4 no AWS credentials or access denied; 130 interrupted.
 `;
@@ -97,6 +103,7 @@ const OPTIONS = {
   limit: { type: "string" },
   html: { type: "string" },
   now: { type: "boolean" },
+  reason: { type: "string" },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -128,6 +135,8 @@ const COMMAND_OPTIONS: Record<Exclude<Command["name"], "help">, readonly OptionN
   report: ["html"],
   cleanup: ["now"],
   unlock: [],
+  approve: [],
+  reject: ["reason"],
 };
 /** Positional arguments each command takes: [min, max]. */
 const POSITIONALS: Record<Exclude<Command["name"], "help">, readonly [number, number, string]> = {
@@ -138,6 +147,8 @@ const POSITIONALS: Record<Exclude<Command["name"], "help">, readonly [number, nu
   report: [1, 1, "ROLLOUT"],
   cleanup: [0, 0, ""],
   unlock: [1, 1, "FLEET"],
+  approve: [1, 1, "ROLLOUT"],
+  reject: [1, 1, "ROLLOUT [--reason TEXT]"],
 };
 
 function wholeNumber(
@@ -153,6 +164,15 @@ function wholeNumber(
     throw new UsageError(`--${name} must be between ${min} and ${max}, got ${value}`);
   }
   return value;
+}
+
+/** SendTaskFailure takes a cause of up to 32,768 characters. */
+function rejectReason(reason: string): string {
+  if (reason.trim() === "") throw new UsageError("--reason must say why");
+  if (reason.length > 32_768) {
+    throw new UsageError(`--reason must be at most 32768 characters, got ${reason.length}`);
+  }
+  return reason;
 }
 
 /** Parses `argv` (without node and the script). */
@@ -252,5 +272,16 @@ export function parseCommandLine(argv: readonly string[]): { command: Command; t
       return { command: { name: "cleanup" }, target };
     case "unlock":
       return { command: { name: "unlock", target: arg as string }, target };
+    case "approve":
+      return { command: { name: "approve", rolloutId: arg as string }, target };
+    case "reject":
+      return {
+        command: {
+          name: "reject",
+          rolloutId: arg as string,
+          ...(values.reason === undefined ? {} : { reason: rejectReason(values.reason) }),
+        },
+        target,
+      };
   }
 }

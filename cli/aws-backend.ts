@@ -115,6 +115,7 @@ export async function openAwsBackend(stackName: string, clients: AwsClients): Pr
     store,
     pollMs: 5_000,
     hostNames: new Map(),
+    taskTokens: sfn,
     async startRollout(input, rolloutId): Promise<StartedRollout> {
       try {
         const out = await sfn.send(

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { SFNClient } from "@aws-sdk/client-sfn";
 import type { LedgerStore } from "../lambdas/common/ledger/index.js";
 import type { CleanupReport } from "../local/cleanup.js";
 import type { RolloutReport } from "../local/runner.js";
@@ -52,6 +53,11 @@ export interface Backend {
   readonly hostNames: ReadonlyMap<string, string>;
   /** Starts a rollout of an input already validated with `RolloutInputSchema`. */
   startRollout(input: unknown, rolloutId: string, options: StartOptions): Promise<StartedRollout>;
+  /**
+   * Answers a task token: Step Functions' SendTaskSuccess / SendTaskFailure, or local
+   * mode's stand-in for them (local/task-tokens.ts).
+   */
+  readonly taskTokens: Pick<SFNClient, "send">;
   /** Whether the execution of this rollout still runs. */
   executionState(rolloutId: string): Promise<ExecutionState>;
   /** Runs the nightly cleanup now and returns its result. */

@@ -4,16 +4,15 @@
  * with the ledger store's DynamoDB client pointed at the local endpoint.
  *
  * A rollout started here runs to its end in this process (the local state machine
- * lives in it); while it runs, `executions/<rolloutId>.pid` in the work dir says so.
+ * lives in it); while it runs, `executions/<rolloutId>.pid` in the work dir says so,
+ * and other CLIs reach its ledger and answer its approvals through
+ * cli/local-attached-backend.ts.
  *
  * @module
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { DynamoLedgerStore } from "../lambdas/common/ledger/index.js";
 import { type RolloutInput, RolloutInputSchema } from "../lambdas/common/schemas.js";
 import { type CleanupReport, runCleanup } from "../local/cleanup.js";
 import { type LocalEnvironment, startEnvironment } from "../local/environment.js";
@@ -22,12 +21,18 @@ import { fleetExists } from "../local/fleet.js";
 import { formatProgress } from "../local/format.js";
 import { stopFleetProcesses } from "../local/processes.js";
 import { type RolloutReport, runRollout, writeReport } from "../local/runner.js";
+import { LocalTaskTokens, workDirApprover } from "../local/task-tokens.js";
 import type { Backend, ExecutionState, StartedRollout, StartOptions } from "./backend.js";
 import { CliError, EXIT } from "./errors.js";
+import {
+  attachedBackend,
+  localExecutionState,
+  localLedgerStore,
+  publishLiveLedger,
+  readLiveLedger,
+  reportFile,
+} from "./local-attached-backend.js";
 
-/** Where a local `start` keeps the report of each rollout (job figures for `report`). */
-export const reportFile = (workDir: string, rolloutId: string): string =>
-  join(workDir, "reports", `${rolloutId}.json`);
 /** Opens local mode's work dir `dir` (made by `npm start -- --work-dir DIR`). */
 export async function openLocalBackend(dir: string): Promise<Backend> {
   const workDir = resolve(dir);
@@ -37,19 +42,20 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
       EXIT.NOT_FOUND,
     );
   }
+  // Another CLI runs a rollout here and holds the ledger: reach it through that run.
+  const live = readLiveLedger(workDir);
+  if (live !== undefined) return attachedBackend(workDir, live);
   const env = await startEnvironment({ workDir });
   const backend = localEnvironmentBackend(env);
   return {
     ...backend,
+    taskTokens: new LocalTaskTokens(workDir),
     async startRollout(input, rolloutId, options): Promise<StartedRollout> {
       const report = await runLocally(RolloutInputSchema.parse(input), rolloutId, options);
       return { rolloutId, report };
     },
-    async executionState(rolloutId): Promise<ExecutionState> {
-      const state = executionPidState(workDir, rolloutId);
-      // A pid file left by a process that died: the run was cut short.
-      return state === "DIED" ? "ABORTED" : state;
-    },
+    executionState: async (rolloutId): Promise<ExecutionState> =>
+      localExecutionState(workDir, rolloutId),
     runCleanup: (): Promise<CleanupReport> => runCleanup(env),
     async jobFigures(rolloutId) {
       const file = reportFile(workDir, rolloutId);
@@ -94,6 +100,8 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
     }
     // Running from here on, booting the fleet included (the runner marks it again).
     executionStarted(rolloutId);
+    // `approve`/`reject` and the reading commands reach this run's ledger meanwhile.
+    const withdraw = await publishLiveLedger(workDir, env.ledger);
     try {
       // A kept fleet's listeners were stopped when the run that made it ended.
       await env.fleet.boot();
@@ -108,6 +116,13 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
         jobsPerHost: options.jobsPerHost,
         hostIds: input.hosts.instanceIds,
         signal: options.signal,
+        approver: workDirApprover(workDir, ({ wave }) =>
+          options.say(
+            `Rollout ${rolloutId} waits for approval after wave ${wave}: ` +
+              `npx agent-rollout --local ${workDir} approve ${rolloutId} ` +
+              `(or reject ${rolloutId} --reason TEXT)`,
+          ),
+        ),
         // The validated input itself (waves, gates, …), on the fleet's own artifact.
         input: { ...input, artifact: "fleet", fleet: "local" },
         onHostChange: (host, ms) => options.say(formatProgress(host, ms, env.fleet)),
@@ -115,6 +130,7 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
       await writeReport(reportFile(workDir, rolloutId), report);
       return report;
     } finally {
+      await withdraw();
       await stopFleetProcesses(join(workDir, "fleet"));
       executionEnded(rolloutId);
     }
@@ -127,23 +143,17 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
  * ended in this process) supplies its job figures; nothing runs or is cleaned here.
  */
 export function localEnvironmentBackend(env: LocalEnvironment, report?: RolloutReport): Backend {
-  const client = DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      endpoint: env.ledger.endpoint,
-      region: "us-east-1",
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    }),
-    { marshallOptions: { removeUndefinedValues: true } },
-  );
+  const { client, store } = localLedgerStore(env.ledger.endpoint, env.ledger.tableName);
   const refuse = (what: string) => () => {
     throw new CliError(`${what} is not available on a rollout's own environment`);
   };
   return {
     where: `local work dir ${env.workDir}`,
-    store: new DynamoLedgerStore({ client, tableName: env.ledger.tableName }),
+    store,
     pollMs: 500,
     hostNames: new Map(env.fleet.hosts.map((h) => [h.instanceId, h.computerName])),
     startRollout: refuse("start"),
+    taskTokens: { send: refuse("approve and reject") },
     executionState: async () => "NOT_FOUND",
     runCleanup: refuse("cleanup"),
     runningVersion: async (hostId) => (await env.fleet.runningVersion(hostId)) ?? undefined,

@@ -9,6 +9,7 @@ import { UsageError } from "../local/usage-error.js";
 import { type Command, HELP, parseCommandLine, type Target } from "./args.js";
 import { awsClients, openAwsBackend } from "./aws-backend.js";
 import type { Backend } from "./backend.js";
+import { approvalCommand } from "./commands/approve.js";
 import { cleanupCommand } from "./commands/cleanup.js";
 import { type CommandIo, processIo } from "./commands/io.js";
 import { listCommand } from "./commands/list.js";
@@ -51,6 +52,10 @@ export async function runCommand(
       return cleanupCommand(backend, io);
     case "unlock":
       return unlockCommand(backend, command.target, io);
+    case "approve":
+      return approvalCommand(backend, { ...command, decision: "approve" }, io);
+    case "reject":
+      return approvalCommand(backend, { ...command, decision: "reject" }, io);
   }
 }
 

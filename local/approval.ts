@@ -1,9 +1,10 @@
 /**
  * The approval gate in local mode. aws-local-stepfunctions has no `.waitForTaskToken`
  * (a Task's result is its handler's return), so the runner overrides the
- * `WaitForApproval` state: it records the token as on AWS (the evaluate-wave function,
+ * `WaitForApproval` state: it records a token as on AWS (the evaluate-wave function,
  * with the Task's `Payload`), then waits for the local approver: `--approve-all`,
- * the terminal (readline on a TTY), or a test's function. A rejection fails the
+ * the terminal (readline on a TTY), `approve`/`reject` from the CLI through the work
+ * dir (local/task-tokens.ts), or a test's function. A rejection fails the
  * task with `ApprovalRejected` and the reason as the cause, as SendTaskFailure does;
  * an unanswered wait ends with States.Timeout after the Payload's `timeoutSeconds`
  * (see {@link localDefinition}).
@@ -12,11 +13,15 @@
  * @module
  */
 import { createInterface } from "node:readline/promises";
+import { localTaskToken } from "./task-tokens.js";
 
 /** The Task state of the approval gate (lib/rollout-state-machine.ts). */
 export const APPROVAL_STATE = "WaitForApproval";
 
-/** The token local mode hands `$$.Task.Token` (one execution waits on one task at a time). */
+/**
+ * What local mode hands `$$.Task.Token`: the override records each wait under its own
+ * token instead ({@link localTaskToken}).
+ */
 export const LOCAL_TASK_TOKEN = "local-task-token";
 
 /** What the approver is asked. */
@@ -51,7 +56,8 @@ export function withApprovalGate(handlers: Handlers, approver: Approver): Handle
     ...handlers,
     [APPROVAL_STATE]: async (input) => {
       const payload = (input as { Payload: ApprovalRequest & { timeoutSeconds?: number } }).Payload;
-      await record(payload);
+      // Each wait gets its own token, as each task does on AWS (local/task-tokens.ts).
+      await record({ ...payload, taskToken: localTaskToken(payload) });
       const answer = await withTimeout(
         approver({ rolloutId: payload.rolloutId, wave: payload.wave }),
         payload.timeoutSeconds,

@@ -27,6 +27,7 @@ export function memoryBackend(
     states?: Record<string, ExecutionState>;
     cleanup?: CleanupReport;
     names?: Record<string, string>;
+    taskTokens?: Backend["taskTokens"];
   } = {},
 ): Backend & { store: MemoryLedgerStore; started: Array<{ input: unknown; rolloutId: string }> } {
   const started: Array<{ input: unknown; rolloutId: string }> = [];
@@ -36,6 +37,11 @@ export function memoryBackend(
     pollMs: 1000,
     hostNames: new Map(Object.entries(options.names ?? {})),
     started,
+    taskTokens: options.taskTokens ?? {
+      send: async () => {
+        throw new Error("this test answers no task token");
+      },
+    },
     async startRollout(input, rolloutId) {
       started.push({ input, rolloutId });
       return { rolloutId, executionArn: `arn:exec:${rolloutId}`, consoleUrl: "https://console" };
