@@ -47,6 +47,8 @@ Commands:
   report ROLLOUT --html FILE a self-contained HTML report with a per-host timeline
   cleanup --now              run the nightly cleanup now: what it deleted, kept, and why
   unlock FLEET               free a fleet lock whose owner no longer runs, or that expired
+  unlock HOST                free a host's lease (HOST: an instance id) whose owner no
+                             longer runs, or no longer holds its fleet's lock
   approve ROLLOUT            let a rollout waiting at its approval gate start its next wave
   reject ROLLOUT [--reason TEXT]
                              halt a rollout waiting at its approval gate, with the reason
@@ -146,7 +148,7 @@ const POSITIONALS: Record<Exclude<Command["name"], "help">, readonly [number, nu
   list: [0, 0, ""],
   report: [1, 1, "ROLLOUT"],
   cleanup: [0, 0, ""],
-  unlock: [1, 1, "FLEET"],
+  unlock: [1, 1, "FLEET|HOST"],
   approve: [1, 1, "ROLLOUT"],
   reject: [1, 1, "ROLLOUT [--reason TEXT]"],
 };

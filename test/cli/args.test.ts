@@ -61,7 +61,7 @@ describe("the command line", () => {
     expect(usage(["report", "r-1"])).toBe("report needs --html FILE");
     expect(usage(["report", "--html", "x"])).toBe("usage: report ROLLOUT");
     expect(usage(["cleanup"])).toBe("cleanup runs the nightly cleanup now: say so with --now");
-    expect(usage(["unlock"])).toBe("usage: unlock FLEET");
+    expect(usage(["unlock"])).toBe("usage: unlock FLEET|HOST");
     expect(usage(["list", "--limit", "ten"])).toBe('--limit must be a whole number, got "ten"');
     expect(usage(["list", "--limit", "0"])).toBe("--limit must be between 1 and 1000, got 0");
     expect(usage(["list", "--stack", "A", "--local", "d"])).toBe(
@@ -91,7 +91,7 @@ describe("the command line", () => {
     // Assess
     expect(code).toBe(EXIT.USAGE);
     expect(written.join("")).toBe(
-      'agent-rollout: unknown command "nope" (expected start, status, watch, list, report, cleanup, unlock)\nTry: npx agent-rollout --help\n',
+      'agent-rollout: unknown command "nope" (expected start, status, watch, list, report, cleanup, unlock, approve, reject)\nTry: npx agent-rollout --help\n',
     );
   });
 

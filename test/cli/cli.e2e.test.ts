@@ -22,7 +22,7 @@ import { stopFleetProcesses } from "../../local/processes.js";
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const ROLLOUT = "r-e2e-1";
-const HOSTS = ["mi-00000000000000001", "mi-00000000000000002", "mi-00000000000000003"];
+const HOSTS = ["mi-00000000000000001", "mi-00000000000000002", "mi-00000000000000003"] as const;
 
 /** Runs `npx agent-rollout --local DIR ...` as an operator would (the package's bin). */
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -243,7 +243,7 @@ describe("agent-rollout --local DIR", () => {
     expect(status.stdout).toMatch(/^host-01 .* 1\.0\.0 cleaned \(DELETED\)/m);
   }, 60_000);
 
-  it("unlock frees a lock whose owner is not running, and refuses one whose owner runs", async () => {
+  it("unlock frees a lock or a host lease whose owner is not running, and refuses one whose owner runs", async () => {
     // Prepare: a lock left by a run that died, and one held by a live process.
     await withLedger(async (store) => {
       await store.acquireLock({
@@ -258,6 +258,12 @@ describe("agent-rollout --local DIR", () => {
         now: Date.now(),
         ttlSeconds: 3600,
       });
+      for (const [owner, fleet, host] of [
+        ["r-dead", "local", HOSTS[0]],
+        ["r-live", "busy", HOSTS[1]],
+      ] as const) {
+        await store.acquireLeases({ owner, fleet, hostIds: [host], now: Date.now() });
+      }
     });
     await mkdir(join(workDir, "executions"), { recursive: true });
     await writeFile(join(workDir, "executions", "r-live.pid"), `${process.pid}\n`);
@@ -266,6 +272,8 @@ describe("agent-rollout --local DIR", () => {
     const freed = await cli("unlock", "local");
     const again = await cli("unlock", "local");
     const refused = await cli("unlock", "busy");
+    const hostFreed = await cli("unlock", HOSTS[0]);
+    const hostRefused = await cli("unlock", HOSTS[1]);
 
     // Assess
     expect([freed.code, freed.stdout]).toEqual([
@@ -276,6 +284,17 @@ describe("agent-rollout --local DIR", () => {
     expect(refused.code).toBe(1);
     expect(refused.stdout).toMatch(
       /^refused: fleet busy stays locked: its owner, rollout r-live, is still running/,
+    );
+    expect([hostFreed.code, hostFreed.stdout]).toEqual([
+      0,
+      `host ${HOSTS[0]} unleased (was leased to rollout r-dead): its owner, rollout r-dead, ` +
+        "no longer holds the lock of fleet local\n",
+    ]);
+    expect(hostRefused.code).toBe(1);
+    expect(hostRefused.stdout).toMatch(
+      new RegExp(
+        `^refused: host ${HOSTS[1]} stays leased: its owner, rollout r-live, is still running`,
+      ),
     );
   }, 60_000);
 });
