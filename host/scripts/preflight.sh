@@ -6,10 +6,14 @@
 # target and serving it (hook.health), with no interrupted run to finish, is SKIPPED;
 # the rest of the rollout leaves it alone. On the target but not serving, suspended
 # or half switched by a killed run, it is READY (with a reason) so the switch repairs it.
-# Inputs: SSM_profile, SSM_targetVersion, SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
-# Output: result-sha256 line, then one JSON line, status READY | SKIPPED (exit 0) or
-#   FAILED (exit 1, 2 for bad parameters), with currentVersion, targetVersion, freeMb,
-#   reason (READY on target).
+# With SSM_mode=jobCount it only counts the jobs the agent runs (hook.listJobs lines),
+# without the host's step lock: the probe LoadWave sends to order a fewest-jobs rollout.
+# Inputs: SSM_profile, SSM_targetVersion, SSM_rolloutId, SSM_mode (check | jobCount,
+#   default check); AR_PROFILE_DIR, AR_HOST_ROOT.
+# Output: result-sha256 line, then one JSON line, status READY | SKIPPED | COUNTED
+#   (exit 0) or FAILED (exit 1, 2 for bad parameters), with currentVersion,
+#   targetVersion, freeMb, reason (READY on target); COUNTED: currentVersion, jobCount,
+#   declaredNone (hook.listJobs=none).
 # shellcheck source-path=SCRIPTDIR
 set -Eeuo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -21,15 +25,43 @@ source "$here/lib/lock.sh"
 source "$here/lib/hooks.sh"
 
 # Filled by lib/ functions through namerefs.
-current_t='' current='' free_mb=0
+current_t='' current='' free_mb=0 job_count=0
 
 ar_init preflight
 ar_param profile
 ar_param targetVersion
 ar_param rolloutId
+ar_param mode
+mode=${PARAM[mode]}
 ar_load_profile "${PARAM[profile]}"
 target=${PARAM[targetVersion]}
 export AR_TO_VERSION=$target
+
+# count_jobs VAR RELEASE VERSION: sets VAR to the number of jobs hook.listJobs lists
+# (its non-blank lines).
+count_jobs() {
+  local -n count_=$1
+  local line
+  count_=0
+  ar_run_hook listJobs "$2" "$3" || return 1
+  while IFS= read -r line || [[ -n $line ]]; do
+    [[ -z ${line//[[:space:]]/} ]] || count_=$((count_ + 1))
+  done <"$AR_TMP/hook.out"
+}
+
+if [[ $mode == jobCount ]]; then
+  # Read-only and lock-free: a probe must never wait behind, nor hold up, a step.
+  ar_link_target current_t "${AR_P[link_name]}"
+  current_rel=${current_t:+$AR_ROOT/$current_t}
+  ar_hook_line current version "$current_rel" "" || current=''
+  count_jobs job_count "$current_rel" "$current" ||
+    ar_fail 1 "cannot list the running jobs: $AR_HOOK_ERROR"
+  ar_out_str currentVersion "$current"
+  ar_out_num jobCount "$job_count"
+  [[ ${AR_P[hook.listJobs]} != none ]] || ar_out_raw declaredNone true
+  ar_emit COUNTED
+  exit 0
+fi
 ar_lock
 
 ar_link_target current_t "${AR_P[link_name]}"

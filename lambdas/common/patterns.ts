@@ -25,6 +25,8 @@ export const PATTERNS = {
     "^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=-]+)+|file:///([A-Za-z0-9._/-]|%[0-9A-F]{2})+)$",
   /** Profile file name without `.profile`. */
   profileName: "^[a-z][a-z0-9-]{0,31}$",
+  /** What the preflight document does: the step's check, or LoadWave's job count. */
+  preflightMode: "^(check|jobCount)$",
 } as const;
 
 /**
@@ -146,4 +148,5 @@ export const PARAMETER_PATTERNS: Readonly<Record<string, string>> = {
   artifactUrl: PATTERNS.artifactUrl,
   artifactSha256: PATTERNS.sha256,
   snapshotSha256: PATTERNS.sha256,
+  mode: PATTERNS.preflightMode,
 };

@@ -547,6 +547,17 @@ export const PreflightResultSchema = z.object({
 /** See {@link PreflightResultSchema}. */
 export type PreflightResult = z.infer<typeof PreflightResultSchema>;
 
+/** preflight result with `mode=jobCount`: how many jobs the agent runs. */
+export const JobCountResultSchema = z.object({
+  step: z.literal("preflight"),
+  status: z.literal("COUNTED"),
+  currentVersion: OptionalText,
+  jobCount: z.int().nonnegative(),
+  declaredNone: z.boolean().optional(),
+});
+/** See {@link JobCountResultSchema}. */
+export type JobCountResult = z.infer<typeof JobCountResultSchema>;
+
 /** stage result. */
 export const StageResultSchema = z.object({
   step: z.literal("stage"),

@@ -44,6 +44,8 @@ export interface SsmDocumentParameter {
   interpolationType: "ENV_VAR";
   /** Set on `profile`: the shipped profile names. */
   allowedValues?: string[];
+  /** What SSM sets when SendCommand leaves the parameter out (preflight's `mode`). */
+  default?: string;
 }
 
 /** The single `aws:runShellScript` step of an assembled document. */
@@ -280,6 +282,9 @@ function checkParameters(
     }
     if (p.allowedPattern !== expected) {
       throw new HostDocumentsError(`${where}: allowedPattern must be ${expected}`);
+    }
+    if (p.default !== undefined && !new RegExp(expected).test(String(p.default))) {
+      throw new HostDocumentsError(`${where}: default does not match its allowedPattern`);
     }
   }
   const read = [...script.matchAll(/^ar_param ([A-Za-z0-9]+)$/gm)].map((m) => m[1]).sort();

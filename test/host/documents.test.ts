@@ -9,6 +9,7 @@ import {
   isArtifactUrl,
   isVersion,
   PARAMETER_PATTERNS,
+  PATTERNS,
   PROFILE_NAME_PATTERN,
   ROLLOUT_ID_PATTERN,
   SHA256_PATTERN,
@@ -184,6 +185,7 @@ describe("assembled documents", () => {
         SSM_profile: "demo",
         SSM_targetVersion: "2.0.0",
         SSM_rolloutId: "r",
+        SSM_mode: "check",
       },
     });
     let stdout = "";
@@ -425,12 +427,17 @@ describe("host/scripts/lib", () => {
       ["profile", "Demo"],
       ["profile", `a${"b".repeat(31)}`],
       ["profile", `a${"b".repeat(32)}`],
+      ["mode", "check"],
+      ["mode", "jobCount"],
+      ["mode", "jobcount"],
+      ["mode", "check\n"],
     ];
     const tsVerdict = ([name, value]: [string, string]): boolean => {
       if (name === "targetVersion") return isVersion(value);
       if (name === "rolloutId") return ROLLOUT_ID_PATTERN.test(value);
       if (name === "artifactSha256") return SHA256_PATTERN.test(value);
       if (name === "artifactUrl") return isArtifactUrl(value);
+      if (name === "mode") return new RegExp(PATTERNS.preflightMode).test(value);
       return PROFILE_NAME_PATTERN.test(value);
     };
     const bashVerdicts = await Promise.all(
@@ -449,6 +456,6 @@ describe("host/scripts/lib", () => {
       ),
     );
     expect(bashVerdicts).toEqual(samples.map(tsVerdict));
-    expect(bashVerdicts.filter(Boolean)).toHaveLength(16);
+    expect(bashVerdicts.filter(Boolean)).toHaveLength(18);
   });
 });

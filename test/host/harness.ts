@@ -402,7 +402,21 @@ export class TestHost {
     params: Readonly<Record<string, string>>,
     opts: RunOptions = {},
   ): Promise<RawOutput> {
-    const ssm = Object.fromEntries(Object.entries(params).map(([k, v]) => [`SSM_${k}`, v]));
+    const key = this.artifactDirs.join(":");
+    let documents = cachedDocuments.get(key);
+    if (documents === undefined) {
+      // As the stack deploys them: one set per profile, the demo profile's here.
+      documents = assembleHostDocuments({ artifactDirs: this.artifactDirs, profiles: ["demo"] });
+      cachedDocuments.set(key, documents);
+    }
+    const document = (opts.documents ?? documents)[step];
+    // As SSM does: a parameter not sent gets its declared default.
+    const defaults = Object.entries(document.parameters).flatMap(([name, p]) =>
+      p.default === undefined ? [] : [[name, p.default] as const],
+    );
+    const ssm = Object.fromEntries(
+      [...defaults, ...Object.entries(params)].map(([k, v]) => [`SSM_${k}`, v]),
+    );
     if ((opts.via ?? "script") === "script") {
       const env = this.env({
         AR_PROFILE_DIR: opts.profileDir ?? PROFILES_DIR,
@@ -412,14 +426,6 @@ export class TestHost {
       });
       return spawnCollect("bash", [join(SCRIPTS_DIR, `${step}.sh`)], env);
     }
-    const key = this.artifactDirs.join(":");
-    let documents = cachedDocuments.get(key);
-    if (documents === undefined) {
-      // As the stack deploys them: one set per profile, the demo profile's here.
-      documents = assembleHostDocuments({ artifactDirs: this.artifactDirs, profiles: ["demo"] });
-      cachedDocuments.set(key, documents);
-    }
-    const document = (opts.documents ?? documents)[step];
     const script = `${document.mainSteps[0].inputs.runCommand.join("\n")}\n`;
     return spawnCollect("sh", ["-c", script], this.env({ ...ssm, ...opts.env }));
   }

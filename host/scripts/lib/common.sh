@@ -19,6 +19,7 @@ readonly AR_RE_ROLLOUT_ID='^[A-Za-z0-9_-]{1,80}$'
 readonly AR_RE_SHA256='^[a-f0-9]{64}$'
 readonly AR_RE_ARTIFACT_URL='^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=-]+)+|file:///([A-Za-z0-9._/-]|%[0-9A-F]{2})+)$'
 readonly AR_RE_PROFILE='^[a-z][a-z0-9-]{0,31}$'
+readonly AR_RE_PREFLIGHT_MODE='^(check|jobCount)$'
 readonly AR_VERSION_MAX=64
 
 declare -gA PARAM=()
@@ -230,6 +231,7 @@ ar_param() {
     rolloutId) re=$AR_RE_ROLLOUT_ID ;;
     artifactSha256 | snapshotSha256) re=$AR_RE_SHA256 ;;
     artifactUrl) re=$AR_RE_ARTIFACT_URL ;;
+    mode) re=$AR_RE_PREFLIGHT_MODE ;;
     *) ar_fail 1 "no pattern for parameter $name" ;;
   esac
   shown=${value:0:100}
