@@ -609,6 +609,82 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
       expect(await store.listHosts("r-other")).toEqual([]);
     });
 
+    it("places a waiting host in another wave with its job count, finishing an interrupted move", async () => {
+      // Prepare: I1 and I2 in wave 0, I3 in wave 1; I3 also left in wave 0 by an
+      // interrupted placement (its new copy written, the old one not yet deleted)
+      const hosts = [I1, I2, I3].map((hostId, order) => ({
+        hostId,
+        instanceId: hostId,
+        wave: order === 2 ? 1 : 0,
+        order,
+      }));
+      await store.putHosts(ROLLOUT_ID, hosts, T0);
+      await store.placeHost({
+        rolloutId: ROLLOUT_ID,
+        hostId: I3,
+        fromWaves: [1],
+        toWave: 0,
+        order: 1,
+        jobCount: 0,
+        now: T0,
+      });
+      await store.recordCommand({
+        key: { rolloutId: ROLLOUT_ID, wave: 0, hostId: I1 },
+        step: "preflight",
+        commandId: "cmd-1",
+        status: "PREFLIGHT",
+        from: ["PENDING"],
+        now: T0,
+      });
+
+      // Act: I2 moves out to wave 1; I3 stays in wave 0 with its move finished; I1,
+      // started, stays where it is
+      await store.placeHost({
+        rolloutId: ROLLOUT_ID,
+        hostId: I2,
+        fromWaves: [0],
+        toWave: 1,
+        order: 2,
+        jobCountReason: "did not answer in time",
+        now: T0 + 1000,
+      });
+      await store.placeHost({
+        rolloutId: ROLLOUT_ID,
+        hostId: I3,
+        fromWaves: [0, 1],
+        toWave: 0,
+        order: 1,
+        jobCount: 0,
+        now: T0 + 1000,
+      });
+      await store.placeHost({
+        rolloutId: ROLLOUT_ID,
+        hostId: I1,
+        fromWaves: [0],
+        toWave: 1,
+        order: 5,
+        jobCount: 9,
+        now: T0 + 1000,
+      });
+
+      // Assess
+      const placed = (await store.listHosts(ROLLOUT_ID)).map((h) => [
+        h.hostId,
+        h.wave,
+        h.order,
+        h.jobCount ?? h.jobCountReason ?? null,
+      ]);
+      expect(placed).toEqual([
+        [I1, 0, 0, null],
+        [I3, 0, 1, 0],
+        [I2, 1, 2, "did not answer in time"],
+      ]);
+      expect(await store.getHost({ rolloutId: ROLLOUT_ID, wave: 1, hostId: I2 })).toMatchObject({
+        status: "PENDING",
+        updatedAt: later(1000),
+      });
+    });
+
     it("refuses a host it cannot store, naming the field", async () => {
       // Act
       const result = store.putHosts(

@@ -68,6 +68,7 @@ import {
   fleetLockedError,
   type HeldLock,
   type HostKey,
+  type HostPlacement,
   type LeaseOperations,
   type LedgerStore,
   type Listing,
@@ -179,6 +180,41 @@ export class MemoryLedgerStore implements LedgerStore {
   async getLease(hostId: string): Promise<Lease | undefined> {
     this.calls.push("getLease");
     return this.read(leaseKey(hostId), LeaseItemSchema);
+  }
+
+  async placeHost(placement: HostPlacement): Promise<void> {
+    this.calls.push("placeHost");
+    const { rolloutId, hostId, toWave } = placement;
+    const target = hostKey({ rolloutId, wave: toWave, hostId });
+    const counted =
+      placement.jobCount === undefined
+        ? { jobCountReason: placement.jobCountReason ?? "no job count" }
+        : { jobCount: placement.jobCount };
+    const others = placement.fromWaves.filter((wave) => wave !== toWave);
+    const held = this.raw(target);
+    const source =
+      others.length === 0
+        ? held
+        : this.raw(hostKey({ rolloutId, wave: others[0] as number, hostId }));
+    if (
+      source !== undefined &&
+      source.status === "PENDING" &&
+      (held === undefined || held.status === "PENDING")
+    ) {
+      const { jobCount: _count, jobCountReason: _reason, ...rest } = source;
+      this.putItem({
+        ...(rest as RawItem),
+        ...target,
+        wave: toWave,
+        order: placement.order,
+        ...counted,
+        updatedAt: iso(placement.now),
+      });
+    }
+    for (const wave of others) {
+      const key = hostKey({ rolloutId, wave, hostId });
+      if (this.raw(key)?.status === "PENDING") this.items.delete(id(key));
+    }
   }
 
   async listHostIds(rolloutId: string): Promise<string[]> {

@@ -65,6 +65,7 @@ import {
   forEachBounded,
   type HeldLock,
   type HostKey,
+  type HostPlacement,
   LEASE_CONCURRENCY,
   type LeaseOperations,
   type LedgerStore,
@@ -192,6 +193,74 @@ export class DynamoLedgerStore implements LedgerStore {
   async getLease(hostId: string): Promise<Lease | undefined> {
     const item = await this.db.getItem(leaseKey(hostId), LeaseItemSchema);
     return item && toRecord(item);
+  }
+
+  async placeHost(placement: HostPlacement): Promise<void> {
+    const { rolloutId, hostId, toWave } = placement;
+    const target = hostKey({ rolloutId, wave: toWave, hostId });
+    const counted =
+      placement.jobCount === undefined
+        ? { jobCountReason: placement.jobCountReason ?? "no job count" }
+        : { jobCount: placement.jobCount };
+    const others = placement.fromWaves.filter((wave) => wave !== toWave);
+    if (others.length === 0) {
+      await this.db.conditional(
+        new UpdateCommand({
+          TableName: this.db.name,
+          Key: target,
+          UpdateExpression: `SET #order = :order, #counted = :counted, updatedAt = :now REMOVE #other`,
+          ConditionExpression: "#status = :pending",
+          ExpressionAttributeNames: {
+            "#order": "order",
+            "#status": "status",
+            "#counted": Object.keys(counted)[0] as string,
+            "#other": "jobCount" in counted ? "jobCountReason" : "jobCount",
+          },
+          ExpressionAttributeValues: {
+            ":order": placement.order,
+            ":counted": Object.values(counted)[0],
+            ":pending": "PENDING",
+            ":now": iso(placement.now),
+          },
+        }),
+      );
+      return;
+    }
+    const source = await this.db.getItem(
+      hostKey({ rolloutId, wave: others[0] as number, hostId }),
+      HostItemSchema,
+    );
+    if (source !== undefined && source.status === "PENDING") {
+      const { jobCount: _count, jobCountReason: _reason, ...rest } = source;
+      await this.db.conditional(
+        new PutCommand({
+          TableName: this.db.name,
+          Item: parseItem(HostItemSchema, {
+            ...rest,
+            ...target,
+            wave: toWave,
+            order: placement.order,
+            ...counted,
+            updatedAt: iso(placement.now),
+          }),
+          ConditionExpression: "attribute_not_exists(pk) OR #status = :pending",
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: { ":pending": "PENDING" },
+        }),
+      );
+    }
+    // The new copy first: an interruption leaves the host twice, never nowhere.
+    for (const wave of others) {
+      await this.db.conditional(
+        new DeleteCommand({
+          TableName: this.db.name,
+          Key: hostKey({ rolloutId, wave, hostId }),
+          ConditionExpression: "#status = :pending",
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: { ":pending": "PENDING" },
+        }),
+      );
+    }
   }
 
   async listHostIds(rolloutId: string): Promise<string[]> {

@@ -187,6 +187,10 @@ export const HostSchema = z.strictObject({
    */
   runningVersion: z.string().optional(),
   error: ErrorInfoSchema.optional(),
+  /** `fewest-jobs`: the jobs the host ran when its wave was loaded. */
+  jobCount: z.int().nonnegative().optional(),
+  /** `fewest-jobs`: why the host gave no job count (it then went last). */
+  jobCountReason: z.string().max(256).optional(),
   updatedAt: IsoTime,
 });
 /** See {@link HostSchema}. */

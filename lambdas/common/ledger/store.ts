@@ -56,6 +56,21 @@ export interface NewHost {
   readonly order: number;
 }
 
+/** Where LoadWave puts a waiting host of a `fewest-jobs` rollout (see {@link LedgerStore.placeHost}). */
+export interface HostPlacement {
+  readonly rolloutId: string;
+  readonly hostId: string;
+  /** Waves that hold an item of the host (two after an interrupted placement). */
+  readonly fromWaves: readonly number[];
+  readonly toWave: number;
+  readonly order: number;
+  /** What the host reported: its job count, or why there is none. */
+  readonly jobCount?: number;
+  readonly jobCountReason?: string;
+  /** Epoch ms. */
+  readonly now: number;
+}
+
 /** The job snapshot a switch took (see {@link LedgerStore.putSnapshot}). */
 export interface NewSnapshot {
   readonly hostId: string;
@@ -232,6 +247,14 @@ export interface LedgerStore {
   releaseLeases(owner: string, hostIds: readonly string[]): Promise<number>;
   /** A host's lease, if any. */
   getLease(hostId: string): Promise<Lease | undefined>;
+  /**
+   * Puts a PENDING host in wave `toWave` at `order` with its job count: an update in
+   * place, or a put of its item under the new wave (conditional on absent or PENDING)
+   * followed by the delete of every other copy (conditional on PENDING), so that a
+   * repeat finishes an interrupted placement. Refuses nothing: a host no longer
+   * PENDING stays where it is.
+   */
+  placeHost(placement: HostPlacement): Promise<void>;
   /** Ids of a rollout's hosts, from their keys alone (a corrupt host item still counts). */
   listHostIds(rolloutId: string): Promise<string[]>;
 
