@@ -59,10 +59,13 @@ const SIZING: Record<HandlerName, { memorySize: number; timeout: Duration; descr
       timeout: Duration.minutes(5),
       description: "Validates a rollout, resolves and orders its hosts, takes the fleet lock",
     },
+    // A fewest-jobs wave waits up to JOB_COUNT_SECONDS (60) for the job counts, then
+    // moves up to the whole rollout's hosts between waves.
     "load-wave": {
-      memorySize: 256,
-      timeout: Duration.minutes(1),
-      description: "Lists the hosts of one wave from the ledger",
+      memorySize: 512,
+      timeout: Duration.minutes(5),
+      description:
+        "Lists the hosts of one wave from the ledger; fewest-jobs: orders them by job count",
     },
     // Polls inline, reads full command output from S3, writes job snapshots.
     "host-step": {
@@ -105,8 +108,15 @@ const LEDGER_ACTIONS: Record<HandlerName, LedgerAction[]> = {
     "dynamodb:DeleteItem",
     "dynamodb:BatchWriteItem",
   ],
-  // Marks the rollout RUNNING on wave 0, lists a wave's hosts.
-  "load-wave": ["dynamodb:UpdateItem", "dynamodb:Query"],
+  // Marks the rollout RUNNING on wave 0, reads its order, lists a wave's hosts;
+  // fewest-jobs: lists the rollout's hosts, moves them between waves (put, delete).
+  "load-wave": [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+  ],
   // Host status and commands; snapshot item and its chunks.
   "host-step": [
     "dynamodb:GetItem",
@@ -182,7 +192,7 @@ export class AgentRolloutStack extends Stack {
         HOST_STEP_CONCURRENCY: String(hostStepConcurrency),
         ...(artifactDirs.length === 0 ? {} : { ARTIFACT_DIRS: artifactDirs.join(":") }),
       },
-      "load-wave": { TABLE_NAME: tableName },
+      "load-wave": { TABLE_NAME: tableName, DOCUMENT_PREFIX: documentPrefix },
       "host-step": {
         TABLE_NAME: tableName,
         DOCUMENT_PREFIX: documentPrefix,
@@ -233,6 +243,11 @@ export class AgentRolloutStack extends Stack {
       targetTagKey,
       targetTagValue,
     });
+    // fewest-jobs: the preflight document's read-only job count.
+    this.grantSendCommand(functions["load-wave"], ["preflight"], {
+      targetTagKey,
+      targetTagValue,
+    });
     this.grantSendCommand(functions["nightly-cleanup"], ["cleanup"], {
       targetTagKey,
       targetTagValue,
@@ -240,6 +255,7 @@ export class AgentRolloutStack extends Stack {
     this.grantSsmRead(functions["plan-rollout"], ["ssm:DescribeInstanceInformation"]);
     this.grantSsmRead(functions["host-step"], ["ssm:GetCommandInvocation"]);
     this.grantSsmRead(functions["nightly-cleanup"], ["ssm:GetCommandInvocation"]);
+    this.grantSsmRead(functions["load-wave"], ["ssm:ListCommandInvocations"]);
     this.grantDescribeAlarms([functions["host-step"], functions["evaluate-wave"]]);
 
     const stateMachineName = `${this.stackName}-Rollout`;

@@ -70,6 +70,16 @@ export const PlanRolloutEnvSchema = BaseEnvSchema.extend({
 /** See {@link PlanRolloutEnvSchema}. */
 export type PlanRolloutEnv = z.infer<typeof PlanRolloutEnvSchema>;
 
+/** load-wave. */
+export const LoadWaveEnvSchema = BaseEnvSchema.extend({
+  /** A fewest-jobs rollout's probe is `<DOCUMENT_PREFIX>-Preflight-<profile>`, `mode=jobCount`. */
+  DOCUMENT_PREFIX: DocumentPrefix,
+  /** How long a fewest-jobs wave waits for the hosts' job counts. */
+  JOB_COUNT_SECONDS: z.coerce.number().int().min(5).max(120).default(60),
+});
+/** See {@link LoadWaveEnvSchema}. */
+export type LoadWaveEnv = z.infer<typeof LoadWaveEnvSchema>;
+
 /** host-step. */
 export const HostStepEnvSchema = BaseEnvSchema.extend({
   /** The step's document is `<DOCUMENT_PREFIX>-<Step>-<profile>`, profile the rollout's. */
@@ -109,7 +119,7 @@ export type NightlyCleanupEnv = z.infer<typeof NightlyCleanupEnvSchema>;
  */
 export const FUNCTION_ENV_SCHEMAS = {
   "plan-rollout": PlanRolloutEnvSchema,
-  "load-wave": BaseEnvSchema,
+  "load-wave": LoadWaveEnvSchema,
   "host-step": HostStepEnvSchema,
   "record-host": BaseEnvSchema,
   "evaluate-wave": BaseEnvSchema,

@@ -322,6 +322,11 @@ function RolloutControlsShape() {
       .optional(),
     /** Waves after which the execution waits for an operator's approval (a task token). */
     approval: ApprovalSchema.optional(),
+    /**
+     * Host order: `planned` (absent: the hosts' order, as today) or `fewest-jobs`: at
+     * each wave, the hosts not started yet report their job count and idle ones go first.
+     */
+    order: z.enum(["planned", "fewest-jobs"]).optional(),
   };
 }
 

@@ -1,12 +1,13 @@
 /**
- * LoadWaveHosts Lambda entry. Environment: `TABLE_NAME` (read at the first invocation).
+ * LoadWaveHosts Lambda entry. Environment: `TABLE_NAME`, `DOCUMENT_PREFIX`, optional
+ * `JOB_COUNT_SECONDS` (read at the first invocation).
  *
  * @module
  */
 import { containerDeps } from "../common/deps.js";
 import { defineHandler } from "../common/handler.js";
 import { LoadWaveEventSchema } from "../common/schemas.js";
-import { type LoadWaveResult, loadWave } from "./load-wave.js";
+import { type LoadWaveConfig, type LoadWaveResult, loadWave } from "./load-wave.js";
 
 export * from "./load-wave.js";
 
@@ -14,6 +15,10 @@ export * from "./load-wave.js";
 export const handler = defineHandler({
   name: "load-wave",
   eventSchema: LoadWaveEventSchema,
-  deps: (env) => containerDeps(env, {}),
+  deps: (env) =>
+    containerDeps<LoadWaveConfig>(env, {
+      documentPrefix: env.DOCUMENT_PREFIX,
+      jobCountSeconds: env.JOB_COUNT_SECONDS,
+    }),
   run: loadWave,
 });

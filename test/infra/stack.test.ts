@@ -361,7 +361,10 @@ describe("least privilege", () => {
     `${ARN_PREFIX}:ssm:${REGIONAL}:managed-instance/*`,
   ];
 
-  function sendCommandStatements(handler: "host-step" | "nightly-cleanup", tpl = template) {
+  function sendCommandStatements(
+    handler: "host-step" | "nightly-cleanup" | "load-wave",
+    tpl = template,
+  ) {
     return statementsOfRole(tpl, roleOf(stack, handler))
       .filter((s) => list(s.Action).includes("ssm:SendCommand"))
       .map((s) => ({
@@ -407,6 +410,26 @@ describe("least privilege", () => {
     ]);
   });
 
+  it("lets load-wave send only the preflight documents (its job count), to tagged hosts", () => {
+    expect(sendCommandStatements("load-wave")).toEqual([
+      {
+        actions: ["ssm:SendCommand"],
+        resources: instanceArns,
+        condition: { StringEquals: { "ssm:resourceTag/agent-rollout:managed": "true" } },
+      },
+      {
+        actions: ["ssm:SendCommand"],
+        resources: ["controlm-like", "demo", "fta-like"].map((p) =>
+          documentArn(`AgentRollout-Preflight-${p}`),
+        ),
+        condition: undefined,
+      },
+    ]);
+    expect(
+      actionsWithPrefix(statementsOfRole(template, roleOf(stack, "load-wave")), "ssm:").sort(),
+    ).toEqual(["ssm:ListCommandInvocations", "ssm:SendCommand"]);
+  });
+
   it("takes the target tag from the targetTagKey/targetTagValue context", () => {
     // Prepare
     const custom = buildTemplate({ targetTagKey: "team", targetTagValue: "ops" });
@@ -422,7 +445,9 @@ describe("least privilege", () => {
 
   it("gives no other function ssm:SendCommand", () => {
     for (const handler of HANDLER_NAMES) {
-      if (handler === "host-step" || handler === "nightly-cleanup") continue;
+      if (handler === "host-step" || handler === "nightly-cleanup" || handler === "load-wave") {
+        continue;
+      }
       expect(
         actionsWithPrefix(statementsOfRole(template, roleOf(stack, handler)), "ssm:"),
       ).not.toContain("ssm:SendCommand");
@@ -438,7 +463,13 @@ describe("least privilege", () => {
         "GetItem table",
         "PutItem table",
       ],
-      "load-wave": ["Query table", "UpdateItem table"],
+      "load-wave": [
+        "DeleteItem table",
+        "GetItem table",
+        "PutItem table",
+        "Query table",
+        "UpdateItem table",
+      ],
       "host-step": ["BatchWriteItem table", "GetItem table", "PutItem table", "UpdateItem table"],
       "record-host": ["GetItem table", "UpdateItem table"],
       "evaluate-wave": ["GetItem table", "Query table", "UpdateItem table"],
@@ -490,6 +521,7 @@ describe("least privilege", () => {
     // Prepare
     const allowedOnStar = new Set([
       "ssm:GetCommandInvocation",
+      "ssm:ListCommandInvocations",
       "ssm:DescribeInstanceInformation",
       // Active tracing (functions and state machine).
       "xray:PutTraceSegments",
@@ -561,11 +593,13 @@ describe("least privilege", () => {
       [{ Effect: "Allow", Action: "ssm:DescribeInstanceInformation", Resource: "*" }],
       [{ Effect: "Allow", Action: "ssm:GetCommandInvocation", Resource: "*" }],
       [{ Effect: "Allow", Action: "ssm:GetCommandInvocation", Resource: "*" }],
+      [{ Effect: "Allow", Action: "ssm:ListCommandInvocations", Resource: "*" }],
     ]);
     expect(ssmOnStar.map((p) => p.roles)).toEqual([
       [roleOf(stack, "plan-rollout")],
       [roleOf(stack, "host-step")],
       [roleOf(stack, "nightly-cleanup")],
+      [roleOf(stack, "load-wave")],
     ]);
   });
 
