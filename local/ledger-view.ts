@@ -19,6 +19,8 @@ export interface LedgerHost {
   listenerGapMs?: number;
   unservedMs?: number;
   error?: string;
+  /** `fewest-jobs`: the jobs the host ran when its wave was loaded. */
+  jobCount?: number;
 }
 
 /** A job snapshot as the report needs it. */
@@ -86,6 +88,7 @@ export async function readLedger(where: LedgerLocation, rolloutId: string): Prom
       listenerGapMs: h.listenerGapMs,
       unservedMs: h.unservedMs,
       error: describeError(h.error),
+      ...(h.jobCount === undefined ? {} : { jobCount: h.jobCount }),
     })),
     snapshots: snapshots.flatMap((s) =>
       s === undefined
