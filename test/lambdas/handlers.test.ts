@@ -46,6 +46,7 @@ describe("handler entries", () => {
     async (name) => {
       // Prepare
       vi.stubEnv("TABLE_NAME", undefined);
+      vi.stubEnv("DOCUMENT_PREFIX", "AgentRollout");
       const load = entries[name];
       if (load === undefined) throw new Error(`no entry ${name}`);
       const { handler } = await load();
@@ -75,7 +76,9 @@ describe("handler entries", () => {
   it("load-wave answers {rolloutId, wave} with the wave's hosts", async () => {
     // Prepare
     vi.stubEnv("TABLE_NAME", TABLE);
+    vi.stubEnv("DOCUMENT_PREFIX", "AgentRollout");
     ddbMock.on(UpdateCommand).resolves({});
+    ddbMock.on(GetCommand).resolves({ Item: rolloutItem() });
     ddbMock.on(QueryCommand).resolves({ Items: [hostItem()] });
     const { handler } = await import("../../lambdas/load-wave/index.js");
 
@@ -150,6 +153,7 @@ describe("defineHandler", () => {
   it("hands run the parsed event and dependencies built once from the named function's env", async () => {
     // Prepare
     vi.stubEnv("TABLE_NAME", TABLE);
+    vi.stubEnv("DOCUMENT_PREFIX", "AgentRollout");
     const deps = vi.fn((env: FunctionEnv<"load-wave">) => ({ table: env.TABLE_NAME }));
     const run = vi.fn(async (built: { table: string }, event: z.output<typeof schema>) => {
       expectTypeOf(event).toEqualTypeOf<{ rolloutId: string; wave: number }>();
