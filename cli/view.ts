@@ -56,10 +56,16 @@ export function hostNames(names: ReadonlyMap<string, string>): HostNames {
 
 /**
  * Whether the host's previous release is still there to go back to: on the host while
- * the snapshot's cleanup is pending, gone once the cleanup is done.
+ * the snapshot's cleanup is pending, gone once the cleanup is done; none after a
+ * switch that rolled back (its snapshot is of the release it abandoned).
  */
 export function rollbackWindow(snapshot: Snapshot | undefined): string {
   if (snapshot === undefined) return "-";
+  if (snapshot.abandoned === true) {
+    // The release a rolled-back switch tried: nothing to go back to, only to clean.
+    const where = snapshot.cleanup === "DONE" ? "cleaned" : "on host, cleanup pending";
+    return `none (${snapshot.oldVersion} abandoned: ${where})`;
+  }
   if (snapshot.cleanup === "DONE") {
     return `${snapshot.oldVersion} cleaned (${snapshot.lastResult?.status ?? "DONE"})`;
   }

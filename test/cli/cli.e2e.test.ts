@@ -171,7 +171,7 @@ describe("agent-rollout --local DIR", () => {
     );
     expect(status.stdout).toMatch(/^host-02 +mi-0+2 +1 +1\.0\.0 +2\.0\.0 +2\.0\.0 +done /m);
     expect(status.stdout).toMatch(
-      /^host-03 +mi-0+3 +1 +1\.0\.0 +1\.0\.0 +1\.0\.0 +rolled back .* - +RolledBack: /m,
+      /^host-03 +mi-0+3 +1 +1\.0\.0 +1\.0\.0 +1\.0\.0 +rolled back .* none \(2\.0\.0 abandoned: on host, cleanup pending\) +RolledBack: /m,
     );
     expect(status.stdout).toMatch(/^Jobs: \d+ submitted/m);
     const list = await cli("list");
@@ -236,11 +236,14 @@ describe("agent-rollout --local DIR", () => {
   it("cleanup --now deletes the old releases no job needs, and status shows them cleaned", async () => {
     const result = await cli("cleanup", "--now");
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^Nightly cleanup: 2 pending snapshot\(s\) checked$/m);
-    expect(result.stdout).toMatch(/^deleted +mi-0+1 /m);
-    expect(result.stdout).toMatch(/^deleted +mi-0+2 /m);
+    // Two old releases, and the release host-03's rolled-back switch abandoned.
+    expect(result.stdout).toMatch(/^Nightly cleanup: 3 pending snapshot\(s\) checked$/m);
+    expect(result.stdout).toMatch(/^deleted +mi-0+1 .*releases\/1\.0\.0 /m);
+    expect(result.stdout).toMatch(/^deleted +mi-0+2 .*releases\/1\.0\.0 /m);
+    expect(result.stdout).toMatch(/^deleted +mi-0+3 .*releases\/2\.0\.0 /m);
     const status = await cli("status", ROLLOUT);
     expect(status.stdout).toMatch(/^host-01 .* 1\.0\.0 cleaned \(DELETED\)/m);
+    expect(status.stdout).toMatch(/^host-03 .* none \(2\.0\.0 abandoned: cleaned\)/m);
   }, 60_000);
 
   it("unlock frees a lock or a host lease whose owner is not running, and refuses one whose owner runs", async () => {
