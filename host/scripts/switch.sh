@@ -29,6 +29,7 @@ source "$here/lib/lock.sh"
 source "$here/lib/hooks.sh"
 source "$here/lib/config.sh"
 source "$here/lib/cutover.sh"
+source "$here/lib/snapshot.sh"
 
 # Filled by lib/ functions through namerefs.
 to_t='' from_t='' prev_before='' from_v='' running='' staged_sha=''
@@ -53,64 +54,11 @@ ar_recover_cutover
 ar_link_target from_t "${AR_P[link_name]}"
 AR_LIVE_REL=${from_t:+$AR_ROOT/$from_t}
 
-# jobs_json_of FILE: jobs_json = the result's "jobs" object for snapshot FILE.
-jobs_json_of() {
-  local sum='' id pid ticks quoted
-  local -a items=()
-  read -r sum _ < <(sha256sum -- "$1") || ar_fail 1 "cannot hash $1"
-  while read -r id pid ticks; do
-    [[ $pid =~ ^[0-9]+$ && $ticks =~ ^[0-9]+$ ]] || ar_fail 1 "corrupt snapshot $1"
-    ar_json_str quoted "$id"
-    items+=("[$quoted,$pid,$ticks]")
-  done <"$1"
-  local IFS=, none=''
-  [[ ${AR_P[hook.listJobs]} != none ]] || none=',"declaredNone":true'
-  jobs_json="{\"count\":${#items[@]},\"sha256\":\"$sum\",\"items\":[${items[*]}]$none}"
-}
-
 # out_timings: the figures of a switch that did not run a cutover (all null).
 out_timings() {
   local k
   ar_out_str switchMode
   for k in suspendMs listenerGapMs unservedMs refused healthMs; do ar_out_num $k; done
-}
-
-# write_record KEY=VALUE...: this rollout's switch record $record, one line each: what
-# a repeated switch reports and what cleanup checks before it deletes a release.
-write_record() {
-  local IFS=$'\n'
-  if ! ar_state_write "$record" "$*"$'\n'; then
-    ar_log "cannot write $record: cleanup will keep the release it names"
-  fi
-}
-
-# record_switch FROM_VERSION OLD_RELEASE: the record of a switch whose new release serves.
-record_switch() {
-  local sum=''
-  read -r sum _ < <(sha256sum -- "$snapshot") || :
-  write_record "toVersion=$to_v" "fromVersion=$1" "oldRelease=$2" "jobsSha256=$sum"
-}
-
-# snapshot_jobs: writes the running jobs (hook.listJobs, "<jobId> <pid>" lines) with
-# their start ticks to the snapshot. A job whose pid is already gone has finished and
-# is left out; a line that does not parse aborts the switch (a snapshot we cannot
-# trust would let cleanup delete a release under a running job).
-snapshot_jobs() {
-  local id pid rest ticks='' text=''
-  ar_run_hook listJobs "$AR_LIVE_REL" "$AR_LIVE_VER" || return 1
-  while read -r id pid rest || [[ -n $id ]]; do
-    [[ -n $id ]] || continue
-    if [[ -n $rest || ! $pid =~ ^[1-9][0-9]{0,9}$ || $id == *[[:cntrl:]]* ]]; then
-      AR_HOOK_ERROR="hook.listJobs printed '${id:0:80} ${pid:0:20}', expected '<jobId> <pid>'"
-      return 1
-    fi
-    ar_start_ticks ticks "$pid" || continue
-    # The file is what the result line lists and the ledger hashes: valid UTF-8.
-    ar_utf8_clean id "$id"
-    text+="$id $pid $ticks"$'\n'
-  done <"$AR_TMP/hook.out"
-  ar_state_write "$snapshot" "$text" 2>"$AR_TMP/state.err" ||
-    { AR_HOOK_ERROR="cannot write $snapshot: $(<"$AR_TMP/state.err")" && return 1; }
 }
 
 # The recovery completed an interrupted switch to this very target: this run reports
@@ -120,7 +68,7 @@ completed=''
 if [[ $AR_RECOVERED == forward && $AR_RECOVERED_STEP == switch && $from_t == "$to_t" &&
   -n $AR_RECOVERED_FROM_T ]]; then
   AR_LIVE_VER=$to_v
-  snapshot_jobs || ar_fail 1 "cannot snapshot the running jobs: $AR_HOOK_ERROR"
+  ar_snapshot_jobs "$snapshot" "$AR_LIVE_REL" "$AR_LIVE_VER" || ar_fail 1 "cannot snapshot the running jobs: $AR_HOOK_ERROR"
   completed=1
 fi
 # A switch that left the agent suspended (its resume failed, or it was killed then):
@@ -133,7 +81,7 @@ ar_heal_interrupted_suspend
 # The recovery has just tried this very target and it did not come up: not twice in one
 # run (a second outage); ROLLED_BACK with the recovery's reason.
 if [[ -n $AR_RECOVERED_TARGET_FAILED && $AR_RECOVERED_TO_T == "$to_t" ]]; then
-  write_record "toVersion=$to_v" "fromVersion=$AR_RECOVERED_FROM_V" "abandonedRelease=$to_rel"
+  ar_write_record "$record" "toVersion=$to_v" "fromVersion=$AR_RECOVERED_FROM_V" "abandonedRelease=$to_rel"
   ar_out_str fromVersion "$AR_RECOVERED_FROM_V"
   ar_out_str toVersion "$to_v"
   ar_out_str currentVersion "$AR_RECOVERED_FROM_V"
@@ -165,8 +113,8 @@ if [[ $from_t == "$to_t" ]]; then
   fi
   if [[ -n $completed ]]; then
     old_release=$AR_ROOT/$AR_RECOVERED_FROM_T
-    record_switch "$AR_RECOVERED_FROM_V" "$old_release"
-    jobs_json_of "$snapshot"
+    ar_record_cutover "$record" "$to_v" "$AR_RECOVERED_FROM_V" "$old_release"
+    ar_jobs_json jobs_json "$snapshot"
     ar_out_str fromVersion "$AR_RECOVERED_FROM_V"
     ar_out_str toVersion "$to_v"
     ar_out_str currentVersion "$to_v"
@@ -192,7 +140,7 @@ if [[ $from_t == "$to_t" ]]; then
     while IFS='=' read -r key value; do done_switch[$key]=$value; done <"$record"
     if [[ ${done_switch[toVersion]:-} == "$to_v" && -n ${done_switch[oldRelease]:-} ]]; then
       from_v=${done_switch[fromVersion]:-$to_v} old_release=${done_switch[oldRelease]:-}
-      [[ ! -f $snapshot ]] || jobs_json_of "$snapshot"
+      [[ ! -f $snapshot ]] || ar_jobs_json jobs_json "$snapshot"
     fi
   fi
   ar_out_str fromVersion "$from_v"
@@ -224,7 +172,7 @@ ar_log "switching $from_v -> $to_v (staged from sha256 $staged_sha)"
 
 # Suspend window: from here to ar_resume only what must happen while suspended.
 ar_suspend || ar_fail 1 "suspend failed: $AR_HOOK_ERROR"
-snapshot_jobs || ar_fail 1 "cannot snapshot the running jobs: $AR_HOOK_ERROR"
+ar_snapshot_jobs "$snapshot" "$AR_LIVE_REL" "$AR_LIVE_VER" || ar_fail 1 "cannot snapshot the running jobs: $AR_HOOK_ERROR"
 # The configure hook may record the running jobs where the agent wants them
 # (Control-M's upgrade_running_jobs.dat).
 export AR_JOBS_FILE=$snapshot
@@ -233,15 +181,15 @@ ar_cutover "$from_t" "$from_v" "$to_t" "$to_v" "$from_t" "$prev_before" yes "" "
 # Recorded as soon as the new release serves, before the resume (which may fail or be
 # killed): a repeat of this switch then reports it, and cleanup finds the release it left.
 case $AR_CUTOVER in
-  ok) record_switch "$from_v" "${from_t:+$AR_ROOT/$from_t}" ;;
+  ok) ar_record_cutover "$record" "$to_v" "$from_v" "${from_t:+$AR_ROOT/$from_t}" ;;
   # Staged, tried and never served: no job ever ran on it, cleanup may delete it.
-  reverted) write_record "toVersion=$to_v" "fromVersion=$from_v" "abandonedRelease=$to_rel" ;;
+  reverted) ar_write_record "$record" "toVersion=$to_v" "fromVersion=$from_v" "abandonedRelease=$to_rel" ;;
 esac
 resume_error=''
 ar_resume || resume_error=$AR_HOOK_ERROR
 # End of the suspend window.
 
-jobs_json_of "$snapshot"
+ar_jobs_json jobs_json "$snapshot"
 if [[ $AR_CUTOVER == failed ]]; then
   ar_fail 1 "switch to $to_v failed and $from_v could not be restored: $AR_CUTOVER_REASON"
 fi

@@ -13,6 +13,8 @@
 export const PATTERNS = {
   /** Up to four numeric parts and an optional `-`/`+` suffix. */
   version: "^[0-9]+(\\.[0-9]+){0,3}([-+][0-9A-Za-z.]{1,32})?$",
+  /** A version or nothing: the Rollback document's optional expected versions. */
+  optionalVersion: "^([0-9]+(\\.[0-9]+){0,3}([-+][0-9A-Za-z.]{1,32})?)?$",
   /** Step Functions execution name. */
   rolloutId: "^[A-Za-z0-9_-]{1,80}$",
   /** Lower-case hex sha256. */
@@ -144,6 +146,8 @@ export const PARAMETER_PATTERNS: Readonly<Record<string, string>> = {
   profile: PATTERNS.profileName,
   targetVersion: PATTERNS.version,
   releaseVersion: PATTERNS.version,
+  fromVersion: PATTERNS.optionalVersion,
+  toVersion: PATTERNS.optionalVersion,
   rolloutId: PATTERNS.rolloutId,
   artifactUrl: PATTERNS.artifactUrl,
   artifactSha256: PATTERNS.sha256,

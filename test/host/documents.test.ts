@@ -254,7 +254,7 @@ describe("assembled documents", () => {
       return stringify(doc);
     });
     expect(() => assembleHostDocuments({ documentsDir, profiles: ["demo"] })).toThrow(
-      /rollback\.yaml: declares \[profile\] but rollback\.sh reads \[profile, rolloutId\]$/,
+      /rollback\.yaml: declares \[fromVersion, profile, toVersion\] but rollback\.sh reads \[fromVersion, profile, rolloutId, toVersion\]$/,
     );
   });
 });
@@ -401,6 +401,12 @@ describe("host/scripts/lib", () => {
       ["targetVersion", `1.0.0-${"a".repeat(30)}.${"b".repeat(30)}`],
       ["targetVersion", `${"1".repeat(62)}.0`],
       ["targetVersion", `${"1".repeat(63)}.0`],
+      ["fromVersion", ""],
+      ["fromVersion", "2.0.0-rc.1"],
+      ["toVersion", "1.0"],
+      ["toVersion", "v1.0"],
+      ["toVersion", " "],
+      ["toVersion", `${"1".repeat(63)}.0`],
       ["rolloutId", "exec-2024_01-a"],
       ["rolloutId", "a.b"],
       ["rolloutId", "x".repeat(80)],
@@ -434,6 +440,7 @@ describe("host/scripts/lib", () => {
     ];
     const tsVerdict = ([name, value]: [string, string]): boolean => {
       if (name === "targetVersion") return isVersion(value);
+      if (name === "fromVersion" || name === "toVersion") return value === "" || isVersion(value);
       if (name === "rolloutId") return ROLLOUT_ID_PATTERN.test(value);
       if (name === "artifactSha256") return SHA256_PATTERN.test(value);
       if (name === "artifactUrl") return isArtifactUrl(value);

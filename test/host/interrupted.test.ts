@@ -97,6 +97,12 @@ async function killMidStep(
 ): Promise<void> {
   const env = host.env({
     AR_PROFILE_DIR: options.profileDir ?? stopStart,
+    // SSM sets every parameter the command leaves out to its declared default.
+    ...Object.fromEntries(
+      Object.entries(stopStartDocs[step].parameters).flatMap(([k, p]) =>
+        p.default === undefined ? [] : [[`SSM_${k}`, p.default]],
+      ),
+    ),
     ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`SSM_${k}`, v])),
     ...options.env,
   });
@@ -333,6 +339,8 @@ describe("a rollback killed after the link flip", () => {
       listenerGapMs: null,
       unservedMs: null,
       refused: null,
+      oldRelease: null,
+      jobs: { count: 0, sha256: null, items: [] },
       reason: "completed the rollback that an interrupted run left half done",
     });
     expect(host.link("current")).toBe("releases/1.0.0");

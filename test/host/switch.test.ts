@@ -739,10 +739,112 @@ describe("rollback", () => {
       listenerGapMs: null,
       unservedMs: null,
       refused: null,
+      oldRelease: null,
+      jobs: { count: 0, sha256: null, items: [] },
       reason: "no previous release to go back to",
     });
     expect(host.scheduler.calls).toEqual(["suspend", "resume"]);
     const [done] = await host.waitForJobs(["during-rollback"]);
     expect(done).toMatchObject({ exitCode: 4, version: "2.0.0" });
+  });
+
+  const expecting = (rolloutId: string, fromVersion: string, toVersion: string) => ({
+    profile: "demo",
+    rolloutId,
+    fromVersion,
+    toVersion,
+  });
+
+  it("with expected versions, snapshots the jobs it leaves running; cleanup deletes the release left once they end", async () => {
+    // Prepare
+    const host = await newHost();
+    await stage(host, "2.0.0");
+    await host.runStep("switch", { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-up" });
+    expect((await host.submitJob("on-two", 2, 0)).status).toBe(202);
+    const pid = host.jobPid("on-two");
+
+    // Act
+    const first = await host.runStep("rollback", expecting("r-back", "2.0.0", "1.0.0"), {
+      via: "document",
+    });
+    const snapshotSha = sha256File(host.path(".agent-rollout/snapshots/r-back.jobs"));
+    const record = readFileSync(host.path(".agent-rollout/snapshots/r-back.switch"), "utf8");
+    const repeat = await host.runStep("rollback", expecting("r-back", "2.0.0", "1.0.0"));
+    const cleanup = (sha: string) =>
+      host.runStep("cleanup", {
+        profile: "demo",
+        releaseVersion: "2.0.0",
+        rolloutId: "r-back",
+        snapshotSha256: sha,
+      });
+    const sha = String((first.result.jobs as { sha256: string }).sha256);
+    const kept = await cleanup(sha);
+    await host.waitForJobs(["on-two"]);
+    const deleted = await cleanup(sha);
+
+    // Assess
+    expect(first.code).toBe(0);
+    expect(first.result).toMatchObject({
+      status: "ROLLED_BACK",
+      fromVersion: "2.0.0",
+      toVersion: "1.0.0",
+      currentVersion: "1.0.0",
+      oldRelease: host.path("releases/2.0.0"),
+      jobs: { count: 1, items: [["on-two", pid, Number(startTicks(pid))]] },
+    });
+    expect(sha).toBe(snapshotSha);
+    expect(record).toBe(
+      `toVersion=1.0.0\nfromVersion=2.0.0\noldRelease=${host.path("releases/2.0.0")}\n`,
+    );
+    expect(repeat.result).toMatchObject({
+      status: "UNCHANGED",
+      currentVersion: "1.0.0",
+      oldRelease: host.path("releases/2.0.0"),
+      jobs: { count: 1, sha256: sha },
+      reason: "already on 1.0.0",
+    });
+    expect(kept.result).toMatchObject({ status: "KEPT", alive: 1 });
+    expect(deleted.result).toMatchObject({ status: "DELETED" });
+    expect(existsSync(host.path("releases/2.0.0"))).toBe(false);
+    expect(host.link("current")).toBe("releases/1.0.0");
+  });
+
+  it("with expected versions, leaves alone a host whose previous release was cleaned or that runs another version", async () => {
+    // Prepare
+    const host = await newHost();
+    await stage(host, "2.0.0");
+    await host.runStep("switch", { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-up2" });
+    host.scheduler.calls.length = 0;
+
+    // Act
+    const otherVersion = await host.runStep("rollback", expecting("r-b1", "3.0.0", "1.0.0"));
+    const otherPrevious = await host.runStep("rollback", expecting("r-b2", "2.0.0", "0.9.0"));
+    rmSync(host.path("releases/1.0.0"), { recursive: true });
+    const cleaned = await host.runStep("rollback", expecting("r-b3", "2.0.0", "1.0.0"));
+    const halfGiven = await host.runStep("rollback", {
+      ...expecting("r-b4", "2.0.0", "1.0.0"),
+      toVersion: "",
+    });
+
+    // Assess
+    expect(otherVersion.result).toMatchObject({
+      status: "SKIPPED",
+      currentVersion: "2.0.0",
+      reason: "runs 2.0.0, not 3.0.0: left alone",
+    });
+    expect(otherPrevious.result).toMatchObject({
+      status: "SKIPPED",
+      reason: "the previous release is 1.0.0, not 0.9.0: left alone",
+    });
+    expect(cleaned.code).toBe(0);
+    expect(cleaned.result).toMatchObject({
+      status: "SKIPPED",
+      currentVersion: "2.0.0",
+      reason: `previous release ${host.path("releases/1.0.0")} is gone (already cleaned): left alone`,
+    });
+    expect(halfGiven.code).toBe(2);
+    expect(host.scheduler.calls).toEqual([]);
+    expect(host.link("current")).toBe("releases/2.0.0");
+    expect(await host.health()).toEqual({ status: 200, version: "2.0.0" });
   });
 });

@@ -15,6 +15,7 @@
 # The patterns of docs/contracts.md. lambdas/common/patterns.ts holds the same
 # strings; test/host keeps the two in step.
 readonly AR_RE_VERSION='^[0-9]+(\.[0-9]+){0,3}([-+][0-9A-Za-z.]{1,32})?$'
+readonly AR_RE_OPTIONAL_VERSION='^([0-9]+(\.[0-9]+){0,3}([-+][0-9A-Za-z.]{1,32})?)?$'
 readonly AR_RE_ROLLOUT_ID='^[A-Za-z0-9_-]{1,80}$'
 readonly AR_RE_SHA256='^[a-f0-9]{64}$'
 readonly AR_RE_ARTIFACT_URL='^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=-]+)+|file:///([A-Za-z0-9._/-]|%[0-9A-F]{2})+)$'
@@ -228,6 +229,7 @@ ar_param() {
   case $name in
     profile) re=$AR_RE_PROFILE ;;
     targetVersion | releaseVersion) re=$AR_RE_VERSION ;;
+    fromVersion | toVersion) re=$AR_RE_OPTIONAL_VERSION ;;
     rolloutId) re=$AR_RE_ROLLOUT_ID ;;
     artifactSha256 | snapshotSha256) re=$AR_RE_SHA256 ;;
     artifactUrl) re=$AR_RE_ARTIFACT_URL ;;
@@ -236,7 +238,7 @@ ar_param() {
   esac
   shown=${value:0:100}
   ar__matches "$value" "$re" || ar_fail 2 "invalid $name: '$shown' does not match $re"
-  if [[ $re == "$AR_RE_VERSION" ]] && ((${#value} > AR_VERSION_MAX)); then
+  if [[ $re == "$AR_RE_VERSION" || $re == "$AR_RE_OPTIONAL_VERSION" ]] && ((${#value} > AR_VERSION_MAX)); then
     ar_fail 2 "invalid $name: longer than $AR_VERSION_MAX characters"
   fi
   if [[ $name == artifactUrl ]] && ar__url_has_dot_segment "$value"; then
