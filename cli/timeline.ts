@@ -32,7 +32,8 @@ export interface HostTimeline {
   readonly approximate: boolean;
 }
 
-// A rollback follows the switch when the host was found not serving after it.
+// A rollback follows the switch when the host was found not serving after it; it is
+// the host's only step in a whole-rollout rollback.
 const STEPS: readonly StepName[] = ["preflight", "stage", "switch", "rollback"];
 
 /** The segments of one host. */
@@ -51,7 +52,8 @@ export function hostTimeline(host: Host): HostTimeline {
     segments.unshift({ kind: step, start: end - length, end });
     nextStart = end - length;
   }
-  const sw = segments.find((s) => s.kind === "switch");
+  // The cutover ends the switch, or the rollback of a whole-rollout rollback.
+  const sw = segments.find((s) => s.kind === "switch" || s.kind === "rollback");
   if (sw !== undefined && host.suspendMs !== undefined) {
     const suspendStart = Math.max(sw.start, sw.end - host.suspendMs);
     segments.push({ kind: "suspend", start: suspendStart, end: sw.end });

@@ -237,8 +237,9 @@ export class AgentRolloutStack extends Stack {
     for (const name of ["host-step", "nightly-cleanup"] as const) {
       this.commandOutput.grantReadOutput(functions[name].role);
     }
-    // Rollback: an upgraded host found not serving after its switch goes back to its
-    // previous release (the verification itself runs the Preflight document).
+    // Rollback: a host of a whole-rollout rollback, or an upgraded host found not serving
+    // after its switch, goes back to its previous release (the verification itself runs
+    // the Preflight document).
     this.grantSendCommand(functions["host-step"], ["preflight", "stage", "switch", "rollback"], {
       targetTagKey,
       targetTagValue,

@@ -34,11 +34,17 @@ export const ROLLOUT_STEPS = ["preflight", "stage", "switch"] as const;
 /** A step of {@link ROLLOUT_STEPS}. */
 export type RolloutStep = (typeof ROLLOUT_STEPS)[number];
 
+/** The one step each host of a whole-rollout rollback goes through (the Rollback document). */
+export const ROLLBACK_STEP = "rollback";
+
+/** A step host-step runs. */
+export type HostStepName = RolloutStep | typeof ROLLBACK_STEP;
+
 /**
  * Steps of the verification of an upgraded host: `verify` (the Preflight document,
- * read-only) and, when it no longer serves, `rollback` (the Rollback document).
+ * read-only) and, when it no longer serves, `revert` (the Rollback document).
  */
-export type VerificationStep = "verify" | "rollback";
+export type VerificationStep = "verify" | "revert";
 
 /**
  * Errors PlanRollout raises for an execution input it refuses. The execution then
@@ -141,7 +147,8 @@ const title = (step: string): string => `${step.charAt(0).toUpperCase()}${step.s
  *
  * any error after planning ──▶ RecordRolloutFailure ▶ RolloutFailed
  *
- * per host:  for step in preflight, stage, switch:
+ * per host:  IsRollbackRollout ─(plan.mode rollback)─▶ the same loop for the rollback step ▶ RecordHostResult
+ *            otherwise, for step in preflight, stage, switch:
  *              Send<Step>Command ▶ Is<Step>Done ─(no)─▶ WaitBefore<Step>Poll ▶ Poll<Step>Command ─┐
  *                                      ▲ └─(yes)─▶ next step                                      │
  *                                      └──────────────────────────────────────────────────────────┘
@@ -222,7 +229,22 @@ export class RolloutStateMachine extends Construct {
       }
       next = this.hostStepLoop(step, fns.hostStep, next, recordHostFailure);
     }
-    const hostProcessor = next;
+    const rolloutHost = next;
+    // A whole-rollout rollback runs one step per host: the Rollback document, whose
+    // send goes through the same gate as a preflight's. The mode comes from the plan
+    // (the Map's item selector), so the parent's wave loop is the same for both.
+    const rollbackHost = this.hostStepLoop(
+      ROLLBACK_STEP,
+      fns.hostStep,
+      recordHostResult,
+      recordHostFailure,
+    );
+    const hostProcessor = new Choice(this, "IsRollbackRollout")
+      .when(
+        Condition.and(Condition.isPresent("$.mode"), Condition.stringEquals("$.mode", "rollback")),
+        rollbackHost,
+      )
+      .otherwise(rolloutHost);
     const verifyProcessor = this.verificationProcessor(fns);
 
     // ---- parent ----------------------------------------------------------------------
@@ -287,6 +309,7 @@ export class RolloutStateMachine extends Construct {
       itemSelector: {
         // The item state is the record-host "result" event from the start (see above).
         outcome: "result",
+        mode: JsonPath.stringAt("$.plan.mode"),
         host: {
           rolloutId: JsonPath.stringAt("$$.Execution.Name"),
           wave: JsonPath.numberAt("$.wave.wave"),
@@ -447,17 +470,17 @@ export class RolloutStateMachine extends Construct {
     });
     recordVerifyFailure.next(verifyDone);
     // The item state is the record-host event {outcome: "stoppedServing", host, verify,
-    // rollback?, rollbackError?}: no template, as absent fields cannot be left out.
+    // revert?, revertError?}: no template, as absent fields cannot be left out.
     const recordStoppedServing = this.invoke("RecordStoppedServing", fns.recordHost, {
       resultPath: JsonPath.DISCARD,
     });
     recordStoppedServing.next(verifyDone);
-    const rollback = this.hostStepLoop(
-      "rollback",
+    const revert = this.hostStepLoop(
+      "revert",
       fns.hostStep,
       recordStoppedServing,
       recordStoppedServing,
-      "$.rollbackError",
+      "$.revertError",
     );
     const isHostStillServing = new Choice(this, "IsHostStillServing")
       .when(
@@ -465,7 +488,7 @@ export class RolloutStateMachine extends Construct {
           Condition.isPresent("$.verify.status"),
           Condition.stringEquals("$.verify.status", "STOPPED_SERVING"),
         ),
-        rollback,
+        revert,
       )
       .otherwise(verifyDone);
     return this.hostStepLoop("verify", fns.hostStep, isHostStillServing, recordVerifyFailure);
@@ -477,7 +500,7 @@ export class RolloutStateMachine extends Construct {
    * goes to `onError` with the error at `errorPath`.
    */
   private hostStepLoop(
-    step: RolloutStep | VerificationStep,
+    step: HostStepName | VerificationStep,
     hostStep: IFunction,
     onDone: IChainable,
     onError: IChainable,

@@ -28,7 +28,7 @@ source "$here/lib/snapshot.sh"
 
 # Filled by lib/ functions through namerefs.
 cur_t='' prev_t='' cur_v='' prev_v='' restore_from=''
-jobs_json='{"count":0,"sha256":null,"items":[]}' old_release=''
+jobs_json='{"count":0,"sha256":null,"items":[]}' old_release='' done_from=''
 
 ar_init rollback
 ar_param profile
@@ -63,7 +63,7 @@ done_record() {
   [[ -f $record ]] || return 0
   while IFS='=' read -r key value; do rec[$key]=$value; done <"$record"
   [[ ${rec[toVersion]:-} == "$cur_v" ]] || return 0
-  old_release=${rec[oldRelease]:-}
+  old_release=${rec[oldRelease]:-} done_from=${rec[fromVersion]:-}
   [[ ! -f $snapshot ]] || ar_jobs_json jobs_json "$snapshot"
 }
 
@@ -97,7 +97,7 @@ fi
 if [[ -n $expect_to ]]; then
   if [[ $cur_v == "$expect_to" ]]; then
     done_record
-    finish UNCHANGED "$cur_v" "$cur_v" "already on $expect_to"
+    finish UNCHANGED "${done_from:-$cur_v}" "$cur_v" "already on $expect_to"
   fi
   [[ $cur_v == "$expect_from" ]] ||
     finish SKIPPED "$cur_v" "$cur_v" "runs $cur_v, not $expect_from: left alone"

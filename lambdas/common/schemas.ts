@@ -142,8 +142,8 @@ export const ArtifactUrlSchema = z
 
 /**
  * Step whose command the ledger records on the host item (`commands`, `stepMs`,
- * `<step>EndedAt`): the three upgrade steps, and the rollback of a host found not
- * serving after its switch.
+ * `<step>EndedAt`): preflight, stage and switch for a rollout; rollback alone for a
+ * whole-rollout rollback, and for a host found not serving after its switch.
  */
 export const StepNameSchema = z.enum(["preflight", "stage", "switch", "rollback"]);
 /** See {@link StepNameSchema}. */
@@ -154,7 +154,7 @@ export type StepName = z.infer<typeof StepNameSchema>;
  * (the Preflight document) that an upgraded host still serves the target. A verify
  * command changes nothing, so it is not recorded and may be sent again on a retry.
  */
-export const HostStepNameSchema = z.enum([...StepNameSchema.options, "verify"]);
+export const HostStepNameSchema = z.enum([...StepNameSchema.options, "verify", "revert"]);
 /** See {@link HostStepNameSchema}. */
 export type HostStepName = z.infer<typeof HostStepNameSchema>;
 
@@ -296,6 +296,24 @@ export const RolloutInputSchema = RolloutInputObjectSchema.superRefine(checkWave
 );
 /** Validated execution input, defaults applied. */
 export type RolloutInput = z.infer<typeof RolloutInputSchema>;
+
+/**
+ * The execution input of a whole-rollout rollback: `{"rollback": "<rolloutId>"}`. Every
+ * host that rollout upgraded returns to the release it ran before, in the waves and
+ * under the thresholds of that rollout; `dryRun` and `breakLock` as for a rollout.
+ */
+export const RollbackInputSchema = z.strictObject({
+  rollback: RolloutIdSchema,
+  dryRun: z.boolean().default(false),
+  breakLock: RolloutIdSchema.optional(),
+});
+/** See {@link RollbackInputSchema}. */
+export type RollbackInput = z.infer<typeof RollbackInputSchema>;
+
+/** What a rollout does to each host: the rollout steps, or the rollback step. */
+export const RolloutModeSchema = z.enum(["rollout", "rollback"]);
+/** See {@link RolloutModeSchema}. */
+export type RolloutMode = z.infer<typeof RolloutModeSchema>;
 
 // ---------------------------------------------------------------------------
 // Rollout controls: growing waves and the gates (docs/contracts.md, "Rollout controls")
@@ -476,10 +494,13 @@ export type StatesError = z.infer<typeof StatesErrorSchema>;
 export const RecordHostEventSchema = z.discriminatedUnion("outcome", [
   z.strictObject({
     outcome: z.literal("result"),
+    /** Seeded by the Map's item selector from the plan. */
+    mode: RolloutModeSchema.optional(),
     host: HostRefSchema,
     preflight: StepStateSchema.optional(),
     stage: StepStateSchema.optional(),
     switch: StepStateSchema.optional(),
+    rollback: StepStateSchema.optional(),
   }),
   z.strictObject({
     outcome: z.literal("failure"),
@@ -488,14 +509,15 @@ export const RecordHostEventSchema = z.discriminatedUnion("outcome", [
   }),
   /**
    * RecordStoppedServing: an upgraded host the verification found not serving, and
-   * its rollback: the step state, or the error that ended it (`rollbackError`).
+   * its rollback (host-step step `revert`): the step state, or the error that ended it
+   * (`revertError`).
    */
   z.strictObject({
     outcome: z.literal("stoppedServing"),
     host: HostRefSchema,
     verify: StepStateSchema,
-    rollback: StepStateSchema.optional(),
-    rollbackError: StatesErrorSchema.optional(),
+    revert: StepStateSchema.optional(),
+    revertError: StatesErrorSchema.optional(),
   }),
   /** RecordVerifyFailure: an upgraded host whose verification could not run. */
   z.strictObject({
@@ -607,19 +629,21 @@ export const SwitchResultSchema = z.object({
 /** See {@link SwitchResultSchema}. */
 export type SwitchResult = z.infer<typeof SwitchResultSchema>;
 
-/** rollback result. */
+/** rollback result (the Rollback document); a job snapshot when it rolled back as asked. */
 export const RollbackResultSchema = z.object({
   step: z.literal("rollback"),
-  status: z.enum(["ROLLED_BACK", "UNCHANGED"]),
+  status: z.enum(["ROLLED_BACK", "UNCHANGED", "SKIPPED"]),
   fromVersion: OptionalText,
   toVersion: OptionalText,
   currentVersion: OptionalText,
+  oldRelease: OptionalText,
   switchMode: OptionalText,
   suspendMs: OptionalCount,
   listenerGapMs: OptionalCount,
   unservedMs: OptionalCount,
   refused: OptionalCount,
   reason: OptionalText,
+  jobs: SwitchResultSchema.shape.jobs,
 });
 /** See {@link RollbackResultSchema}. */
 export type RollbackResult = z.infer<typeof RollbackResultSchema>;

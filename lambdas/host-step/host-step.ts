@@ -16,7 +16,13 @@ import { jobSnapshotSha256, verifyJobSnapshot } from "../common/command-output.j
 import { type Deps, isoTime, type RemainingTime } from "../common/deps.js";
 import { type HostDocumentStep, hostDocumentName } from "../common/document-names.js";
 import { CommandOutputError, HostUnreachableError, LedgerConflictError } from "../common/errors.js";
-import type { HostStatus, Rollout, RolloutGate, StepResultFields } from "../common/ledger/index.js";
+import type {
+  Host,
+  HostStatus,
+  Rollout,
+  RolloutGate,
+  StepResultFields,
+} from "../common/ledger/index.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import {
   formatIssues,
@@ -25,6 +31,7 @@ import {
   type HostStepName,
   type PreflightResult,
   PreflightResultSchema,
+  type RollbackResult,
   RollbackResultSchema,
   StageResultSchema,
   type StepName,
@@ -98,8 +105,9 @@ export async function runHostStep(
     commandId = event.command.commandId;
     sentAt = event.command.sentAt ?? isoTime(start);
   } else {
-    if (step === "preflight") {
-      // The gate needs the live status and failedCount, not the cached plan.
+    if (step === "preflight" || step === "rollback") {
+      // The first step of a host (a rollout's preflight, a rollback's only step): the
+      // gate needs the live status and failedCount, not the cached plan.
       const gate = await deps.store.getRolloutGate(host.rolloutId);
       if (gate === undefined) {
         throw new LedgerConflictError(`rollout ${host.rolloutId} is not in the ledger`);
@@ -124,13 +132,13 @@ export async function runHostStep(
       return { step, done: true, waitSeconds: 0, status: "NOT_UPGRADED" };
     }
     if (spec.recorded === undefined) {
-      commandId = await send(deps, rollout, host, step);
+      commandId = await send(deps, rollout, host, step, item);
       log.info("command sent", { commandId });
     } else if (recorded !== undefined) {
       log.warn("command already sent for this step; polling it", { commandId: recorded });
       commandId = recorded;
     } else {
-      commandId = await send(deps, rollout, host, step);
+      commandId = await send(deps, rollout, host, step, item);
       const result = await deps.store.recordCommand({
         key: host,
         step: spec.recorded.step,
@@ -220,7 +228,7 @@ async function loadRollout(deps: HostStepDeps, rolloutId: string): Promise<Rollo
   return rollout;
 }
 
-function send(deps: HostStepDeps, rollout: Rollout, host: HostRef, step: HostStepName) {
+function send(deps: HostStepDeps, rollout: Rollout, host: HostRef, step: HostStepName, item: Host) {
   return sendCommand(deps.ssm, {
     documentName: hostDocumentName(
       deps.config.documentPrefix,
@@ -228,7 +236,7 @@ function send(deps: HostStepDeps, rollout: Rollout, host: HostRef, step: HostSte
       rollout.profile,
     ),
     instanceId: host.instanceId,
-    parameters: stepParameters(rollout, step),
+    parameters: stepParameters(rollout, step, item),
     deliveryTimeoutSeconds: deps.config.deliveryTimeoutSeconds,
     outputBucket: deps.config.outputBucket,
     outputKeyPrefix: `commands/${host.rolloutId}/${host.hostId}/${step}`,
@@ -291,8 +299,8 @@ interface Step {
   readonly recorded?: RecordedStep;
   /** Result statuses a failed invocation may carry (switch: ROLLED_BACK, exit 3). */
   readonly resultOnFailure: readonly string[];
-  /** Document parameters (docs/contracts.md, "Host scripts"). */
-  parameters(rollout: Rollout): Record<string, string>;
+  /** Document parameters (docs/contracts.md, "Host scripts"); `host` is the host's item. */
+  parameters(rollout: Rollout, host?: Host): Record<string, string>;
   /** Checks the result line and records what it reports beyond the host item. */
   finish(deps: HostStepDeps, rollout: Rollout, host: HostRef, line: unknown): Promise<StepOutcome>;
 }
@@ -451,9 +459,10 @@ const STEPS: Readonly<Record<HostStepName, Step>> = {
       reason: result.status === "SKIPPED" ? undefined : (result.reason ?? undefined),
     }),
   }),
-  // The host stays UPGRADED in the ledger until RecordStoppedServing moves it.
-  rollback: defineStep({
-    step: "rollback",
+  // A host found not serving after its switch goes back to its previous release; it
+  // stays UPGRADED in the ledger until RecordStoppedServing moves it.
+  revert: defineStep({
+    step: "revert",
     document: "rollback",
     recorded: { step: "rollback", status: "UPGRADED", from: ["UPGRADED"] },
     resultOnFailure: [],
@@ -471,11 +480,61 @@ const STEPS: Readonly<Record<HostStepName, Step>> = {
       reason: result.reason,
     }),
   }),
+  // A host of a whole-rollout rollback: back to the release it ran before.
+  rollback: defineStep({
+    step: "rollback",
+    document: "rollback",
+    recorded: { step: "rollback", status: "SWITCHING", from: ["PENDING"] },
+    resultOnFailure: [],
+    parameters: rollbackParameters,
+    schema: RollbackResultSchema,
+    record: recordRollback,
+    fields: (result) => ({
+      fromVersion: orUndefined(result.fromVersion),
+      toVersion: orUndefined(result.currentVersion ?? result.toVersion),
+      suspendMs: orUndefined(result.suspendMs),
+      listenerGapMs: orUndefined(result.listenerGapMs),
+      unservedMs: orUndefined(result.unservedMs),
+    }),
+    summary: (result) => ({
+      fromVersion: result.fromVersion,
+      toVersion: result.toVersion,
+      currentVersion: result.currentVersion,
+      oldRelease: result.oldRelease,
+      suspendMs: result.suspendMs,
+      listenerGapMs: result.listenerGapMs,
+      jobCount: result.jobs?.count,
+      reason: result.reason,
+    }),
+  }),
 };
 
 /** Document parameters of a step (docs/contracts.md, "Host scripts"). */
-export function stepParameters(rollout: Rollout, step: HostStepName): Record<string, string> {
-  return STEPS[step].parameters(rollout);
+export function stepParameters(
+  rollout: Rollout,
+  step: HostStepName,
+  host?: Host,
+): Record<string, string> {
+  return STEPS[step].parameters(rollout, host);
+}
+
+/**
+ * The Rollback document's parameters for a host of a whole-rollout rollback: it flips
+ * only from the version the rolled-back rollout left to the one the host ran before,
+ * both planned on the host item.
+ */
+function rollbackParameters(rollout: Rollout, host?: Host): Record<string, string> {
+  if (host?.fromVersion === undefined || host.toVersion === undefined) {
+    throw new LedgerConflictError(
+      `rollback: host ${host?.hostId ?? "?"} of rollout ${rollout.rolloutId} has no planned fromVersion/toVersion`,
+    );
+  }
+  return {
+    profile: rollout.profile,
+    rolloutId: rollout.rolloutId,
+    fromVersion: host.fromVersion,
+    toVersion: host.toVersion,
+  };
 }
 
 async function complete(
@@ -527,7 +586,10 @@ async function complete(
     waitSeconds: 0,
     sentAt,
     status: outcome.status,
-    summary: step === "switch" ? withSuspendLimit(rollout, outcome.summary) : outcome.summary,
+    summary:
+      step === "switch" || step === "rollback"
+        ? withSuspendLimit(rollout, outcome.summary)
+        : outcome.summary,
   };
 }
 
@@ -565,6 +627,60 @@ async function writeSnapshot(
   host: HostRef,
   result: SwitchResult,
 ): Promise<void> {
+  if (result.currentVersion != null && result.currentVersion !== rollout.targetVersion) {
+    throw new CommandOutputError(
+      `switch reports ${result.status} but the host runs ${result.currentVersion}, not ${rollout.targetVersion}`,
+    );
+  }
+  await putJobSnapshot(deps, rollout, host, `switch ${result.status}`, result);
+}
+
+/**
+ * What a whole-rollout rollback leaves for the cleanup, once the host is back on the
+ * release it ran before (ROLLED_BACK, or UNCHANGED: already there). The release it
+ * left gets the snapshot of the jobs running at the rollback, so the nightly cleanup
+ * deletes it once they end; the rolled-back rollout's snapshot for this host pinned
+ * the release that is current again, so it is retired (cleanup DONE, `RETIRED`)
+ * instead of being kept forever as "the current release". A host left alone (SKIPPED)
+ * keeps both as they are.
+ */
+async function recordRollback(
+  deps: HostStepDeps,
+  rollout: Rollout,
+  host: HostRef,
+  result: RollbackResult,
+): Promise<void> {
+  if (result.status === "SKIPPED") return;
+  if (result.jobs?.sha256 != null && result.oldRelease != null) {
+    await putJobSnapshot(deps, rollout, host, `rollback ${result.status}`, result);
+  }
+  const original = rollout.rollbackOf;
+  if (original === undefined) return;
+  const retired = await deps.store.completeCleanup({
+    hostId: host.hostId,
+    rolloutId: original,
+    result: {
+      status: "RETIRED",
+      reason: `rolled back by ${rollout.rolloutId}: the release it kept is current again`,
+    },
+    now: deps.clock.now(),
+  });
+  if (retired) {
+    (deps.logger ?? silentLogger).info("snapshot of the rolled-back rollout retired", {
+      hostId: host.hostId,
+      rolloutId: original,
+    });
+  }
+}
+
+/** Verifies a step's job snapshot and writes it to the ledger, its cleanup pending. */
+async function putJobSnapshot(
+  deps: HostStepDeps,
+  rollout: Rollout,
+  host: HostRef,
+  what: string,
+  result: Pick<SwitchResult, "jobs" | "oldRelease" | "fromVersion">,
+): Promise<void> {
   const { jobs } = result;
   if (
     jobs == null ||
@@ -573,12 +689,7 @@ async function writeSnapshot(
     result.fromVersion == null
   ) {
     throw new CommandOutputError(
-      `switch ${result.status} without a job snapshot (jobs, jobs.sha256), oldRelease or fromVersion`,
-    );
-  }
-  if (result.currentVersion != null && result.currentVersion !== rollout.targetVersion) {
-    throw new CommandOutputError(
-      `switch reports ${result.status} but the host runs ${result.currentVersion}, not ${rollout.targetVersion}`,
+      `${what} without a job snapshot (jobs, jobs.sha256), oldRelease or fromVersion`,
     );
   }
   verifyJobSnapshot({ ...jobs, sha256: jobs.sha256 });

@@ -18,11 +18,14 @@ import {
   DEFAULT_WAVE_SIZE,
   type PlanRolloutEvent,
   parseOrThrow,
+  RollbackInputSchema,
   type RolloutInput,
   RolloutInputSchema,
+  type RolloutMode,
   type WaveSize,
 } from "../common/schemas.js";
 import { type ExecutionStatusSource, siblingExecutionArn } from "./execution-status.js";
+import { planRollback, type RollbackPlan } from "./plan-rollback.js";
 import { resolveHosts } from "./resolve-hosts.js";
 
 export { MAX_HOSTS, resolveHosts } from "./resolve-hosts.js";
@@ -69,6 +72,8 @@ export interface PlanResult {
   readonly dryRun: boolean;
   /** Number of hosts in each wave. */
   readonly waves: number[];
+  /** What each host's item processor runs: the rollout steps, or the rollback step. */
+  readonly mode: RolloutMode;
 }
 
 /**
@@ -85,9 +90,14 @@ export async function planRollout(
   if (typeof event.input !== "object" || event.input === null || Array.isArray(event.input)) {
     throw new InvalidInputError("input: the execution input must be a JSON object");
   }
-  const input = parseOrThrow(RolloutInputSchema, event.input);
+  const rollback =
+    "rollback" in event.input
+      ? await planRollback(deps.store, parseOrThrow(RollbackInputSchema, event.input))
+      : undefined;
+  const input = rollback?.input ?? parseOrThrow(RolloutInputSchema, event.input);
   checkBatchSize(input.batchSize, deps.config.hostStepConcurrency ?? DEFAULT_HOST_STEP_CONCURRENCY);
-  checkArtifactDir(input.artifact.url, deps.config.artifactDirs ?? []);
+  // A rollback stages nothing: the artifact is the rolled-back rollout's, never fetched.
+  if (rollback === undefined) checkArtifactDir(input.artifact.url, deps.config.artifactDirs ?? []);
   if (!deps.config.profileNames.includes(input.profile)) {
     throw new UnknownProfileError(
       `profile: "${input.profile}" is not deployed (deployed: ${deps.config.profileNames.join(", ")})`,
@@ -105,6 +115,7 @@ export async function planRollout(
     bakeSeconds: input.bakeSeconds,
     dryRun: input.dryRun,
     waves: waves.map((wave) => wave.length),
+    mode: rollback === undefined ? "rollout" : "rollback",
   };
   if (input.dryRun) {
     log.info("dry run planned", { hostCount: plan.hostCount, waveCount: plan.waveCount });
@@ -140,7 +151,7 @@ export async function planRollout(
       now,
       breakLock: input.breakLock,
     });
-    await writeLedger(deps, event.rolloutId, input, waves, now);
+    await writeLedger(deps, event.rolloutId, input, waves, now, rollback);
   } catch (error) {
     // Planning errors end the execution without RecordRolloutFailure, so the lock and
     // the leases would otherwise be held until the lock expires.
@@ -194,6 +205,7 @@ async function writeLedger(
   input: RolloutInput,
   waves: readonly string[][],
   now: number,
+  rollback: RollbackPlan | undefined,
 ): Promise<void> {
   const hostCount = waves.reduce((sum, wave) => sum + wave.length, 0);
   const created = await deps.store.createRollout({
@@ -201,6 +213,7 @@ async function writeLedger(
     input,
     hostCount,
     waveCount: waves.length,
+    ...(rollback === undefined ? {} : { rollbackOf: rollback.rollbackOf }),
     now,
   });
   if (created === "exists") {
@@ -213,8 +226,20 @@ async function writeLedger(
     }
   }
   let order = 0;
+  const versions = new Map(rollback?.hosts.map((host) => [host.hostId, host]));
   const hosts: NewHost[] = waves.flatMap((wave, waveIndex) =>
-    wave.map((instanceId) => ({ hostId: instanceId, instanceId, wave: waveIndex, order: order++ })),
+    wave.map((instanceId) => {
+      const expected = versions.get(instanceId);
+      return {
+        hostId: instanceId,
+        instanceId,
+        wave: waveIndex,
+        order: order++,
+        ...(expected === undefined
+          ? {}
+          : { fromVersion: expected.fromVersion, toVersion: expected.toVersion }),
+      };
+    }),
   );
   await deps.store.putHosts(rolloutId, hosts, now);
 }

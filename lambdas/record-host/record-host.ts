@@ -64,6 +64,7 @@ export function finalStatus(event: Extract<RecordHostEvent, { outcome: "result" 
   status: HostStatus;
   error?: ErrorInfo;
 } {
+  if (event.mode === "rollback") return rollbackStatus(event.rollback);
   if (event.preflight?.status === "HALTED")
     return alarmGateStop(event.preflight) ?? { status: "NOT_STARTED" };
   if (event.preflight?.done === true && event.preflight.status === "SKIPPED") {
@@ -90,6 +91,38 @@ export function finalStatus(event: Extract<RecordHostEvent, { outcome: "result" 
     `switch: a result needs a finished switch (SWITCHED, UNCHANGED or ROLLED_BACK) or a preflight SKIPPED/HALTED; got preflight ${event.preflight?.status ?? "none"}, switch ${step?.status ?? "none"}`,
   );
 }
+
+/**
+ * Final status of a host of a whole-rollout rollback: back on the release it ran
+ * before (ROLLED_BACK, or UNCHANGED: already there) is UPGRADED, to the rollback's
+ * target; a host the step left alone (its previous release cleaned, another version
+ * running) is SKIPPED with the reason as `LeftAlone`, which is no failure.
+ */
+export function rollbackStatus(step: StepState | undefined): {
+  status: HostStatus;
+  error?: ErrorInfo;
+} {
+  if (step?.status === "HALTED") return alarmGateStop(step) ?? { status: "NOT_STARTED" };
+  if (step?.done === true && (step.status === "ROLLED_BACK" || step.status === "UNCHANGED")) {
+    return suspendWindowExceeded(step) ?? { status: "UPGRADED" };
+  }
+  if (step?.done === true && step.status === "SKIPPED") {
+    const reason = step.summary?.reason;
+    return {
+      status: "SKIPPED",
+      error: {
+        name: LEFT_ALONE_ERROR,
+        message: typeof reason === "string" && reason !== "" ? reason : "left alone",
+      },
+    };
+  }
+  throw new InvalidInputError(
+    `rollback: a result needs a finished rollback (ROLLED_BACK, UNCHANGED or SKIPPED) or HALTED; got ${step?.status ?? "none"}`,
+  );
+}
+
+/** Error name on a host a whole-rollout rollback left alone (SKIPPED, not a failure). */
+export const LEFT_ALONE_ERROR = "LeftAlone";
 
 /**
  * The suspend-window gate: a switch that kept the jobs suspended longer than the

@@ -82,9 +82,9 @@ export function verificationFailure(event: VerificationEvent): VerificationFailu
   }
   const why = text(event.verify.summary?.reason) ?? "its health check fails";
   const stopped = `stopped serving after the switch: ${why}`;
-  const rollback = event.rollback;
-  if (event.rollbackError !== undefined) {
-    const cause = errorFromStates(event.rollbackError);
+  const rollback = event.revert;
+  if (event.revertError !== undefined) {
+    const cause = errorFromStates(event.revertError);
     return failed(`${stopped}; rollback failed: ${cause.name}: ${cause.message}`);
   }
   if (rollback?.done === true && rollback.status === "ROLLED_BACK") {

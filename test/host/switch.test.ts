@@ -798,6 +798,7 @@ describe("rollback", () => {
     );
     expect(repeat.result).toMatchObject({
       status: "UNCHANGED",
+      fromVersion: "2.0.0",
       currentVersion: "1.0.0",
       oldRelease: host.path("releases/2.0.0"),
       jobs: { count: 1, sha256: sha },

@@ -43,6 +43,7 @@ function handlers(overrides: Scripted = {}): Record<string, Handler> {
       bakeSeconds: 0,
       dryRun: (e.input as { dryRun?: boolean }).dryRun === true,
       waves: [2, 2],
+      mode: "rollback" in (e.input as object) ? "rollback" : "rollout",
     }),
     "load-wave": (e) => ({
       wave: e.wave,
@@ -96,6 +97,7 @@ async function run(input: Record<string, unknown>, overrides: Scripted = {}) {
       "WaitBeforePreflightPoll",
       "WaitBeforeStagePoll",
       "WaitBeforeSwitchPoll",
+      "WaitBeforeRollbackPoll",
     ].map((name) => [name, 0]),
   );
   const execution = new StateMachine(synth.definition as never).run(input as never, {
@@ -133,6 +135,7 @@ describe("rollout execution paths", () => {
     expect(results).toHaveLength(4);
     expect(results).toContainEqual({
       outcome: "result",
+      mode: "rollout",
       host: { rolloutId: "rollout-1", wave: 1, hostId: "i-1b", instanceId: "i-1b" },
       preflight: expect.objectContaining({ step: "preflight", status: "READY", done: true }),
       stage: expect.objectContaining({ step: "stage", done: true }),
@@ -147,6 +150,27 @@ describe("rollout execution paths", () => {
     expect(calls.at(-1)).toEqual({
       state: "FinishRollout",
       input: { rolloutId: "rollout-1", outcome: "DONE" },
+    });
+  });
+
+  it("runs a whole-rollout rollback through the same waves, each host through the rollback step alone", async () => {
+    // Act
+    const { calls, output, error } = await run({ rollback: "rollout-0" });
+
+    // Assess
+    expect(error).toBeUndefined();
+    expect(output?.result).toEqual({ status: "DONE" });
+    const hostSteps = calls.filter((c) => /^(Send|Poll)[A-Za-z]+Command$/.test(c.state));
+    expect(new Set(hostSteps.map((c) => c.state))).toEqual(
+      new Set(["SendRollbackCommand", "PollRollbackCommand"]),
+    );
+    const results = calls.filter((c) => c.state === "RecordHostResult").map((c) => c.input);
+    expect(results).toHaveLength(4);
+    expect(results).toContainEqual({
+      outcome: "result",
+      mode: "rollback",
+      host: { rolloutId: "rollout-1", wave: 1, hostId: "i-1b", instanceId: "i-1b" },
+      rollback: expect.objectContaining({ step: "rollback", done: true }),
     });
   });
 
@@ -183,6 +207,7 @@ describe("rollout execution paths", () => {
     expect(statesCalled(calls)).not.toContain("SendStageCommand");
     expect(calls.filter((c) => c.state === "RecordHostResult")[0]?.input).toEqual({
       outcome: "result",
+      mode: "rollout",
       host: expect.objectContaining({ wave: 0 }),
       preflight: expect.objectContaining({ status: "SKIPPED" }),
     });

@@ -183,6 +183,7 @@ describe("parent state machine", () => {
       ResultPath: null,
       ItemSelector: {
         outcome: "result",
+        "mode.$": "$.plan.mode",
         host: {
           "rolloutId.$": "$$.Execution.Name",
           "wave.$": "$.wave.wave",
@@ -273,7 +274,7 @@ describe("verification item processor", () => {
 
 describe("host item processor", () => {
   it("has the send/done/wait/poll states of each step and the record states", () => {
-    const perStep = ["Preflight", "Stage", "Switch"].flatMap((step) => [
+    const perStep = ["Preflight", "Stage", "Switch", "Rollback"].flatMap((step) => [
       `Send${step}Command`,
       `Is${step}Done`,
       `WaitBefore${step}Poll`,
@@ -282,13 +283,30 @@ describe("host item processor", () => {
     expect(Object.keys(processor.States).sort()).toEqual(
       [
         ...perStep,
+        "IsRollbackRollout",
         "IsHostAlreadyUpgraded",
         "RecordHostResult",
         "RecordHostFailure",
         "HostDone",
       ].sort(),
     );
-    expect(processor.StartAt).toBe("SendPreflightCommand");
+    expect(processor.StartAt).toBe("IsRollbackRollout");
+  });
+
+  it("runs the rollback step alone for a whole-rollout rollback, the rollout steps otherwise", () => {
+    expect(state(processor, "IsRollbackRollout")).toEqual({
+      Type: "Choice",
+      Choices: [
+        {
+          And: [
+            { Variable: "$.mode", IsPresent: true },
+            { Variable: "$.mode", StringEquals: "rollback" },
+          ],
+          Next: "SendRollbackCommand",
+        },
+      ],
+      Default: "SendPreflightCommand",
+    });
   });
 
   it("chains each step's command loop as the contract describes", () => {
@@ -296,6 +314,7 @@ describe("host item processor", () => {
       ["preflight", "IsHostAlreadyUpgraded"],
       ["stage", "SendSwitchCommand"],
       ["switch", "RecordHostResult"],
+      ["rollback", "RecordHostResult"],
     ] as const;
     for (const [step, onDone] of steps) {
       const name = `${step.charAt(0).toUpperCase()}${step.slice(1)}`;

@@ -162,6 +162,7 @@ describe("planRollout", () => {
       bakeSeconds: 0,
       dryRun: false,
       waves: [2, 50, 50, 18],
+      mode: "rollout",
     });
     // Lock first, then the hosts' leases, then the rollout, then its hosts.
     expect(calls).toEqual([
@@ -875,6 +876,7 @@ describe("plan-rollout handler: invalid input", () => {
       bakeSeconds: 0,
       dryRun: true,
       waves: [1, 1],
+      mode: "rollout",
     });
   });
 });

@@ -1,6 +1,6 @@
 /**
  * The verification of a wave's upgraded hosts, on the in-memory ledger: host-step's
- * verify (the Preflight document, read-only) and rollback steps, record-host's
+ * verify (the Preflight document, read-only) and revert (the Rollback document) steps, record-host's
  * stopped-serving record, and EvaluateWave counting and naming such a host.
  */
 import {
@@ -183,13 +183,13 @@ describe("a host that stopped serving after its switch", () => {
     // Act
     const state = await runHostStep(
       deps(),
-      { action: "send", step: "rollback", host: HOST },
+      { action: "send", step: "revert", host: HOST },
       context,
     );
 
     // Assess
     expect(state).toMatchObject({
-      step: "rollback",
+      step: "revert",
       done: true,
       status: "ROLLED_BACK",
       summary: { currentVersion: "1.0.0" },
@@ -207,8 +207,8 @@ describe("a host that stopped serving after its switch", () => {
   it("counts as a failure, rolled back to its previous release, and halts the rollout naming it", async () => {
     // Prepare
     await ledger();
-    const rollback: StepState = {
-      step: "rollback",
+    const revert: StepState = {
+      step: "revert",
       commandId: "cmd-r",
       done: true,
       waitSeconds: 0,
@@ -216,7 +216,7 @@ describe("a host that stopped serving after its switch", () => {
       summary: { fromVersion: "2.0.0", toVersion: "1.0.0", currentVersion: "1.0.0" },
     };
     store.putItem(snapshotItem(I1, ROLLOUT_ID));
-    const event = { outcome: "stoppedServing" as const, host: HOST, verify: stopped, rollback };
+    const event = { outcome: "stoppedServing" as const, host: HOST, verify: stopped, revert };
 
     // Act
     const recorded = await recordHost(deps(), event);
@@ -253,7 +253,7 @@ describe("a host that stopped serving after its switch", () => {
     // Prepare
     await ledger();
     const unchanged: StepState = {
-      step: "rollback",
+      step: "revert",
       commandId: "cmd-r",
       done: true,
       waitSeconds: 0,
@@ -266,13 +266,13 @@ describe("a host that stopped serving after its switch", () => {
       outcome: "stoppedServing",
       host: HOST,
       verify: stopped,
-      rollback: unchanged,
+      revert: unchanged,
     });
     const failedRollback = await recordHost(deps(), {
       outcome: "stoppedServing",
       host: { ...HOST, hostId: I2, instanceId: I2 },
       verify: stopped,
-      rollbackError: { Error: "HostStepFailedError", Cause: "rollback to 1.0.0 failed" },
+      revertError: { Error: "HostStepFailedError", Cause: "rollback to 1.0.0 failed" },
     });
 
     // Assess

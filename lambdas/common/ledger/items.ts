@@ -95,6 +95,12 @@ export const RolloutSchema = z.strictObject({
   rolloutId: RolloutIdSchema,
   status: RolloutStatusSchema,
   input: RolloutInputSchema,
+  /**
+   * The rollout this one rolls back (a whole-rollout rollback): `input` is then that
+   * rollout's, with its hosts the ones it upgraded and `targetVersion` the version they
+   * return to (the first host's; each host's own is on its host item).
+   */
+  rollbackOf: RolloutIdSchema.optional(),
   fleet: z.string(),
   profile: z.string(),
   targetVersion: z.string(),
@@ -397,6 +403,7 @@ export function newRolloutItem(args: NewRollout): RolloutItem {
     rolloutId: args.rolloutId,
     status: "PLANNED",
     input: args.input,
+    ...(args.rollbackOf === undefined ? {} : { rollbackOf: args.rollbackOf }),
     fleet: args.input.fleet,
     profile: args.input.profile,
     targetVersion: args.input.targetVersion,
@@ -429,6 +436,8 @@ export function newHostItems(
       wave: host.wave,
       order: host.order,
       status: "PENDING",
+      ...(host.fromVersion === undefined ? {} : { fromVersion: host.fromVersion }),
+      ...(host.toVersion === undefined ? {} : { toVersion: host.toVersion }),
       commands: {},
       stepMs: {},
       updatedAt: time,

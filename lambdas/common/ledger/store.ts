@@ -43,6 +43,8 @@ export interface NewRollout {
   readonly input: RolloutInput;
   readonly hostCount: number;
   readonly waveCount: number;
+  /** The rollout a whole-rollout rollback undoes. */
+  readonly rollbackOf?: string;
   /** Epoch ms. */
   readonly now: number;
 }
@@ -54,6 +56,13 @@ export interface NewHost {
   readonly wave: number;
   /** Position in the whole rollout, from 0. */
   readonly order: number;
+  /**
+   * A whole-rollout rollback: the version the host must run (what the rolled-back
+   * rollout left) and the one it returns to; the rollback step checks both.
+   */
+  readonly fromVersion?: string;
+  /** See {@link fromVersion}. */
+  readonly toVersion?: string;
 }
 
 /** Where LoadWave puts a waiting host of a `fewest-jobs` rollout (see {@link LedgerStore.placeHost}). */
