@@ -75,7 +75,8 @@ Options (run):
   --input FILE           run this execution input (JSON, as pasted in the Step Functions console)
                          instead of one built from the options above; "artifact": "fleet" stands
                          for the local fleet's own artifact of its targetVersion; local hosts are
-                         mi-00000000000000001, mi-00000000000000002, ...
+                         mi-00000000000000001, mi-00000000000000002, ...; {"rollback": "<rolloutId>"}
+                         rolls back a rollout of the kept fleet of --work-dir
   --work-dir DIR         keep fleet, ledger and logs in DIR (default: a temporary directory,
                          removed at the end); a DIR that already holds a fleet is reused
   --break-lock           take over the fleet lock a killed run left (its owner is read from the
@@ -139,7 +140,9 @@ async function readInput(
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     throw new UsageError(`--input ${file}: the execution input must be a JSON object`);
   }
-  const { targetVersion } = input as Record<string, unknown>;
+  const { targetVersion, rollback } = input as Record<string, unknown>;
+  // A whole-rollout rollback names the rollout; its fleet is the one that rollout left.
+  if (rollback !== undefined) return input as Record<string, unknown>;
   if (typeof targetVersion !== "string") {
     throw new UsageError(`--input ${file}: targetVersion is required (the fleet is built for it)`);
   }
@@ -226,9 +229,21 @@ async function main(argv: string[]): Promise<number> {
   const jobsPerHost = positiveInt("jobs-per-host", values["jobs-per-host"], 3, 0, 200);
   const consoleInput = values.input ? await readInput(values.input, values) : undefined;
   const from = version("from", values.from, "1.0.0");
-  const to = consoleInput
-    ? version("input targetVersion", consoleInput.targetVersion as string, "")
-    : version("to", values.to, "2.0.0");
+  const rollbackOf = consoleInput?.rollback;
+  if (
+    rollbackOf !== undefined &&
+    (values["work-dir"] === undefined || !fleetExists(resolve(values["work-dir"])))
+  ) {
+    throw new UsageError(
+      "a rollback input rolls back a rollout of a kept fleet: give the --work-dir that rollout ran in",
+    );
+  }
+  const to =
+    rollbackOf !== undefined
+      ? undefined
+      : consoleInput
+        ? version("input targetVersion", consoleInput.targetVersion as string, "")
+        : version("to", values.to, "2.0.0");
   if (from === to) throw new UsageError(`--from and --to are both ${from}: nothing to roll out`);
   const faults: Fault[] = (values.fault ?? []).map((raw) => parseFault(raw, hosts));
   const stepTimeoutCapSeconds = values["step-timeout"]
@@ -275,7 +290,7 @@ async function main(argv: string[]): Promise<number> {
         kit: kit.dir,
         hosts,
         fromVersion: from,
-        versions: [from, to],
+        versions: [from, to ?? from],
         faults,
       });
     } else {
@@ -286,10 +301,12 @@ async function main(argv: string[]): Promise<number> {
       // A kept fleet's agents were stopped when the run that used it last ended.
       if (reused) await env.fleet.boot();
       say(
-        `Rolling out ${to} (kit ${env.fleet.kit?.name ?? "none"}, profile ${env.profile}, batch ${batchSize}, canary ${canary}, threshold ${failureThreshold}, ${jobsPerHost} jobs per host)`,
+        to === undefined
+          ? `Rolling back rollout ${String(rollbackOf)} (kit ${env.fleet.kit?.name ?? "none"}, profile ${env.profile}, its waves and thresholds, ${jobsPerHost} jobs per host)`
+          : `Rolling out ${to} (kit ${env.fleet.kit?.name ?? "none"}, profile ${env.profile}, batch ${batchSize}, canary ${canary}, threshold ${failureThreshold}, ${jobsPerHost} jobs per host)`,
       );
       report = await runRollout(env, {
-        targetVersion: to,
+        targetVersion: to ?? from,
         batchSize,
         canary,
         failureThreshold,

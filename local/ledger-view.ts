@@ -34,7 +34,14 @@ export interface LedgerSnapshot {
 
 /** Read-only view of one rollout in the ledger, for progress and the report. */
 export interface LedgerView {
-  rollout?: { status: string; error?: string; failedCount: number; haltReason?: string };
+  rollout?: {
+    status: string;
+    error?: string;
+    failedCount: number;
+    haltReason?: string;
+    /** The rollout this one rolled back (a whole-rollout rollback). */
+    rollbackOf?: string;
+  };
   hosts: LedgerHost[];
   snapshots: LedgerSnapshot[];
 }
@@ -77,6 +84,7 @@ export async function readLedger(where: LedgerLocation, rolloutId: string): Prom
       error: describeError(rollout.error),
       failedCount: rollout.failedCount,
       ...(rollout.haltReason === undefined ? {} : { haltReason: rollout.haltReason }),
+      ...(rollout.rollbackOf === undefined ? {} : { rollbackOf: rollout.rollbackOf }),
     },
     hosts: hosts.map((h) => ({
       hostId: h.hostId,

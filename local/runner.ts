@@ -117,6 +117,8 @@ export interface HostReport {
 export interface RolloutReport {
   status: string;
   rolloutId: string;
+  /** The rollout this one rolled back (`{"rollback": "<rolloutId>"}`), else null. */
+  rollbackOf: string | null;
   durationMs: number;
   error: string | null;
   /**
@@ -318,6 +320,7 @@ export async function runRollout(
   return {
     status,
     rolloutId,
+    rollbackOf: ledger.rollout?.rollbackOf ?? null,
     durationMs,
     error: error ?? ledger.rollout?.error ?? null,
     quotas: {

@@ -55,6 +55,7 @@ function report(jobs: Partial<RolloutReport["jobs"]>, status = "SUCCEEDED"): Rol
   return {
     status,
     rolloutId: "local-r",
+    rollbackOf: null,
     durationMs: 4_200,
     error: null,
     quotas: { parent: null, children: [] as never },
