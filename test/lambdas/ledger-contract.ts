@@ -362,6 +362,64 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
       expect(await store.getRollout("r-2")).toBeUndefined();
     });
 
+    it("keeps what a whole-rollout rollback plans: the rollout it undoes, each host's versions", async () => {
+      // Prepare
+      const input = storedInput({ targetVersion: "1.0.0", hosts: { instanceIds: [I1, I2] } });
+
+      // Act
+      await store.createRollout({
+        rolloutId: "r-back",
+        input,
+        hostCount: 2,
+        waveCount: 1,
+        rollbackOf: "r-up",
+        now: T0,
+      });
+      await store.putHosts(
+        "r-back",
+        [
+          {
+            hostId: I1,
+            instanceId: I1,
+            wave: 0,
+            order: 0,
+            fromVersion: "2.0.0",
+            toVersion: "1.0.0",
+          },
+          {
+            hostId: I2,
+            instanceId: I2,
+            wave: 0,
+            order: 1,
+            fromVersion: "2.0.0",
+            toVersion: "1.5.0",
+          },
+        ],
+        T0,
+      );
+
+      // Assess
+      expect(await store.getRollout("r-back")).toMatchObject({
+        rollbackOf: "r-up",
+        targetVersion: "1.0.0",
+      });
+      expect((await store.listRollouts(5))[0]).toMatchObject({
+        rolloutId: "r-back",
+        rollbackOf: "r-up",
+      });
+      expect(
+        (await store.listHosts("r-back")).map((h) => [
+          h.hostId,
+          h.status,
+          h.fromVersion,
+          h.toVersion,
+        ]),
+      ).toEqual([
+        [I1, "PENDING", "2.0.0", "1.0.0"],
+        [I2, "PENDING", "2.0.0", "1.5.0"],
+      ]);
+    });
+
     it("lists rollouts newest first, without their input, up to the limit", async () => {
       // Prepare: three rollouts, the oldest first; an item of another kind in the index.
       for (const [i, rolloutId] of ["r-a", "r-b", "r-c"].entries()) {
