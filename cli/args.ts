@@ -33,7 +33,17 @@ export type Command =
   | { readonly name: "cleanup" }
   | { readonly name: "unlock"; readonly target: string }
   | { readonly name: "approve"; readonly rolloutId: string }
-  | { readonly name: "reject"; readonly rolloutId: string; readonly reason?: string };
+  | { readonly name: "reject"; readonly rolloutId: string; readonly reason?: string }
+  | {
+      readonly name: "rollback";
+      /** The rollout to roll back. */
+      readonly target: string;
+      readonly rolloutId?: string;
+      readonly dryRun: boolean;
+      readonly breakLock?: string;
+      readonly watch: boolean;
+      readonly jobsPerHost: number;
+    };
 
 export const HELP = `agent-rollout: operate rollouts of a deployed stack, or of local mode's kept work dir.
 
@@ -52,6 +62,9 @@ Commands:
   approve ROLLOUT            let a rollout waiting at its approval gate start its next wave
   reject ROLLOUT [--reason TEXT]
                              halt a rollout waiting at its approval gate, with the reason
+  rollback ROLLOUT           start a rollout that returns every host ROLLOUT upgraded to
+                             its previous release, in ROLLOUT's waves and thresholds
+                             (--rollout-id, --dry-run, --break-lock, --watch, --jobs-per-host)
 
 Where:
   --stack NAME    the deployed stack (default ${DEFAULT_STACK}); its outputs name the rest
@@ -139,6 +152,7 @@ const COMMAND_OPTIONS: Record<Exclude<Command["name"], "help">, readonly OptionN
   unlock: [],
   approve: [],
   reject: ["reason"],
+  rollback: ["rollout-id", "dry-run", "break-lock", "watch", "jobs-per-host"],
 };
 /** Positional arguments each command takes: [min, max]. */
 const POSITIONALS: Record<Exclude<Command["name"], "help">, readonly [number, number, string]> = {
@@ -151,6 +165,7 @@ const POSITIONALS: Record<Exclude<Command["name"], "help">, readonly [number, nu
   unlock: [1, 1, "FLEET|HOST"],
   approve: [1, 1, "ROLLOUT"],
   reject: [1, 1, "ROLLOUT [--reason TEXT]"],
+  rollback: [1, 1, "ROLLOUT"],
 };
 
 function wholeNumber(
@@ -282,6 +297,24 @@ export function parseCommandLine(argv: readonly string[]): { command: Command; t
           name: "reject",
           rolloutId: arg as string,
           ...(values.reason === undefined ? {} : { reason: rejectReason(values.reason) }),
+        },
+        target,
+      };
+    case "rollback":
+      if (values.watch && target.kind === "local") {
+        throw new UsageError(
+          "--watch is for a deployed stack: local mode runs the rollback to its end",
+        );
+      }
+      return {
+        command: {
+          name: "rollback",
+          target: arg as string,
+          ...(values["rollout-id"] === undefined ? {} : { rolloutId: values["rollout-id"] }),
+          dryRun: values["dry-run"] ?? false,
+          ...(values["break-lock"] === undefined ? {} : { breakLock: values["break-lock"] }),
+          watch: values.watch ?? false,
+          jobsPerHost: wholeNumber("jobs-per-host", values["jobs-per-host"], 0, 200) ?? 3,
         },
         target,
       };

@@ -13,7 +13,12 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { type RolloutInput, RolloutInputSchema } from "../lambdas/common/schemas.js";
+import {
+  type RollbackInput,
+  RollbackInputSchema,
+  type RolloutInput,
+  RolloutInputSchema,
+} from "../lambdas/common/schemas.js";
 import { type CleanupReport, runCleanup } from "../local/cleanup.js";
 import { type LocalEnvironment, startEnvironment } from "../local/environment.js";
 import { executionEnded, executionPidState, executionStarted } from "../local/executions.js";
@@ -51,7 +56,12 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
     ...backend,
     taskTokens: new LocalTaskTokens(workDir),
     async startRollout(input, rolloutId, options): Promise<StartedRollout> {
-      const report = await runLocally(RolloutInputSchema.parse(input), rolloutId, options);
+      const rollback = RollbackInputSchema.safeParse(input);
+      const report = await runLocally(
+        rollback.success ? rollback.data : RolloutInputSchema.parse(input),
+        rolloutId,
+        options,
+      );
       return { rolloutId, report };
     },
     executionState: async (rolloutId): Promise<ExecutionState> =>
@@ -74,10 +84,29 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
    * target version and the fleet is `local` (what local mode deploys).
    */
   async function runLocally(
-    input: RolloutInput,
+    input: RolloutInput | RollbackInput,
     rolloutId: string,
     options: StartOptions,
   ): Promise<RolloutReport> {
+    if ("rollback" in input) {
+      // A rollback takes its hosts, waves and thresholds from the rollout it undoes.
+      // The options below only build an input when none is given: unused here.
+      return runExecution(
+        rolloutId,
+        {
+          rolloutId,
+          targetVersion: "",
+          batchSize: 1,
+          canary: 0,
+          failureThreshold: 0,
+          jobsPerHost: options.jobsPerHost,
+          signal: options.signal,
+          input: { ...input },
+          onHostChange: (host, ms) => options.say(formatProgress(host, ms, env.fleet)),
+        },
+        options,
+      );
+    }
     if (input.hosts.instanceIds === undefined) {
       throw new CliError(
         "local mode selects hosts by instanceIds only (hosts.tags is for a deployed stack)",
@@ -92,6 +121,33 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
         EXIT.USAGE,
       );
     }
+    return runExecution(
+      rolloutId,
+      {
+        rolloutId,
+        targetVersion: input.targetVersion,
+        batchSize: input.batchSize,
+        canary: input.canary ?? 0,
+        failureThreshold: input.failureThreshold,
+        waveSize: input.waveSize,
+        bakeSeconds: input.bakeSeconds,
+        jobsPerHost: options.jobsPerHost,
+        hostIds: input.hosts.instanceIds,
+        signal: options.signal,
+        // The validated input itself (waves, gates, …), on the fleet's own artifact.
+        input: { ...input, artifact: "fleet", fleet: "local" },
+        onHostChange: (host, ms) => options.say(formatProgress(host, ms, env.fleet)),
+      },
+      options,
+    );
+  }
+
+  /** Runs one execution on the kept fleet under its pid file, and keeps its report. */
+  async function runExecution(
+    rolloutId: string,
+    rollout: Parameters<typeof runRollout>[1],
+    options: StartOptions,
+  ): Promise<RolloutReport> {
     if (
       existsSync(reportFile(workDir, rolloutId)) ||
       executionPidState(workDir, rolloutId) !== "NOT_FOUND"
@@ -106,16 +162,7 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
       // A kept fleet's listeners were stopped when the run that made it ended.
       await env.fleet.boot();
       const report = await runRollout(env, {
-        rolloutId,
-        targetVersion: input.targetVersion,
-        batchSize: input.batchSize,
-        canary: input.canary ?? 0,
-        failureThreshold: input.failureThreshold,
-        waveSize: input.waveSize,
-        bakeSeconds: input.bakeSeconds,
-        jobsPerHost: options.jobsPerHost,
-        hostIds: input.hosts.instanceIds,
-        signal: options.signal,
+        ...rollout,
         approver: workDirApprover(workDir, ({ wave }) =>
           options.say(
             `Rollout ${rolloutId} waits for approval after wave ${wave}: ` +
@@ -123,9 +170,6 @@ export async function openLocalBackend(dir: string): Promise<Backend> {
               `(or reject ${rolloutId} --reason TEXT)`,
           ),
         ),
-        // The validated input itself (waves, gates, …), on the fleet's own artifact.
-        input: { ...input, artifact: "fleet", fleet: "local" },
-        onHostChange: (host, ms) => options.say(formatProgress(host, ms, env.fleet)),
       });
       await writeReport(reportFile(workDir, rolloutId), report);
       return report;

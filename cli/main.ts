@@ -14,6 +14,7 @@ import { cleanupCommand } from "./commands/cleanup.js";
 import { type CommandIo, processIo } from "./commands/io.js";
 import { listCommand } from "./commands/list.js";
 import { reportCommand } from "./commands/report.js";
+import { rollbackCommand } from "./commands/rollback.js";
 import { startCommand } from "./commands/start.js";
 import { statusCommand } from "./commands/status.js";
 import { unlockCommand } from "./commands/unlock.js";
@@ -56,6 +57,8 @@ export async function runCommand(
       return approvalCommand(backend, { ...command, decision: "approve" }, io);
     case "reject":
       return approvalCommand(backend, { ...command, decision: "reject" }, io);
+    case "rollback":
+      return rollbackCommand(backend, { ...command, ...(signal ? { signal } : {}) }, io);
   }
 }
 

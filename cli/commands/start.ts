@@ -35,6 +35,19 @@ export async function startCommand(
 ): Promise<number> {
   const raw = await rawInput(args.flags);
   validateInput(raw);
+  return startExecution(backend, raw, args, io);
+}
+
+/**
+ * Starts the execution of a validated input (a rollout's, or a rollback's) under
+ * `args.rolloutId` (default: a new id), then reports as {@link startCommand} says.
+ */
+export async function startExecution(
+  backend: Backend,
+  raw: Record<string, unknown>,
+  args: Omit<StartArgs, "flags">,
+  io: CommandIo,
+): Promise<number> {
   const rolloutId = args.rolloutId ?? newRolloutId(new Date(io.now()));
   const id = RolloutIdSchema.safeParse(rolloutId);
   if (!id.success) throw new InvalidInputError([`--rollout-id: ${id.error.issues[0]?.message}`]);

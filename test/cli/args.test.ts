@@ -55,6 +55,26 @@ describe("the command line", () => {
     });
   });
 
+  it("parses rollback ROLLOUT and its options", () => {
+    expect(
+      parseCommandLine(["rollback", "r-1", "--rollout-id", "r-back", "--dry-run"]).command,
+    ).toEqual({
+      name: "rollback",
+      target: "r-1",
+      rolloutId: "r-back",
+      dryRun: true,
+      watch: false,
+      jobsPerHost: 3,
+    });
+    expect(usage(["rollback"])).toBe("usage: rollback ROLLOUT");
+    expect(usage(["rollback", "r-1", "--batch-size", "2"])).toBe(
+      "rollback does not take --batch-size",
+    );
+    expect(usage(["--local", "d", "rollback", "r-1", "--watch"])).toMatch(
+      /^--watch is for a deployed stack/,
+    );
+  });
+
   it("refuses what it cannot run, saying what is wrong", () => {
     expect(usage(["statu"])).toMatch(/^unknown command "statu" \(expected start, status/);
     expect(usage(["list", "--html", "x"])).toBe("list does not take --html");
@@ -91,7 +111,7 @@ describe("the command line", () => {
     // Assess
     expect(code).toBe(EXIT.USAGE);
     expect(written.join("")).toBe(
-      'agent-rollout: unknown command "nope" (expected start, status, watch, list, report, cleanup, unlock, approve, reject)\nTry: npx agent-rollout --help\n',
+      'agent-rollout: unknown command "nope" (expected start, status, watch, list, report, cleanup, unlock, approve, reject, rollback)\nTry: npx agent-rollout --help\n',
     );
   });
 

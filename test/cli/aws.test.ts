@@ -8,6 +8,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { type AwsClients, openAwsBackend } from "../../cli/aws-backend.js";
 import { cleanupCommand } from "../../cli/commands/cleanup.js";
+import { rollbackCommand } from "../../cli/commands/rollback.js";
 import { startCommand } from "../../cli/commands/start.js";
 import { unlockCommand } from "../../cli/commands/unlock.js";
 import { CliError, EXIT } from "../../cli/errors.js";
@@ -180,6 +181,51 @@ describe("start", () => {
     expect(message).toMatch(/\n {2}artifact\.url: /);
     expect(message).toMatch(/\n {2}batchSize: /);
     expect(message).toMatch(/\n {2}canary: /);
+    expect(sfnMock).not.toHaveReceivedCommand(StartExecutionCommand);
+  });
+});
+
+describe("rollback", () => {
+  it("starts an execution whose input is {rollback: ROLLOUT}, under its own rollout id", async () => {
+    // Prepare
+    const arn = "arn:aws:states:eu-west-1:123456789012:execution:AgentRollout-Rollout:r-back";
+    sfnMock.on(StartExecutionCommand).resolves({ executionArn: arn, startDate: new Date(T0) });
+    const backend = await openAwsBackend("AgentRollout", clients());
+    const io = recordingIo(T0);
+
+    // Act
+    const code = await rollbackCommand(
+      backend,
+      { target: "r-42", rolloutId: "r-back", dryRun: false, watch: false, jobsPerHost: 3 },
+      io,
+    );
+
+    // Assess
+    expect(code).toBe(EXIT.OK);
+    expect(sfnMock).toHaveReceivedCommandWith(StartExecutionCommand, {
+      stateMachineArn: SM_ARN,
+      name: "r-back",
+      input: JSON.stringify({ rollback: "r-42" }),
+    });
+    expect(io.lines).toContain(`Execution:  ${arn}`);
+  });
+
+  it("refuses a rollout id that cannot name a rollout and starts nothing", async () => {
+    // Prepare
+    const backend = await openAwsBackend("AgentRollout", clients());
+
+    // Act
+    const error = await failure(
+      rollbackCommand(
+        backend,
+        { target: "r 42", dryRun: true, watch: false, jobsPerHost: 3 },
+        recordingIo(T0),
+      ),
+    );
+
+    // Assess
+    expect(error).toMatchObject({ name: "UsageError" });
+    expect((error as Error).message).toMatch(/\n {2}ROLLOUT: "r 42" is not a rollout id/);
     expect(sfnMock).not.toHaveReceivedCommand(StartExecutionCommand);
   });
 });
