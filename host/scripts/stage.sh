@@ -9,7 +9,9 @@
 # hook.install inside it, then records it as staged. Before hook.install, backs up
 # the profile's config_paths into $AR_STATE/backups/<rolloutId>/ (lib/config.sh; the
 # first backup of a rollout wins). A release already
-# staged from the same sha256 is ALREADY_STAGED. A profile with switch_mode=overlap
+# staged from the same sha256 is ALREADY_STAGED; one it did not stage is refused, unless
+# the link or previous link points at it (a vendor's first install): adopted as it is
+# (ALREADY_STAGED with a reason). A profile with switch_mode=overlap
 # gets the socket holder (socket-holder.py, carried beside this script) installed in
 # $AR_STATE/socket-holder/, where the agent's start command finds it before its first
 # switch.
@@ -18,7 +20,7 @@
 #   directories a file:/// artifact may come from; unset: none).
 # Output: result-sha256 line, then one JSON line, status STAGED | ALREADY_STAGED (exit
 #   0) or FAILED (exit 1; 2 for bad parameters, a missing local artifact included),
-#   with release, sha256, durationMs.
+#   with release, sha256, durationMs, reason (adopted).
 # shellcheck source-path=SCRIPTDIR
 set -Eeuo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -143,7 +145,15 @@ if [[ -e $release || -L $release ]]; then
   ar_link_target previous_t "${AR_P[previous_link_name]}"
   state=''
   { read -r state _ <"$marker"; } 2>/dev/null || :
-  if [[ $target == "$current_t" || $target == "$previous_t" || $state != pending ]]; then
+  if [[ -d $release && ! -L $release && ($target == "$current_t" || $target == "$previous_t") ]]; then
+    # A release the agent runs or ran just before (a vendor's first install): it is
+    # the version its directory names, so it is adopted as it is, never extracted over.
+    ar_state_write "$marker" "staged $sha adopted"$'\n' ||
+      ar_fail 1 "cannot record $release as staged"
+    ar_out_str reason "adopted $release, installed outside agent-rollout, as it is"
+    finish ALREADY_STAGED
+  fi
+  if [[ $state != pending ]]; then
     ar_fail 1 "$release exists and was not staged by agent-rollout; remove it or pick another version"
   fi
   ar_log "removing $release left by an interrupted stage"

@@ -592,6 +592,8 @@ export const StageResultSchema = z.object({
   release: OptionalText,
   sha256: z.string().nullish(),
   durationMs: OptionalCount,
+  /** ALREADY_STAGED: a release it did not stage, adopted as it is (a vendor's first install). */
+  reason: OptionalText,
 });
 /** See {@link StageResultSchema}. */
 export type StageResult = z.infer<typeof StageResultSchema>;

@@ -406,6 +406,7 @@ const STEPS: Readonly<Record<HostStepName, Step>> = {
       release: result.release,
       sha256: result.sha256,
       durationMs: result.durationMs,
+      reason: result.reason,
     }),
   }),
   switch: defineStep({

@@ -5,6 +5,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -178,6 +179,55 @@ describe("stage", () => {
       `${host.path("releases", "2.0.0")} exists and was not staged by agent-rollout; remove it or pick another version`,
     );
     expect(host.tree()).toEqual(tree);
+  });
+
+  it("adopts, as it is, a release it did not stage that the previous link points at; switch then takes it", async () => {
+    // Prepare: 1.0.0 installed by the vendor (no staged record), then upgraded to 2.0.0.
+    const host = await newHost();
+    rmSync(host.path(".agent-rollout", "staged", "1.0.0"));
+    writeFileSync(host.path("releases", "1.0.0", "vendor-note"), "installed by the vendor\n");
+    const up = artifact("2.0.0");
+    await host.runStep("stage", {
+      profile: "demo",
+      targetVersion: "2.0.0",
+      artifactUrl: up.url,
+      artifactSha256: up.sha256,
+      rolloutId: "r-up",
+    });
+    await host.runStep("switch", { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-up" });
+    expect(host.link("previous")).toBe("releases/1.0.0");
+    const a = artifact("1.0.0");
+
+    // Act
+    const staged = await host.runStep("stage", {
+      profile: "demo",
+      targetVersion: "1.0.0",
+      artifactUrl: a.url,
+      artifactSha256: a.sha256,
+      rolloutId: "r-back",
+    });
+    const switched = await host.runStep("switch", {
+      profile: "demo",
+      targetVersion: "1.0.0",
+      rolloutId: "r-back",
+    });
+
+    // Assess
+    expect(staged.code).toBe(0);
+    expect(staged.result).toMatchObject({
+      status: "ALREADY_STAGED",
+      release: host.path("releases", "1.0.0"),
+      sha256: a.sha256,
+      reason: `adopted ${host.path("releases", "1.0.0")}, installed outside agent-rollout, as it is`,
+    });
+    expect(readFileSync(host.path(".agent-rollout", "staged", "1.0.0"), "utf8")).toBe(
+      `staged ${a.sha256} adopted\n`,
+    );
+    expect(readFileSync(host.path("releases", "1.0.0", "vendor-note"), "utf8")).toBe(
+      "installed by the vendor\n",
+    );
+    expect(switched.result).toMatchObject({ status: "SWITCHED", toVersion: "1.0.0" });
+    expect(host.link("current")).toBe("releases/1.0.0");
   });
 
   it("refuses without the profile's min_free_mb free, touching nothing", async () => {

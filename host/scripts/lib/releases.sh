@@ -65,7 +65,8 @@ ar_point_link() {
 ar_staged_sha() {
   local -n __ar_ss=$1
   local __ar_state='' __ar_sha=''
-  { read -r __ar_state __ar_sha <"$AR_STATE/staged/$2"; } 2>/dev/null || [[ -n $__ar_state ]] || return 1
+  # "staged <sha256>" or "staged <sha256> adopted"
+  { read -r __ar_state __ar_sha _ <"$AR_STATE/staged/$2"; } 2>/dev/null || [[ -n $__ar_state ]] || return 1
   [[ $__ar_state == staged ]] || return 1
   ar__matches "$__ar_sha" "$AR_RE_SHA256" ||
     [[ $__ar_sha == none && ${AR_P[artifact]} == none ]] || return 1
