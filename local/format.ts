@@ -85,7 +85,9 @@ export function formatSummary(report: RolloutReport): string {
       `${j.statusUpdatesLost} status updates lost, ${j.runningAtSwitch} running at switch time` +
       queuedPart(j.details),
     ...(j.details ? [`Agent figures: ${JSON.stringify(j.details)}`] : []),
-    `Rollout ${report.rolloutId}: ${report.status} in ${(report.durationMs / 1000).toFixed(1)} s` +
+    `Rollout ${report.rolloutId}` +
+      (report.rollbackOf ? ` (rollback of ${report.rollbackOf})` : "") +
+      `: ${report.status} in ${(report.durationMs / 1000).toFixed(1)} s` +
       (report.error ? ` — ${report.error}` : ""),
   ].join("\n");
 }

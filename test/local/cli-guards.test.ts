@@ -85,6 +85,10 @@ describe("the summary's Jobs line", () => {
 
   it("says nothing of queued jobs when the kit's driver does not count them", () => {
     expect(formatSummary(report({}))).not.toContain("queued");
+    expect(formatSummary({ ...report({}), rollbackOf: "r-up" })).toMatch(
+      /^Rollout local-r \(rollback of r-up\): SUCCEEDED in 4\.2 s$/m,
+    );
+    expect(formatSummary(report({}))).toMatch(/^Rollout local-r: SUCCEEDED in 4\.2 s$/m);
   });
 });
 

@@ -2,13 +2,15 @@
  * End to end, a second run on a kept fleet (`npm start -- --work-dir DIR` again): the
  * first run stopped every agent when it ended; the second starts them (the kit's
  * startHost) before the workload and the rollout, so no submission fails and jobs run
- * through the switch as on a new fleet.
+ * through the switch as on a new fleet. A rollback input (`{"rollback": ID}`) then
+ * rolls that run back on the same kept fleet.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rollout } from "./kits-harness.js";
+import { localMode, rollout } from "./kits-harness.js";
 
 describe("a kept fleet", () => {
   let workDir = "";
@@ -43,5 +45,38 @@ describe("a kept fleet", () => {
     expect(report.jobs.completed).toBe(report.jobs.submitted);
     expect(report.jobs.lost).toBe(0);
     expect(report.jobs.failed).toBe(0);
-  }, 60_000);
+
+    // And a whole-rollout rollback of that second run, as a console input on the kept fleet.
+    const input = join(workDir, "rollback.json");
+    await writeFile(input, JSON.stringify({ rollback: report.rolloutId }));
+    const back = await rollout("demo", dir, ["--input", input]);
+    expect(back.code).toBe(0);
+    expect(back.stdout).toMatch(new RegExp(`^Rolling back rollout ${report.rolloutId} `, "m"));
+    expect(back.report).toMatchObject({ status: "SUCCEEDED", rollbackOf: report.rolloutId });
+    expect(back.report.hosts.map((h) => [h.fromVersion, h.runningVersion, h.status])).toEqual([
+      ["3.0.0", "2.0.0", "UPGRADED"],
+      ["3.0.0", "2.0.0", "UPGRADED"],
+    ]);
+    expect(back.report.jobs.lost).toBe(0);
+    expect(back.report.jobs.completed).toBe(back.report.jobs.submitted);
+  }, 90_000);
+
+  it("refuses a rollback input without the kept fleet of its rollout, creating nothing", async () => {
+    // Prepare
+    const input = join(workDir, "rollback-nowhere.json");
+    await writeFile(input, JSON.stringify({ rollback: "r-1" }));
+
+    // Act
+    const { code, stderr } = await localMode([
+      "--input",
+      input,
+      "--work-dir",
+      join(workDir, "none"),
+    ]);
+
+    // Assess
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^agent-rollout: a rollback input rolls back a rollout of a kept fleet/);
+    expect(existsSync(join(workDir, "none"))).toBe(false);
+  });
 });
