@@ -128,13 +128,14 @@ describe("a measured 2-host rollout", () => {
     );
   });
 
-  it("counts each host's child execution: 9 transitions, 32 history events", () => {
-    // Assess: 3 x (Send task, IsDone choice), IsHostAlreadyUpgraded, RecordHostResult, HostDone
-    expect(measured.childTransitions).toMatchObject({ count: 2, min: 9, max: 9, total: 18 });
+  it("counts each host's child execution: 10 transitions, 34 history events", () => {
+    // Assess: IsRollbackRollout, 3 x (Send task, IsDone choice), IsHostAlreadyUpgraded,
+    // RecordHostResult, HostDone
+    expect(measured.childTransitions).toMatchObject({ count: 2, min: 10, max: 10, total: 20 });
     expect(measured.childHistoryEvents).toMatchObject({
       count: 2,
-      min: 2 + 4 * 5 + 5 * 2,
-      max: 32,
+      min: 2 + 4 * 5 + 6 * 2,
+      max: 34,
     });
   });
 
