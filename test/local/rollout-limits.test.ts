@@ -52,6 +52,7 @@ function handlers(failEvery: number): Record<string, Handler> {
       bakeSeconds: 0,
       dryRun: false,
       waves: [WAVE_SIZE],
+      mode: "rollout",
     }),
     "load-wave": (e) => ({
       wave: e.wave,
