@@ -29,7 +29,7 @@ beforeEach(() => {
 });
 
 /** A finished rollout 1.0.0 -> 2.0.0 of four hosts, in the store of fresh deps. */
-function depsWithOriginal(status = "SUCCEEDED" as const, extra: Partial<HostItem>[] = []) {
+function depsWithOriginal(status: "SUCCEEDED" | "RUNNING" = "SUCCEEDED") {
   const deps = testDeps(CONFIG);
   const input = storedInput({
     hosts: { instanceIds: [I1, I2, I3, I4] },
@@ -55,7 +55,6 @@ function depsWithOriginal(status = "SUCCEEDED" as const, extra: Partial<HostItem
       toVersion: "1.0.0",
       ...switched,
     }),
-    ...extra.map((fields) => host(fields.hostId ?? I1, 4, fields)),
   ]) {
     deps.store.putItem(item);
   }
@@ -151,7 +150,7 @@ describe("planRollout with a rollback input", () => {
     ],
   ] as const)("refuses %s, with nothing written", async (_case, input, status, name, message) => {
     // Prepare
-    const deps = depsWithOriginal(status as "SUCCEEDED");
+    const deps = depsWithOriginal(status);
 
     // Act
     const result = planRollout(deps, { rolloutId: "r-back", input });
