@@ -17,6 +17,15 @@ export const STATUS_WORDS: Record<string, string> = {
   NOT_STARTED: "not started (rollout halted)",
 };
 
+/**
+ * The word for a host's status; a SKIPPED host with an error is one a whole-rollout
+ * rollback left alone (`LeftAlone`), not one already on the target.
+ */
+export function statusWord(status: string, error?: unknown): string {
+  if (status === "SKIPPED" && error != null && error !== "") return "left alone";
+  return STATUS_WORDS[status] ?? status.toLowerCase();
+}
+
 /** Host names as progress lines need them (a `Fleet`, or names the CLI knows). */
 export interface HostNames {
   readonly hosts: ReadonlyArray<Pick<FleetHost, "instanceId" | "computerName">>;
@@ -25,13 +34,15 @@ export interface HostNames {
 /** One progress line: elapsed time, host, what it is doing now. */
 export function formatProgress(host: LedgerHost, elapsedMs: number, fleet: HostNames): string {
   const name = fleet.hosts.find((h) => h.instanceId === host.hostId)?.computerName ?? host.hostId;
-  const word = STATUS_WORDS[host.status] ?? host.status.toLowerCase();
+  const word = statusWord(host.status, host.error);
   const timing =
     host.status === "UPGRADED" && host.suspendMs !== undefined
       ? ` (suspended ${host.suspendMs} ms, listener gap ${host.listenerGapMs ?? "?"} ms)`
       : "";
   const error =
-    host.error && ["FAILED", "ROLLED_BACK"].includes(host.status) ? `: ${host.error}` : "";
+    host.error && ["FAILED", "ROLLED_BACK", "SKIPPED"].includes(host.status)
+      ? `: ${host.error}`
+      : "";
   return `${(elapsedMs / 1000).toFixed(1).padStart(7)}s  ${name.padEnd(8)} wave ${host.wave}  ${word}${timing}${error}`;
 }
 
@@ -57,7 +68,7 @@ export function formatSummary(report: RolloutReport): string {
     h.hostId,
     h.fromVersion ?? "-",
     h.runningVersion ?? "-",
-    STATUS_WORDS[h.status] ?? h.status,
+    statusWord(h.status, h.error),
     h.suspendMs === null ? "-" : String(h.suspendMs),
     h.listenerGapMs === null ? "-" : String(h.listenerGapMs),
     h.unservedMs === null ? "-" : String(h.unservedMs),

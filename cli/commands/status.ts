@@ -1,4 +1,4 @@
-import { STATUS_WORDS, table } from "../../local/format.js";
+import { statusWord, table } from "../../local/format.js";
 import type { Backend } from "../backend.js";
 import { EXIT } from "../errors.js";
 import {
@@ -46,7 +46,7 @@ export function formatHostTable(view: RolloutView): string {
       h.host.fromVersion ?? "-",
       h.host.toVersion ?? "-",
       h.runningVersion ?? "-",
-      STATUS_WORDS[h.host.status] ?? h.host.status,
+      statusWord(h.host.status, h.host.error),
       ms(h.host.suspendMs),
       ms(h.host.listenerGapMs),
       rollbackWindow(h.snapshot),

@@ -300,4 +300,21 @@ describe("agent-rollout --local DIR", () => {
       ),
     );
   }, 60_000);
+
+  it("rollback ROLLOUT runs the rollback rollout, which leaves alone hosts whose previous release was cleaned", async () => {
+    // Act: the cleanup above deleted 1.0.0 on the two hosts the rollout upgraded.
+    const result = await cli("rollback", ROLLOUT, "--rollout-id", "r-e2e-back");
+    const status = await cli("status", "r-e2e-back");
+
+    // Assess
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(
+      new RegExp(`^Rollout r-e2e-back \\(rollback of ${ROLLOUT}\\): SUCCEEDED in `, "m"),
+    );
+    expect(result.stdout).toMatch(/^ +[\d.]+s {2}host-01 +wave 0 {2}left alone: LeftAlone: /m);
+    expect(status.stdout).toMatch(/^host-01 .* left alone .*LeftAlone: no previous release/m);
+    expect(status.stdout).toMatch(/^host-02 .* left alone .*LeftAlone: no previous release/m);
+    expect(status.stdout).not.toMatch(/^host-03 /m);
+  }, 90_000);
 });
