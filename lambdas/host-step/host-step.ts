@@ -131,6 +131,13 @@ export async function runHostStep(
       log.info("host not verified: not upgraded", { status: item.status });
       return { step, done: true, waitSeconds: 0, status: "NOT_UPGRADED" };
     }
+    if (step === "verify" && item.toVersion !== rollout.targetVersion) {
+      // A whole-rollout rollback whose hosts went back to different versions: the
+      // verification checks the rollout's one target version only.
+      const reason = `back on ${item.toVersion ?? "?"}, not ${rollout.targetVersion}: not verified`;
+      log.info("host not verified", { reason });
+      return { step, done: true, waitSeconds: 0, status: "NOT_VERIFIED", summary: { reason } };
+    }
     if (spec.recorded === undefined) {
       commandId = await send(deps, rollout, host, step, item);
       log.info("command sent", { commandId });

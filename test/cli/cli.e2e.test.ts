@@ -299,6 +299,13 @@ describe("agent-rollout --local DIR", () => {
         `^refused: host ${HOSTS[1]} stays leased: its owner, rollout r-live, is still running`,
       ),
     );
+
+    // Clean up: the live owner ends, for the tests after this one.
+    await rm(join(workDir, "executions", "r-live.pid"), { force: true });
+    await withLedger(async (store) => {
+      await store.releaseLeases("r-live", [HOSTS[1]]);
+      await store.releaseLock("busy", "r-live");
+    });
   }, 60_000);
 
   it("rollback ROLLOUT runs the rollback rollout, which leaves alone hosts whose previous release was cleaned", async () => {
@@ -308,7 +315,7 @@ describe("agent-rollout --local DIR", () => {
 
     // Assess
     expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
+    expect(result.code, result.stdout).toBe(0);
     expect(result.stdout).toMatch(
       new RegExp(`^Rollout r-e2e-back \\(rollback of ${ROLLOUT}\\): SUCCEEDED in `, "m"),
     );

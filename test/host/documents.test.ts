@@ -463,6 +463,6 @@ describe("host/scripts/lib", () => {
       ),
     );
     expect(bashVerdicts).toEqual(samples.map(tsVerdict));
-    expect(bashVerdicts.filter(Boolean)).toHaveLength(18);
+    expect(bashVerdicts.filter(Boolean)).toHaveLength(21);
   });
 });

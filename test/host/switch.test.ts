@@ -794,7 +794,7 @@ describe("rollback", () => {
     });
     expect(sha).toBe(snapshotSha);
     expect(record).toBe(
-      `toVersion=1.0.0\nfromVersion=2.0.0\noldRelease=${host.path("releases/2.0.0")}\n`,
+      `toVersion=1.0.0\nfromVersion=2.0.0\noldRelease=${host.path("releases/2.0.0")}\njobsSha256=${snapshotSha}\n`,
     );
     expect(repeat.result).toMatchObject({
       status: "UNCHANGED",

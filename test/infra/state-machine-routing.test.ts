@@ -162,7 +162,13 @@ describe("rollout execution paths", () => {
     expect(output?.result).toEqual({ status: "DONE" });
     const hostSteps = calls.filter((c) => /^(Send|Poll)[A-Za-z]+Command$/.test(c.state));
     expect(new Set(hostSteps.map((c) => c.state))).toEqual(
-      new Set(["SendRollbackCommand", "PollRollbackCommand"]),
+      // Then each wave's verification (read-only) of the hosts that went back.
+      new Set([
+        "SendRollbackCommand",
+        "PollRollbackCommand",
+        "SendVerifyCommand",
+        "PollVerifyCommand",
+      ]),
     );
     const results = calls.filter((c) => c.state === "RecordHostResult").map((c) => c.input);
     expect(results).toHaveLength(4);
@@ -313,10 +319,10 @@ describe("rollout execution paths", () => {
           ...(stopped ? { summary: { reason: "on 2.0.0 but not serving it" } } : {}),
         };
       }
-      if (step === "rollback") {
+      if (step === "revert") {
         return {
           step,
-          commandId: `${host.hostId}-rollback`,
+          commandId: `${host.hostId}-revert`,
           done: true,
           waitSeconds: 0,
           status: "ROLLED_BACK",
@@ -360,10 +366,10 @@ describe("rollout execution paths", () => {
       outcome: "stoppedServing",
       host: { rolloutId: "rollout-1", wave: 0, hostId: "i-0a", instanceId: "i-0a" },
       verify: expect.objectContaining({ status: "STOPPED_SERVING" }),
-      rollback: expect.objectContaining({ status: "ROLLED_BACK" }),
+      revert: expect.objectContaining({ status: "ROLLED_BACK" }),
     });
     const evaluations = states.flatMap((name, at) => (name === "EvaluateWave" ? [at] : []));
-    const rollback = states.indexOf("SendRollbackCommand");
+    const rollback = states.indexOf("SendRevertCommand");
     expect(rollback).toBeGreaterThan(evaluations[0] ?? Number.POSITIVE_INFINITY);
     expect(rollback).toBeLessThan(evaluations[1] ?? -1);
     expect(states.filter((s) => s === "LoadWaveHosts")).toHaveLength(1);

@@ -233,14 +233,14 @@ describe("verification item processor", () => {
             { Variable: "$.verify.status", IsPresent: true },
             { Variable: "$.verify.status", StringEquals: "STOPPED_SERVING" },
           ],
-          Next: "SendRollbackCommand",
+          Next: "SendRevertCommand",
         },
       ],
       Default: "VerifyDone",
     });
-    expect(state(verifier, "SendRollbackCommand")).toMatchObject({
-      Parameters: { action: "send", step: "rollback", "host.$": "$.host" },
-      ResultPath: "$.rollback",
+    expect(state(verifier, "SendRevertCommand")).toMatchObject({
+      Parameters: { action: "send", step: "revert", "host.$": "$.host" },
+      ResultPath: "$.revert",
     });
     expect(state(verifier, "RecordStoppedServing")).toMatchObject({
       ResultPath: null,
@@ -251,11 +251,11 @@ describe("verification item processor", () => {
   });
 
   it("records a rollback's error as a failed rollback and a verify error as unverified", () => {
-    for (const name of ["SendRollbackCommand", "PollRollbackCommand"]) {
+    for (const name of ["SendRevertCommand", "PollRevertCommand"]) {
       expect(state(verifier, name).Catch).toEqual([
         {
           ErrorEquals: ["States.ALL"],
-          ResultPath: "$.rollbackError",
+          ResultPath: "$.revertError",
           Next: "RecordStoppedServing",
         },
       ]);
