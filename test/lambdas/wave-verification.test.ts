@@ -155,6 +155,31 @@ describe("verify step", () => {
     expect(state).toEqual({ step: "verify", done: true, waitSeconds: 0, status: "NOT_UPGRADED" });
     expect(ssmMock).toHaveReceivedCommandTimes(SendCommandCommand, 0);
   });
+
+  it("sends nothing to a host upgraded to another version than the rollout's (a rollback's mixed hosts)", async () => {
+    // Prepare: the rollout's target is 2.0.0; this host went to 1.5.0.
+    await ledger();
+    store.putItem(
+      hostItem({ wave: 0, status: "UPGRADED", fromVersion: "2.1.0", toVersion: "1.5.0" }),
+    );
+
+    // Act
+    const state = await runHostStep(
+      deps(),
+      { action: "send", step: "verify", host: HOST },
+      context,
+    );
+
+    // Assess
+    expect(state).toEqual({
+      step: "verify",
+      done: true,
+      waitSeconds: 0,
+      status: "NOT_VERIFIED",
+      summary: { reason: "back on 1.5.0, not 2.0.0: not verified" },
+    });
+    expect(ssmMock).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+  });
 });
 
 describe("a host that stopped serving after its switch", () => {
