@@ -84,7 +84,12 @@ export interface RawOutput {
   readonly stderr: string;
 }
 
-function spawnCollect(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<RawOutput> {
+/** Runs a command to its end and collects what it printed (never throws on its exit code). */
+export function spawnCollect(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<RawOutput> {
   const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
@@ -223,15 +228,16 @@ export function setAgentFaults(host: TestHost, ...lines: string[]): void {
 }
 
 /**
- * Writes `<dir>/<name>.profile`: profiles/demo.profile with some keys replaced, for
- * tests that need another health timeout or hook.
+ * Writes `<dir>/<name>.profile`: `from` (profiles/demo.profile by default) with some
+ * keys replaced, for tests that need another health timeout or hook.
  */
 export function deriveProfile(
   dir: string,
   name: string,
   overrides: Readonly<Record<string, string>>,
+  from = join(PROFILES_DIR, "demo.profile"),
 ): void {
-  const lines = readFileSync(join(PROFILES_DIR, "demo.profile"), "utf8").split("\n");
+  const lines = readFileSync(from, "utf8").split("\n");
   const left = new Map(Object.entries(overrides));
   const out = lines.map((line) => {
     const key = line.slice(0, line.indexOf("="));
@@ -608,7 +614,42 @@ export function markedProcesses(root: string): number[] {
   return found;
 }
 
-async function killMarked(root: string): Promise<void> {
+/**
+ * Runs `command args` as its own process group and SIGKILLs the group once `ready()`
+ * holds, as the SSM agent kills a step on its execution timeout (no trap runs).
+ * Returns once the step is dead; throws if it ended before `ready()` held.
+ */
+export async function killStepWhen(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: () => boolean,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const child = spawn(command, args, { env, detached: true, stdio: "ignore" });
+  let ended = false;
+  const exited = new Promise<void>((resolve) =>
+    child.on("exit", () => {
+      ended = true;
+      resolve();
+    }),
+  );
+  const deadline = Date.now() + timeoutMs;
+  while (!ready()) {
+    if (ended || Date.now() > deadline) {
+      if (!ended) process.kill(-(child.pid as number), "SIGKILL");
+      await exited;
+      throw new Error(`${what} never reached the point to kill it at`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  process.kill(-(child.pid as number), "SIGKILL");
+  await exited;
+}
+
+/** SIGKILLs every process of the host root `root` (its AR_HOST_ROOT marker), as a reboot would. */
+export async function killMarked(root: string): Promise<void> {
   for (let round = 0; round < 50; round++) {
     const pids = markedProcesses(root);
     if (pids.length === 0) return;

@@ -4,7 +4,6 @@
  * makes of the host: never a link on one release with nothing serving, never an agent
  * left suspended.
  */
-import { spawn } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -24,6 +23,7 @@ import {
   type Artifact,
   deriveProfile,
   hostSuite,
+  killStepWhen,
   type RunOptions,
   SCRIPTS_DIR,
   setAgentFaults,
@@ -110,15 +110,7 @@ async function killMidStep(
     options.via === "document"
       ? ["sh", ["-c", `${stopStartDocs[step].mainSteps[0].inputs.runCommand.join("\n")}\n`]]
       : ["bash", [join(SCRIPTS_DIR, `${step}.sh`)]];
-  const child = spawn(command, args, { env, detached: true, stdio: "ignore" });
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  const deadline = Date.now() + 15_000;
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error(`${step} never reached the point to kill it at`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  process.kill(-(child.pid as number), "SIGKILL");
-  await exited;
+  await killStepWhen(command, args, env, ready, step);
 }
 
 const state = (host: TestHost, ...parts: string[]) => host.path(".agent-rollout", ...parts);
