@@ -16,8 +16,8 @@ import {
   type Phases,
   setHookFault,
 } from "./agents-under-test.js";
-import { killMarked, killStepWhen, type StepResult } from "./harness.js";
-import { invariantViolations, linkedVersion, releaseDir } from "./invariant.js";
+import { killMarked, killStepWhen, type StepResult, startTicks } from "./harness.js";
+import { invariantViolations, linkedVersion, releaseDir, type StartedJob } from "./invariant.js";
 
 /** How the faulty run goes wrong. */
 export type CaseFault =
@@ -128,13 +128,17 @@ async function runOn(
     artifactSha256: target.sha256,
   };
   const ledgerResults: StepResult[] = [];
-  const jobsOn = new Map<string, string[]>();
+  const jobsOn = new Map<string, StartedJob[]>();
+  const startJob = async (id: string, version: string) => {
+    await host.submitJob(id);
+    const pid = host.jobPid(id);
+    jobsOn.set(releaseDir(host, version), [{ id, pid, ticks: startTicks(pid) }]);
+  };
   const story: string[] = [];
 
   // Prepare: a job on 1.0.0; for switch and rollback 2.0.0 staged; for rollback the
   // switch to it done, and a job on 2.0.0.
-  await host.submitJob("on-1");
-  jobsOn.set(releaseDir(host, "1.0.0"), ["on-1"]);
+  await startJob("on-1", "1.0.0");
   if (c.step === "switch" || c.step === "rollback") {
     expectStatus(await host.runStep("stage", stageParams), "STAGED", "stage 2.0.0");
   }
@@ -142,8 +146,7 @@ async function runOn(
     const switched = await host.runStep("switch", { ...base, targetVersion: "2.0.0" });
     expectStatus(switched, "SWITCHED", "switch to 2.0.0");
     ledgerResults.push(switched);
-    await host.submitJob("on-2");
-    jobsOn.set(releaseDir(host, "2.0.0"), ["on-2"]);
+    await startJob("on-2", "2.0.0");
   }
   const params: Record<string, string> = {
     preflight: { ...base, targetVersion: "2.0.0" },

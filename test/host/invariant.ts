@@ -34,7 +34,14 @@ export interface InvariantContext {
   /** A version staged for a switch still to come (preflight and stage), if any. */
   readonly pendingVersion?: string;
   /** Jobs the test started, by the release directory they run from. */
-  readonly jobsOn: ReadonlyMap<string, readonly string[]>;
+  readonly jobsOn: ReadonlyMap<string, readonly StartedJob[]>;
+}
+
+/** A job the test started: its id, pid and start ticks (pids are reused). */
+export interface StartedJob {
+  readonly id: string;
+  readonly pid: number;
+  readonly ticks: string;
 }
 
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
@@ -60,10 +67,12 @@ export function linkedVersion(host: HostUnderTest, link = host.layout.link): str
   return isVersion(version) ? version : null;
 }
 
-function isAlive(pid: number): boolean {
+/** The job still runs: its pid is alive, not a zombie, and has its start ticks. */
+function stillRuns(job: StartedJob): boolean {
   try {
-    startTicks(pid);
-    return true;
+    const stat = readFileSync(`/proc/${job.pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X" && startTicks(job.pid) === job.ticks;
   } catch {
     return false;
   }
@@ -194,8 +203,10 @@ export async function invariantViolations(
       ),
     );
     for (const job of ctx.jobsOn.get(release) ?? []) {
-      if (isAlive(host.jobPid(job)) && !listed.has(job))
-        v.push(`(3) job ${job} still runs from ${release} but no snapshot recording it lists it`);
+      if (stillRuns(job) && !listed.has(job.id))
+        v.push(
+          `(3) job ${job.id} still runs from ${release} but no snapshot recording it lists it`,
+        );
     }
   }
 
