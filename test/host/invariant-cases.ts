@@ -135,6 +135,7 @@ async function runOn(
     jobsOn.set(releaseDir(host, version), [{ id, pid, ticks: startTicks(pid) }]);
   };
   const story: string[] = [];
+  const violations: string[] = [];
 
   // Prepare: a job on 1.0.0; for switch and rollback 2.0.0 staged; for rollback the
   // switch to it done, and a job on 2.0.0.
@@ -179,6 +180,16 @@ async function runOn(
     const faulty = await host.runStep(c.step, params);
     ledgerResults.push(faulty);
     story.push(`${c.step} with hook.${c.hook} ${c.fault}: ${brief(faulty)}`);
+    // The step ended by itself: what it leaves must already hold, or its result say so.
+    const early = await invariantViolations(host, {
+      step: c.step,
+      last: faulty,
+      ledgerResults,
+      versionBefore,
+      jobsOn,
+      beforeRetry: true,
+    });
+    violations.push(...early.map((e) => `after the faulty run: ${e}`));
   }
   setHookFault(host, c.hook);
   const last = await host.runStep(c.step, params);
@@ -186,7 +197,7 @@ async function runOn(
   story.push(`${c.step} again: ${brief(last)}`);
 
   // Assess
-  const violations = await invariantViolations(host, {
+  const after = await invariantViolations(host, {
     step: c.step,
     last,
     ledgerResults,
@@ -194,5 +205,6 @@ async function runOn(
     pendingVersion: c.step === "stage" ? "2.0.0" : undefined,
     jobsOn,
   });
+  violations.push(...after.map((e) => `after the retry: ${e}`));
   return { violations, story: story.join("; ") };
 }

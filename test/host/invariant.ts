@@ -29,7 +29,16 @@ export interface InvariantContext {
   readonly last: StepResult;
   /** Every result the ledger read (runs that printed one, setup included). */
   readonly ledgerResults: readonly StepResult[];
-  /** The version serving before the step (stage must not change it). */
+  /**
+   * The faulty run's own result is checked, before any retry: (3) waits for the retry
+   * (whether a release left by a failed switch is still to be switched to is the
+   * rollout's to say).
+   */
+  readonly beforeRetry?: boolean;
+  /**
+   * The version serving before the step: stage must not change it, nor a step that
+   * failed without naming `currentVersion` (the ledger keeps what it knew).
+   */
   readonly versionBefore: string;
   /** A version staged for a switch still to come (preflight and stage), if any. */
   readonly pendingVersion?: string;
@@ -146,6 +155,11 @@ export async function invariantViolations(
   if (ctx.step === "stage") {
     if (serving !== ctx.versionBefore)
       v.push(`(1) stage moved the agent from ${ctx.versionBefore} to ${serving}`);
+  } else if (ctx.last.result.status === "FAILED" && ctx.last.result.currentVersion === undefined) {
+    if (serving !== ctx.versionBefore)
+      v.push(
+        `(1) the step FAILED without naming currentVersion, and moved the agent from ${ctx.versionBefore} to ${serving}: ${reasonOf(ctx.last)}`,
+      );
   } else if (ctx.last.result.currentVersion !== serving) {
     v.push(
       `(1) the last result (${String(ctx.last.result.status)}) says currentVersion ${String(ctx.last.result.currentVersion)}, the host serves ${serving}: ${reasonOf(ctx.last)}`,
@@ -162,7 +176,9 @@ export async function invariantViolations(
   }
 
   // (3) every other release recorded for cleanup with its jobs, or pending.
-  const { releases, leftovers } = releasesOnHost(host);
+  const { releases, leftovers } = ctx.beforeRetry
+    ? { releases: [], leftovers: [] }
+    : releasesOnHost(host);
   for (const path of leftovers) v.push(`(3) ${path} is a copy left half staged or half removed`);
   const records = switchRecords(host);
   for (const release of releases) {
