@@ -4,7 +4,8 @@
  *
  * 1. the agent serves on exactly one release (the link's: one listener alive, the
  *    client answered by that version, no cutover record left) and the ledger knows
- *    which (the last result's `currentVersion`; stage changes nothing that serves);
+ *    which (the last result's `currentVersion`; stage, and a step that FAILED without
+ *    naming it, change nothing that serves);
  * 2. the agent is resumed, or the last result says it is suspended and why (and the
  *    suspended marker makes the next step resume it);
  * 3. every other release on the host is recorded for cleanup with the jobs that pin
