@@ -153,7 +153,14 @@ async function runOn(
     preflight: { ...base, targetVersion: "2.0.0" },
     stage: stageParams,
     switch: { ...base, targetVersion: "2.0.0" },
-    rollback: { profile: agent.profile, rolloutId: "rb-1" },
+    // fromVersion/toVersion: the versions an orchestrated rollback expects (a rollback
+    // step that takes no such parameters ignores them).
+    rollback: {
+      profile: agent.profile,
+      rolloutId: "rb-1",
+      fromVersion: "2.0.0",
+      toVersion: "1.0.0",
+    },
   }[c.step];
   const versionBefore = linkedVersion(host) ?? "none";
   const goingTo = c.step === "rollback" ? "1.0.0" : "2.0.0";
