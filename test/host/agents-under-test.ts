@@ -287,12 +287,9 @@ export async function secondAgent(work: string): Promise<AgentUnderTest> {
     async newHost(parentDir) {
       const host = await SecondHost.create({ artifacts, profileDir, parentDir });
       mkdirSync(join(host.root, "tmp"));
-      const dirs = [...new Set(Object.values(artifacts).map((a) => dirname(a.path)))].join(":");
-      const command = (step: HostStep, params: Readonly<Record<string, string>>) => ({
-        command: "bash",
-        args: [join(SCRIPTS_DIR, `${step}.sh`)],
-        env: stepEnv(host, profileDir, dirs, params),
-      });
+      // The step's scratch directories stay in the host root: a killed run leaves them.
+      const command = (step: HostStep, params: Readonly<Record<string, string>>) =>
+        host.stepCommand(step, params, { TMPDIR: join(host.root, "tmp") });
       return {
         root: host.root,
         agentRoot: host.agentRoot,
