@@ -96,8 +96,23 @@ export class SecondHost {
       host.env(),
     );
     await host.ctl("start");
-    await host.ctl("health", version);
+    await host.waitHealthy(version);
     return host;
+  }
+
+  /** Polls `secondctl health` until the listener answers with `version`. */
+  async waitHealthy(version: string, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await this.ctl("health", version);
+        return;
+      } catch (error) {
+        // Not started yet: the listener's process is still becoming `secondctl listen`.
+        if (Date.now() > deadline) throw error;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** Environment of everything this host runs: the kill marker and a plain PATH. */
