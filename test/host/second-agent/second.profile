@@ -14,6 +14,9 @@ link_name=active
 previous_link_name=active.prev
 artifact=tar.gz
 min_free_mb=1
+# The configuration outside the releases: backed up at stage, put back on every way
+# back to the old release.
+config_paths=etc/agent.conf
 hook_timeout_s=2
 health_timeout_s=2
 
