@@ -150,7 +150,9 @@ async function runOn(
     await startJob("on-2", "2.0.0");
   }
   const params: Record<string, string> = {
-    preflight: { ...base, targetVersion: "2.0.0" },
+    // mode: the default the Preflight document declares, which SSM sends (the step is
+    // run by its script here, not through the document).
+    preflight: { ...base, targetVersion: "2.0.0", mode: "check" },
     stage: stageParams,
     switch: { ...base, targetVersion: "2.0.0" },
     // fromVersion/toVersion: the versions an orchestrated rollback expects (a rollback
