@@ -141,6 +141,10 @@ ar_suspend || ar_fail 1 "suspend failed: $AR_HOOK_ERROR"
 [[ -z $expect_to ]] || ar_snapshot_jobs "$snapshot" "$AR_LIVE_REL" "$cur_v" ||
   ar_fail 1 "cannot snapshot the running jobs: $AR_HOOK_ERROR"
 ar_cutover "$cur_t" "$cur_v" "$prev_t" "$prev_v" "" "$prev_t" no "$restore_from" "$undo"
+# Recorded as soon as the previous release serves, before the resume (which may fail or
+# be killed): a repeat then reports it, and cleanup finds the release it left.
+old_release=$AR_ROOT/$cur_t
+[[ -z $expect_to || $AR_CUTOVER != ok ]] || ar_record_cutover "$record" "$prev_v" "$cur_v" "$old_release"
 resume_error=''
 ar_resume || resume_error=$AR_HOOK_ERROR
 # End of the suspend window.
@@ -149,12 +153,8 @@ case $AR_CUTOVER in
   failed) ar_fail 1 "rollback to $prev_v failed and $cur_v could not be restored: $AR_CUTOVER_REASON" ;;
   reverted) ar_fail 1 "rollback to $prev_v failed, still on $cur_v: $AR_CUTOVER_REASON" ;;
 esac
-old_release=$AR_ROOT/$cur_t
-if [[ -n $expect_to ]]; then
-  ar_record_cutover "$record" "$prev_v" "$cur_v" "$old_release"
-  ar_jobs_json jobs_json "$snapshot"
-fi
-[[ -z $resume_error ]] || ar_fail 1 "rolled back to $prev_v but resume failed: $resume_error"
+[[ -z $expect_to ]] || ar_jobs_json jobs_json "$snapshot"
+[[ -z $resume_error ]] || AR_FAIL_CURRENT=$prev_v ar_fail 1 "rolled back to $prev_v but resume failed: $resume_error"
 ar_out_str fromVersion "$cur_v"
 ar_out_str toVersion "$prev_v"
 ar_out_str currentVersion "$prev_v"
