@@ -193,6 +193,8 @@ ar_jobs_json jobs_json "$snapshot"
 if [[ $AR_CUTOVER == failed ]]; then
   ar_fail 1 "switch to $to_v failed and $from_v could not be restored: $AR_CUTOVER_REASON"
 fi
+# Failed or not, the release that serves is known: the FAILED line names it.
+[[ -z $resume_error ]] || AR_FAIL_CURRENT=$AR_LIVE_VER
 if [[ -n $resume_error && -n $AR_SUSPENDED ]]; then
   ar_fail 1 "agent on ${AR_LIVE_VER} (cutover: $AR_CUTOVER) but left suspended, resume failed: $resume_error; the next switch or rollback resumes it"
 elif [[ -n $resume_error ]]; then

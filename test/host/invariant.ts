@@ -204,7 +204,9 @@ export async function invariantViolations(
       const jobs = r.result.jobs as { sha256?: unknown } | undefined;
       return (
         r.result.oldRelease === release &&
-        ["SWITCHED", "ROLLED_BACK"].includes(String(r.result.status)) &&
+        // UNCHANGED: a repeat reporting the cutover an earlier run of its rollout did,
+        // which host-step records as it does a SWITCHED or ROLLED_BACK one.
+        ["SWITCHED", "ROLLED_BACK", "UNCHANGED"].includes(String(r.result.status)) &&
         sums.includes(String(jobs?.sha256))
       );
     });

@@ -121,12 +121,18 @@ ar_emit() {
 
 # ar_fail CODE MESSAGE: prints the FAILED line and exits with CODE (2 = bad parameters,
 # nothing touched; 1 = any other failure). The exit trap then resumes the agent if it
-# is suspended and releases the mutex. Never call it inside $(...).
+# is suspended and releases the mutex. With AR_FAIL_CURRENT set (a step that failed
+# after its cutover, knowing which release serves), the line names it: currentVersion.
+# Never call it inside $(...).
 ar_fail() {
-  local err
+  local err cur=''
   if [[ -z $AR_EMITTED ]]; then
     ar_json_str err "$2"
-    ar_print_result "{\"step\":\"$AR_STEP\",\"status\":\"FAILED\",\"error\":$err}"
+    if [[ -n ${AR_FAIL_CURRENT:-} ]]; then
+      ar_json_str cur "$AR_FAIL_CURRENT"
+      cur=",\"currentVersion\":$cur"
+    fi
+    ar_print_result "{\"step\":\"$AR_STEP\",\"status\":\"FAILED\",\"error\":$err$cur}"
     AR_EMITTED=1
   fi
   ar_log "FAILED: $2"
