@@ -169,8 +169,15 @@ async function runOn(
 
   // Act: the faulty run, then the retry.
   const fault = HOOK_FAULT[c.fault];
-  const scoped = (fault === "fails" || fault === "hangs") && NEW_RELEASE_HOOKS.has(c.hook);
-  setHookFault(host, c.hook, fault, scoped ? goingTo : undefined);
+  // stopListener: the old listener cannot be stopped. Were every stop to fail, an
+  // overlap switch that started the new listener could stop neither again.
+  const scopedTo = NEW_RELEASE_HOOKS.has(c.hook)
+    ? goingTo
+    : c.hook === "stopListener"
+      ? versionBefore
+      : undefined;
+  const scoped = fault === "fails" || fault === "hangs";
+  setHookFault(host, c.hook, fault, scoped ? scopedTo : undefined);
   if (fault === "killed-before" || fault === "killed-after") {
     const { command, args, env } = host.stepCommand(c.step, params);
     await killStepWhen(

@@ -141,19 +141,21 @@ ar__cutover() {
     ar_now_ms health_start
     if ar_wait_healthy "$to_rel" "$to_v"; then
       AR_HEALTH_WAIT_MS=$((AR_HEALTH_OK_MS - health_start))
-      if [[ -n $overlap && -n $from_rel ]]; then
-        # The new listener serves: the old one finishes what it has in flight.
-        ar_now_ms AR_GAP_START_MS
-        ar_hook stopListener "$from_rel" "$from_v" ||
-          ar_log "$to_v serves, but stopping the listener of $from_v failed: $AR_HOOK_ERROR"
+      # overlap: the new listener serves, the old one finishes what it has in flight.
+      # If it cannot be stopped, two listeners would serve: back to it instead.
+      if [[ -n $overlap && -n $from_rel ]] && { ar_now_ms AR_GAP_START_MS &&
+        ! ar_hook stopListener "$from_rel" "$from_v"; }; then
+        AR_CUTOVER_REASON="$to_v serves, but stopping the listener of $from_v failed: $AR_HOOK_ERROR"
+      else
+        AR_CUTOVER=ok
+        ar__cutover_done
+        return 0
       fi
-      AR_CUTOVER=ok
-      ar__cutover_done
-      return 0
+    else
+      ar_now_ms AR_HEALTH_WAIT_MS
+      AR_HEALTH_WAIT_MS=$((AR_HEALTH_WAIT_MS - health_start))
+      AR_CUTOVER_REASON=$AR_HEALTH_ERROR
     fi
-    ar_now_ms AR_HEALTH_WAIT_MS
-    AR_HEALTH_WAIT_MS=$((AR_HEALTH_WAIT_MS - health_start))
-    AR_CUTOVER_REASON=$AR_HEALTH_ERROR
   fi
   ar__cutover_back "$from_t" "$from_v" "$to_rel" "$to_v" "$prev_before" yes "$restore_back"
 }
@@ -304,7 +306,7 @@ ar__valid_target() {
 # its record, before the step does anything else. Link on the old release: start its
 # listener (idempotent), health. Link on the new one: complete the cutover (previous
 # link, configure if recorded, start, health; overlap: stop the old listener, first if
-# no holder runs), or go back as ar__cutover would. Leaves the agent suspended (if it
+# no holder runs, back if it cannot be stopped), or go back as ar__cutover would. Leaves the agent suspended (if it
 # was). Fails the step when no release can be brought to serve (the record then stays).
 # Sets AR_RECOVERED = '' (nothing to recover) | forward | back, AR_RECOVERED_STEP,
 # AR_RECOVERED_ROLLOUT, AR_RECOVERED_FROM_T, AR_RECOVERED_FROM_V, AR_RECOVERED_TO_T,
@@ -370,11 +372,12 @@ ar_recover_cutover() {
     elif ! ar_wait_healthy "$to_rel" "$AR_RECOVERED_TO_V"; then
       AR_CUTOVER_REASON=$AR_HEALTH_ERROR
     else
-      if [[ -n $old ]]; then
-        ar_hook stopListener "$from_rel" "$AR_RECOVERED_FROM_V" ||
-          ar_log "stopping the listener of ${AR_RECOVERED_FROM_V} failed: $AR_HOOK_ERROR"
+      # As in ar__cutover: an old listener that cannot be stopped is gone back to.
+      if [[ -n $old ]] && ! ar_hook stopListener "$from_rel" "$AR_RECOVERED_FROM_V"; then
+        AR_CUTOVER_REASON="stopping the listener of ${AR_RECOVERED_FROM_V} failed: $AR_HOOK_ERROR"
+      else
+        AR_RECOVERED=forward
       fi
-      AR_RECOVERED=forward
     fi
     if [[ -z $AR_RECOVERED ]]; then
       AR_RECOVERED_REASON="completing the interrupted $what failed: $AR_CUTOVER_REASON"
