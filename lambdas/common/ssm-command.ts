@@ -199,7 +199,7 @@ function tail(text: string | undefined, max = 500): string {
  * The result line of a finished invocation, or the error it stands for:
  * - Success → the line (missing line: {@link CommandOutputError});
  * - Failed → a `FAILED` line becomes {@link HostStepFailedError} with the script's
- *   error; a line whose status is in `resultOnFailure` (ROLLED_BACK, exit 3) is a
+ *   error (and the `currentVersion` it names, if any); a line whose status is in `resultOnFailure` (ROLLED_BACK, exit 3) is a
  *   result; anything else is {@link HostStepFailedError} with the exit code and stderr;
  * - TimedOut (execution) → {@link CommandTimedOutError};
  * - Undeliverable, DeliveryTimedOut, Terminated → {@link HostUnreachableError};
@@ -237,7 +237,12 @@ export async function interpretInvocation(args: {
   // Failed
   const line = result?.line;
   if (line?.status === "FAILED") {
-    throw new HostStepFailedError(`${what} failed on ${instance}: ${String(line.error ?? "")}`);
+    // A step that failed after its cutover names the release that serves: so does the error.
+    const serves =
+      typeof line.currentVersion === "string" ? ` (it serves ${line.currentVersion})` : "";
+    throw new HostStepFailedError(
+      `${what} failed on ${instance}${serves}: ${String(line.error ?? "")}`,
+    );
   }
   if (line !== undefined && (args.resultOnFailure ?? []).includes(String(line.status))) {
     return line;

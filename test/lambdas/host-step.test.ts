@@ -607,6 +607,22 @@ describe("runHostStep: finished commands", () => {
       "stage failed on i-0123456789abcdef0: sha256 mismatch for /tmp/a.tar.gz",
     ],
     [
+      "a FAILED line naming the release that serves",
+      invocation({
+        Status: "Failed",
+        StatusDetails: "Failed",
+        ResponseCode: 1,
+        StandardOutputContent: line({
+          step: "stage",
+          status: "FAILED",
+          error: "resume failed",
+          currentVersion: "2.0.0",
+        }),
+      }),
+      "HostStepFailedError",
+      "stage failed on i-0123456789abcdef0 (it serves 2.0.0): resume failed",
+    ],
+    [
       "exit 2 without a line",
       invocation({
         Status: "Failed",
