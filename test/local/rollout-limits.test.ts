@@ -142,6 +142,7 @@ describe(`a rollout of MAX_WAVES (${MAX_WAVES}) waves`, () => {
         bakeSeconds: 1,
         dryRun: false,
         waves: Array.from({ length: MAX_WAVES }, () => 1),
+        mode: "rollout",
       }),
       "load-wave": (e) => ({
         wave: e.wave,
