@@ -632,20 +632,21 @@ export const SwitchResultSchema = z.object({
 export type SwitchResult = z.infer<typeof SwitchResultSchema>;
 
 /** rollback result (the Rollback document); a job snapshot when it rolled back as asked. */
-export const RollbackResultSchema = z.object({
+export const RollbackResultSchema = SwitchResultSchema.pick({
+  fromVersion: true,
+  toVersion: true,
+  currentVersion: true,
+  oldRelease: true,
+  switchMode: true,
+  suspendMs: true,
+  listenerGapMs: true,
+  unservedMs: true,
+  refused: true,
+  reason: true,
+  jobs: true,
+}).extend({
   step: z.literal("rollback"),
   status: z.enum(["ROLLED_BACK", "UNCHANGED", "SKIPPED"]),
-  fromVersion: OptionalText,
-  toVersion: OptionalText,
-  currentVersion: OptionalText,
-  oldRelease: OptionalText,
-  switchMode: OptionalText,
-  suspendMs: OptionalCount,
-  listenerGapMs: OptionalCount,
-  unservedMs: OptionalCount,
-  refused: OptionalCount,
-  reason: OptionalText,
-  jobs: SwitchResultSchema.shape.jobs,
 });
 /** See {@link RollbackResultSchema}. */
 export type RollbackResult = z.infer<typeof RollbackResultSchema>;

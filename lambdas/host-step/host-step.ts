@@ -371,6 +371,22 @@ export function notServingReason(result: PreflightResult, rollout: Rollout): str
   return result.reason ?? `on ${rollout.targetVersion} but not serving it`;
 }
 
+/** Host item fields of a step that moved the agent between releases (switch, rollback). */
+function cutoverFields(
+  result: Pick<
+    SwitchResult,
+    "fromVersion" | "toVersion" | "currentVersion" | "suspendMs" | "listenerGapMs" | "unservedMs"
+  >,
+): Omit<StepResultFields, "stepMs"> {
+  return {
+    fromVersion: orUndefined(result.fromVersion),
+    toVersion: orUndefined(result.currentVersion ?? result.toVersion),
+    suspendMs: orUndefined(result.suspendMs),
+    listenerGapMs: orUndefined(result.listenerGapMs),
+    unservedMs: orUndefined(result.unservedMs),
+  };
+}
+
 /** The steps, in order: what each one sends, expects back, records and reports. */
 const STEPS: Readonly<Record<HostStepName, Step>> = {
   preflight: defineStep({
@@ -430,13 +446,7 @@ const STEPS: Readonly<Record<HostStepName, Step>> = {
         await writeAbandoned(deps, rollout, host, result.abandonedRelease);
       }
     },
-    fields: (result) => ({
-      fromVersion: orUndefined(result.fromVersion),
-      toVersion: orUndefined(result.currentVersion ?? result.toVersion),
-      suspendMs: orUndefined(result.suspendMs),
-      listenerGapMs: orUndefined(result.listenerGapMs),
-      unservedMs: orUndefined(result.unservedMs),
-    }),
+    fields: (result) => cutoverFields(result),
     summary: (result) => ({
       fromVersion: result.fromVersion,
       toVersion: result.toVersion,
@@ -497,13 +507,7 @@ const STEPS: Readonly<Record<HostStepName, Step>> = {
     parameters: rollbackParameters,
     schema: RollbackResultSchema,
     record: recordRollback,
-    fields: (result) => ({
-      fromVersion: orUndefined(result.fromVersion),
-      toVersion: orUndefined(result.currentVersion ?? result.toVersion),
-      suspendMs: orUndefined(result.suspendMs),
-      listenerGapMs: orUndefined(result.listenerGapMs),
-      unservedMs: orUndefined(result.unservedMs),
-    }),
+    fields: (result) => cutoverFields(result),
     summary: (result) => ({
       fromVersion: result.fromVersion,
       toVersion: result.toVersion,
