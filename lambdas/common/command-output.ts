@@ -69,6 +69,13 @@ export function parseLastJsonLine(stdout: string): Record<string, unknown> | und
   return line === undefined ? undefined : parseJsonObject(line.trim());
 }
 
+/** sha256 (hex) of the last non-blank line of `stdout`, as printed: what the integrity line announces. */
+export function lastLineSha256(stdout: string): string {
+  return createHash("sha256")
+    .update(lastLine(stdout) ?? "", "utf8")
+    .digest("hex");
+}
+
 /**
  * The digest of the integrity line (`result-sha256 <hex>`) in a stdout, or undefined.
  * Only whole lines count; the last one wins.
@@ -184,9 +191,7 @@ export async function readResultLine(
     throw error;
   }
   const text = lastLine(stdout);
-  const actual = createHash("sha256")
-    .update(text ?? "", "utf8")
-    .digest("hex");
+  const actual = lastLineSha256(stdout);
   if (actual !== digest) {
     throw new CommandOutputError(
       `result line of ${url} does not match the instance's inline result-sha256: expected ${digest}, got ${actual}`,

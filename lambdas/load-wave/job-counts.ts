@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import {
   type CommandInvocation,
   paginateListCommandInvocations,
@@ -16,7 +15,7 @@ import {
   type SSMClient,
 } from "@aws-sdk/client-ssm";
 import type { Clock } from "../common/clock.js";
-import { findResultDigest, parseLastJsonLine } from "../common/command-output.js";
+import { findResultDigest, lastLineSha256, parseLastJsonLine } from "../common/command-output.js";
 import { JobCountResultSchema } from "../common/schemas.js";
 
 /** SendCommand takes at most 50 InstanceIds. */
@@ -139,10 +138,8 @@ function answerOf(invocation: CommandInvocation): JobCount {
   const output = invocation.CommandPlugins?.[0]?.Output ?? "";
   const stdout = output.split(STDERR_TITLE)[0] ?? "";
   const line = parseLastJsonLine(stdout);
-  const digest = findResultDigest(stdout);
-  const printed = stdout.trimEnd().split("\n").at(-1)?.trim() ?? "";
   // The result line must be the one its integrity line announced, whole.
-  if (line === undefined || digest !== createHash("sha256").update(printed).digest("hex")) {
+  if (line === undefined || findResultDigest(stdout) !== lastLineSha256(stdout)) {
     return { reason: "printed no job count" };
   }
   const parsed = JobCountResultSchema.safeParse(line);
