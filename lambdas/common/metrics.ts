@@ -13,6 +13,8 @@
  * | `HostsFinished` | Count | outcome (upgraded, skipped, rolled-back, failed, not-started) | record-host, once per host |
  * | `Switches` | Count | profile, outcome (switched, rolled-back) | host-step, per switch result |
  * | `SuspendWindow`, `ListenerGap` | Milliseconds | profile | host-step, per switch result |
+ * | `UnservedTime` | Milliseconds | profile | host-step, per switch result the probe measured (client-seen time the port went unserved) |
+ * | `RefusedConnections` | Count | profile | host-step, per switch result the probe measured |
  * | `JobsRunningAtSwitch` | Count | profile | host-step, per switch result |
  * | `RolloutsFinished` | Count | outcome (succeeded, halted, failed) | finish-rollout |
  * | `RolloutDuration` | Milliseconds | outcome | finish-rollout |
@@ -37,6 +39,8 @@ export const METRIC = {
   switches: "Switches",
   suspendWindow: "SuspendWindow",
   listenerGap: "ListenerGap",
+  unservedTime: "UnservedTime",
+  refusedConnections: "RefusedConnections",
   jobsRunningAtSwitch: "JobsRunningAtSwitch",
   rolloutsFinished: "RolloutsFinished",
   rolloutDuration: "RolloutDuration",
@@ -84,6 +88,10 @@ export interface SwitchOutcome {
   readonly status: string | undefined;
   readonly suspendMs?: number;
   readonly listenerGapMs?: number;
+  /** Client-seen time the port went unserved (the switch's probe); null when not measured. */
+  readonly unservedMs?: number | null;
+  /** Connections the probe saw refused during the switch; null when not measured. */
+  readonly refused?: number | null;
   /** Jobs the snapshot found running at the switch; anything but a number is ignored. */
   readonly jobsRunning?: unknown;
 }
@@ -156,13 +164,23 @@ export function createRolloutMetrics(
         values: [count(METRIC.hostsFinished, 1)],
       });
     },
-    switchFinished({ profile, status, suspendMs, listenerGapMs, jobsRunning }) {
+    switchFinished({
+      profile,
+      status,
+      suspendMs,
+      listenerGapMs,
+      unservedMs,
+      refused,
+      jobsRunning,
+    }) {
       const outcome = MEASURED_SWITCHES[status ?? ""];
       if (outcome === undefined) return;
       sink({ dimensions: { profile, outcome }, values: [count(METRIC.switches, 1)] });
       const values = [
         ...(suspendMs === undefined ? [] : [ms(METRIC.suspendWindow, suspendMs)]),
         ...(listenerGapMs === undefined ? [] : [ms(METRIC.listenerGap, listenerGapMs)]),
+        ...(unservedMs == null ? [] : [ms(METRIC.unservedTime, unservedMs)]),
+        ...(refused == null ? [] : [count(METRIC.refusedConnections, refused)]),
         ...(typeof jobsRunning === "number"
           ? [count(METRIC.jobsRunningAtSwitch, jobsRunning)]
           : []),

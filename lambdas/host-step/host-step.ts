@@ -454,6 +454,8 @@ const STEPS: Readonly<Record<HostStepName, Step>> = {
       oldRelease: result.oldRelease,
       suspendMs: result.suspendMs,
       listenerGapMs: result.listenerGapMs,
+      unservedMs: result.unservedMs,
+      refused: result.refused,
       healthMs: result.healthMs,
       configureReport: result.configureReport,
       jobCount: result.jobs?.count,
@@ -580,13 +582,15 @@ async function complete(
     });
   }
   if (step === "switch") {
-    const { suspendMs, listenerGapMs } = fields;
-    const jobsRunning = outcome.summary?.jobCount;
+    const { suspendMs, listenerGapMs, unservedMs } = fields;
+    const { jobCount: jobsRunning, refused } = outcome.summary;
     deps.metrics?.switchFinished({
       profile: rollout.profile,
       status: outcome.status,
       suspendMs,
       listenerGapMs,
+      unservedMs,
+      refused: typeof refused === "number" ? refused : undefined,
       jobsRunning,
     });
   }

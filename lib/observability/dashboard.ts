@@ -32,9 +32,10 @@ const PERCENTILES = ["p50", "p90", "p99"] as const;
 
 /**
  * The operator's view of rollouts and of the nightly cleanup, without opening an
- * execution: hosts and rollouts by outcome, rollbacks, suspend windows and listener
- * gaps per profile (p50/p90/p99), rollout durations, cleanup results and overdue
- * snapshots, dead-letter queue depth, and each function's errors and throttles.
+ * execution: hosts and rollouts by outcome, rollbacks, suspend windows, unserved time
+ * (beside refused connections) and listener gaps per profile (p50/p90/p99), rollout
+ * durations, cleanup results and overdue snapshots, dead-letter queue depth, and each
+ * function's errors and throttles.
  */
 export class RolloutDashboard extends Construct {
   /** The dashboard. */
@@ -49,7 +50,9 @@ export class RolloutDashboard extends Construct {
         period,
         label: outcome,
       });
-    const perProfile = (name: typeof METRIC.suspendWindow | typeof METRIC.listenerGap) =>
+    const perProfile = (
+      name: typeof METRIC.suspendWindow | typeof METRIC.unservedTime | typeof METRIC.listenerGap,
+    ) =>
       props.profiles.flatMap((profile) =>
         PERCENTILES.map((statistic) =>
           rolloutMetric(name, {
@@ -143,12 +146,25 @@ export class RolloutDashboard extends Construct {
       new GraphWidget({
         title: "Suspend window per profile (ms)",
         left: perProfile(METRIC.suspendWindow),
-        width: 8,
+        width: 6,
+      }),
+      new GraphWidget({
+        title: "Unserved time per profile (ms) and refused connections",
+        left: perProfile(METRIC.unservedTime),
+        right: props.profiles.map((profile) =>
+          rolloutMetric(METRIC.refusedConnections, {
+            dimensions: { profile },
+            statistic: "Sum",
+            period: HOUR,
+            label: `${profile} refused`,
+          }),
+        ),
+        width: 6,
       }),
       new GraphWidget({
         title: "Listener gap per profile (ms)",
         left: perProfile(METRIC.listenerGap),
-        width: 8,
+        width: 6,
       }),
       new GraphWidget({
         title: "Rollout duration (ms) and jobs running at the switch",
@@ -168,7 +184,7 @@ export class RolloutDashboard extends Construct {
             label: `${profile} jobs at switch`,
           }),
         ),
-        width: 8,
+        width: 6,
       }),
     );
     this.dashboard.addWidgets(

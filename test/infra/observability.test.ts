@@ -112,6 +112,34 @@ describe("dashboard", () => {
     expect(stats).toEqual(profiles.flatMap(() => ["p50", "p90", "p99"]));
   });
 
+  it("shows unserved-time percentiles p50/p90/p99 beside refused connections for each deployed profile", () => {
+    // Prepare
+    const profiles = listProfiles(projectPath("profiles"));
+    const row = (name: string, profile: string) => [
+      "AgentRollout",
+      name,
+      "profile",
+      profile,
+      "service",
+      "agent-rollout",
+    ];
+
+    // Act
+    const title = "Unserved time per profile (ms) and refused connections";
+    const rows = widgetMetrics(title);
+    const stats = widgetStats(title);
+
+    // Assess
+    expect(rows).toEqual([
+      ...profiles.flatMap((profile) => [0, 1, 2].map(() => row("UnservedTime", profile))),
+      ...profiles.map((profile) => row("RefusedConnections", profile)),
+    ]);
+    expect(stats).toEqual([
+      ...profiles.flatMap(() => ["p50", "p90", "p99"]),
+      ...profiles.map(() => "Sum"),
+    ]);
+  });
+
   it("shows cleanup results, dead-letter queue depth, and errors and throttles of every function", () => {
     // Act
     const cleanup = widgetMetrics("Nightly cleanup: snapshots per night");

@@ -96,7 +96,7 @@ describe("domain metrics", () => {
     expect(records).toEqual([]);
   });
 
-  it("host-step measures a rolled-back switch: suspend window, listener gap, jobs, by profile", async () => {
+  it("host-step measures a rolled-back switch: suspend window, listener gap, unserved time, refused connections, jobs, by profile", async () => {
     // Prepare
     const rollout = rolloutItem();
     const store = new MemoryLedgerStore();
@@ -125,6 +125,8 @@ describe("domain metrics", () => {
         oldRelease: "/opt/agent/releases/1.0.0",
         suspendMs: 1200,
         listenerGapMs: 450,
+        unservedMs: 35,
+        refused: 12,
         jobs: { count: 3, sha256, items },
         reason: "health check failed",
       })}\n`,
@@ -174,6 +176,8 @@ describe("domain metrics", () => {
         values: [
           { name: "SuspendWindow", unit: "Milliseconds", value: 1200 },
           { name: "ListenerGap", unit: "Milliseconds", value: 450 },
+          { name: "UnservedTime", unit: "Milliseconds", value: 35 },
+          { name: "RefusedConnections", unit: "Count", value: 12 },
           { name: "JobsRunningAtSwitch", unit: "Count", value: 3 },
         ],
       },
@@ -313,6 +317,44 @@ describe("createRolloutMetrics", () => {
       {
         dimensions: { profile: "demo", outcome: "switched" },
         values: [{ name: "Switches", unit: "Count", value: 1 }],
+      },
+    ]);
+  });
+
+  it("measures unserved time and refused connections only when the probe measured them", () => {
+    // Prepare
+    const { metrics, records } = recorder();
+
+    // Act
+    metrics.switchFinished({
+      profile: "demo",
+      status: "SWITCHED",
+      suspendMs: 40,
+      unservedMs: null,
+      refused: null,
+    });
+    metrics.switchFinished({ profile: "demo", status: "SWITCHED", unservedMs: 0, refused: 0 });
+
+    // Assess
+    expect(records).toEqual([
+      {
+        dimensions: { profile: "demo", outcome: "switched" },
+        values: [{ name: "Switches", unit: "Count", value: 1 }],
+      },
+      {
+        dimensions: { profile: "demo" },
+        values: [{ name: "SuspendWindow", unit: "Milliseconds", value: 40 }],
+      },
+      {
+        dimensions: { profile: "demo", outcome: "switched" },
+        values: [{ name: "Switches", unit: "Count", value: 1 }],
+      },
+      {
+        dimensions: { profile: "demo" },
+        values: [
+          { name: "UnservedTime", unit: "Milliseconds", value: 0 },
+          { name: "RefusedConnections", unit: "Count", value: 0 },
+        ],
       },
     ]);
   });

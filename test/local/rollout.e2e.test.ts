@@ -109,6 +109,11 @@ describe("local mode", () => {
     const suspend = report.metrics.find((m) => m.name === "SuspendWindow");
     expect(suspend?.samples).toBe(3);
     expect(suspend?.max).toBe(Math.max(...report.hosts.map((h) => h.suspendMs ?? -1)));
+    // The demo profile names hook.endpoint: the probe measured every switch.
+    const unserved = metric("UnservedTime", "profile=demo");
+    expect(unserved?.samples).toBe(3);
+    expect(unserved?.max).toBe(Math.max(...report.hosts.map((h) => h.unservedMs ?? -1)));
+    expect(metric("RefusedConnections", "profile=demo")?.samples).toBe(3);
     expect(report.metrics.filter((m) => m.dimensions.includes("rolled-back"))).toEqual([]);
     expect(result.stdout).toMatch(/^HostsFinished\s+outcome=upgraded\s+Count\s+3\s+3\s/m);
     // Nothing of the fleet keeps running after the command.

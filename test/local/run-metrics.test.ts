@@ -40,9 +40,21 @@ describe("run metrics", () => {
     metrics.hostFinished("FAILED");
     const from = await logOffset(file);
     await appendFile(file, `${JSON.stringify({ level: "INFO", message: "invocation start" })}\n`);
-    for (const suspendMs of [120, 80, 200]) {
+    // The probe measured two of the three switches (the third: no hook.endpoint).
+    for (const [suspendMs, unservedMs, refused] of [
+      [120, 4, 2],
+      [80, 0, 0],
+      [200, null, null],
+    ] as const) {
       metrics.hostFinished("UPGRADED");
-      metrics.switchFinished({ profile: "demo", status: "SWITCHED", suspendMs, jobsRunning: 2 });
+      metrics.switchFinished({
+        profile: "demo",
+        status: "SWITCHED",
+        suspendMs,
+        unservedMs,
+        refused,
+        jobsRunning: 2,
+      });
     }
 
     // Act
@@ -70,6 +82,15 @@ describe("run metrics", () => {
         max: 2,
       },
       {
+        name: "RefusedConnections",
+        dimensions: "profile=demo",
+        unit: "Count",
+        samples: 2,
+        sum: 2,
+        min: 0,
+        max: 2,
+      },
+      {
         name: "SuspendWindow",
         dimensions: "profile=demo",
         unit: "Milliseconds",
@@ -87,6 +108,15 @@ describe("run metrics", () => {
         min: 1,
         max: 1,
       },
+      {
+        name: "UnservedTime",
+        dimensions: "profile=demo",
+        unit: "Milliseconds",
+        samples: 2,
+        sum: 4,
+        min: 0,
+        max: 4,
+      },
     ]);
     expect(text.split("\n")).toEqual([
       "Metrics (namespace AgentRollout, as emitted):",
@@ -94,8 +124,10 @@ describe("run metrics", () => {
       "-------------------  -----------------------------  ------------  -------  ---  ---  ---",
       "HostsFinished        outcome=upgraded               Count         3        3    -    -",
       "JobsRunningAtSwitch  profile=demo                   Count         3        6    -    -",
+      "RefusedConnections   profile=demo                   Count         2        2    -    -",
       "SuspendWindow        profile=demo                   Milliseconds  3        400  80   200",
       "Switches             profile=demo,outcome=switched  Count         3        3    -    -",
+      "UnservedTime         profile=demo                   Milliseconds  2        4    0    4",
     ]);
   });
 
