@@ -55,7 +55,7 @@ import {
 } from "./report.js";
 import type { RolloutMeasurement, RolloutSpec, ScenarioSpec } from "./scenario.js";
 import { runSwitchModesBench, switchModesTable } from "./switch-modes.js";
-import { runSwitchWindowBench } from "./switch-window.js";
+import { runSwitchWindowBench, switchWindowTable } from "./switch-window.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -143,13 +143,8 @@ async function main(): Promise<void> {
     say();
     say(`== 1. Switch window: one demo-agent host, ${sizes.switches} switches, 5 jobs each`);
     const sw = await runSwitchWindowBench({ switches: sizes.switches, jobsPerHost: 5 });
-    printTable(
-      ["", "median", "p95", "max"],
-      [
-        ["suspend window ms", sw.suspendMs.median, sw.suspendMs.p95, sw.suspendMs.max],
-        ["listener gap ms", sw.listenerGapMs.median, sw.listenerGapMs.p95, sw.listenerGapMs.max],
-      ],
-    );
+    const rows = switchWindowTable(sw);
+    printTable(rows[0]?.map(String) ?? [], rows.slice(1));
     say(`jobs lost: ${sw.jobsLost}`);
     await switchModes(sizes);
 

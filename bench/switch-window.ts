@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { table } from "../local/format.js";
 import { buildArtifacts, TestHost } from "../test/host/harness.js";
 
 /** Distribution of one measure, in ms. */
@@ -114,14 +115,21 @@ export async function runSwitchWindowBench(
   }
 }
 
+/** The table of docs/benchmarks.md: the header row, then one row per measure. */
+export function switchWindowTable(result: SwitchWindowResult): (string | number)[][] {
+  const row = (name: string, s: Stats) => [name, s.median, s.p95, s.max];
+  return [
+    ["", "median", "p95", "max"],
+    row("suspend window ms", result.suspendMs),
+    row("listener gap ms", result.listenerGapMs),
+  ];
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [switches, jobsPerHost] = process.argv.slice(2).map(Number);
   const r = await runSwitchWindowBench({ switches, jobsPerHost });
-  const row = (name: string, s: Stats) =>
-    `${name.padEnd(16)}${String(s.median).padStart(8)}${String(s.p95).padStart(8)}${String(s.max).padStart(8)}`;
+  const rows = switchWindowTable(r);
   console.log(`switch window, demo agent, ${r.switches} switches`);
-  console.log(`${"".padEnd(16)}${"median".padStart(8)}${"p95".padStart(8)}${"max".padStart(8)}`);
-  console.log(row("suspend ms", r.suspendMs));
-  console.log(row("listener gap ms", r.listenerGapMs));
+  console.log(table(rows[0]?.map(String) ?? [], rows.slice(1)));
   console.log(`jobs lost: ${r.jobsLost}`);
 }
