@@ -3,6 +3,7 @@
  * the SSM operations (status aggregation, counts, truncated output) and the
  * snapshots local mode and tests read through `LocalSsm.invocations()`.
  */
+import { isoTime } from "../../lambdas/common/clock.js";
 import {
   type CommandRecord,
   type InvocationRecord,
@@ -23,8 +24,9 @@ export function seconds(ms: number): number {
   return ms / 1000;
 }
 
+/** A plugin's start or end time as SSM reports it: ISO, or "" before it happened. */
 function isoOrEmpty(ms: number | undefined): string {
-  return ms === undefined ? "" : new Date(ms).toISOString();
+  return ms === undefined ? "" : isoTime(ms);
 }
 
 function elapsed(step: StepRecord): string {
