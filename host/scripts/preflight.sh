@@ -12,8 +12,10 @@
 #   default check); AR_PROFILE_DIR, AR_HOST_ROOT.
 # Output: result-sha256 line, then one JSON line, status READY | SKIPPED | COUNTED
 #   (exit 0) or FAILED (exit 1, 2 for bad parameters), with currentVersion,
-#   targetVersion, freeMb, reason (READY on target); COUNTED: currentVersion, jobCount,
-#   declaredNone (hook.listJobs=none).
+#   targetVersion, freeMb, reason (READY on target), switchRecords (SKIPPED: the other
+#   rollouts whose switch to the target left a release here, lib/snapshot.sh
+#   ar_switch_records); COUNTED: currentVersion, jobCount, declaredNone
+#   (hook.listJobs=none).
 # shellcheck source-path=SCRIPTDIR
 set -Eeuo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -23,9 +25,10 @@ source "$here/lib/profile.sh"
 source "$here/lib/releases.sh"
 source "$here/lib/lock.sh"
 source "$here/lib/hooks.sh"
+source "$here/lib/snapshot.sh"
 
 # Filled by lib/ functions through namerefs.
-current_t='' current='' free_mb=0 job_count=0
+current_t='' current='' free_mb=0 job_count=0 records=
 
 ar_init preflight
 ar_param profile
@@ -91,6 +94,8 @@ if [[ $current == "$target" ]]; then
     repair="on $target but not serving ($AR_HOOK_ERROR)"
   fi
   if [[ -z $repair ]]; then
+    ar_switch_records records "$target" "${PARAM[rolloutId]}"
+    ar_out_raw switchRecords "$records"
     ar_emit SKIPPED
     exit 0
   fi

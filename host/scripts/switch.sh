@@ -7,11 +7,14 @@
 # stop-start or overlap; flips back if the new release does not come up: ROLLED_BACK)
 # -> resume, on every way out once suspended. On the target and serving: UNCHANGED,
 # nothing touched (repeating this rollout's switch if it did it, or taking over the
-# switch of a rollout that left the agent suspended on it); on the target but not
+# switch of a rollout that left the agent suspended on it, or of the rollout named by
+# adoptRolloutId: one whose run ended before its switch's result reached the ledger);
+# on the target but not
 # serving: its listener restarted (UNCHANGED, with a reason). A cutover a killed run
 # left half done is finished or undone first; if that completed a switch to this very
 # target it is reported SWITCHED, with a snapshot taken now.
-# Inputs: SSM_profile, SSM_targetVersion, SSM_rolloutId; AR_PROFILE_DIR, AR_HOST_ROOT.
+# Inputs: SSM_profile, SSM_targetVersion, SSM_rolloutId, SSM_adoptRolloutId (may be
+#   empty); AR_PROFILE_DIR, AR_HOST_ROOT.
 # Output: result-sha256 line, then one JSON line, status SWITCHED | UNCHANGED (exit
 #   0), ROLLED_BACK (exit 3) or FAILED (exit 1, 2 for bad parameters), with
 #   fromVersion, toVersion, currentVersion, oldRelease, switchMode, suspendMs,
@@ -39,6 +42,7 @@ ar_init switch
 ar_param profile
 ar_param targetVersion
 ar_param rolloutId
+ar_param adoptRolloutId
 ar_load_profile "${PARAM[profile]}"
 to_v=${PARAM[targetVersion]} rid=${PARAM[rolloutId]}
 export AR_TO_VERSION=$to_v
@@ -76,6 +80,10 @@ fi
 left_by='' step_left=''
 if [[ -f $AR_STATE/suspended ]]; then read -r step_left left_by <"$AR_STATE/suspended" || :; fi
 [[ $step_left == switch && $left_by != "$rid" && $left_by =~ $AR_RE_ROLLOUT_ID ]] || left_by=''
+# The orchestrator names a rollout whose switch here finished but never reached the
+# ledger (its run ended first): this one reports and records that switch (below).
+adopt=${PARAM[adoptRolloutId]}
+[[ $adopt != "$rid" ]] || adopt=''
 ar_heal_interrupted_suspend
 
 # The recovery has just tried this very target and it did not come up: not twice in one
@@ -127,14 +135,20 @@ if [[ $from_t == "$to_t" ]]; then
     exit 0
   fi
   from_v=$to_v old_release=''
-  other=$AR_STATE/snapshots/$left_by.switch
-  if [[ ! -f $record && -n $left_by && -f $other && -f ${other%.switch}.jobs ]] &&
-    grep -qxF -- "toVersion=$to_v" "$other" && grep -q '^oldRelease=.' -- "$other"; then
-    ar_log "taking over the switch of rollout $left_by, which left the agent suspended"
-    if ! { mv -T -- "${other%.switch}.jobs" "$snapshot" && mv -T -- "$other" "$record"; }; then
-      ar_fail 1 "cannot take over the records of rollout $left_by"
+  for owner in "$left_by" "$adopt"; do
+    other=$AR_STATE/snapshots/$owner.switch
+    if [[ ! -f $record && -n $owner && -f $other && -f ${other%.switch}.jobs ]] &&
+      grep -qxF -- "toVersion=$to_v" "$other" && grep -q '^oldRelease=.' -- "$other"; then
+      if [[ $owner == "$left_by" ]]; then
+        ar_log "taking over the switch of rollout $owner, which left the agent suspended"
+      else
+        ar_log "taking over the switch of rollout $owner, whose result never reached the ledger"
+      fi
+      if ! { mv -T -- "${other%.switch}.jobs" "$snapshot" && mv -T -- "$other" "$record"; }; then
+        ar_fail 1 "cannot take over the records of rollout $owner"
+      fi
     fi
-  fi
+  done
   if [[ -f $record ]]; then
     declare -A done_switch=()
     while IFS='=' read -r key value; do done_switch[$key]=$value; done <"$record"

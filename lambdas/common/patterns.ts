@@ -17,6 +17,8 @@ export const PATTERNS = {
   optionalVersion: "^([0-9]+(\\.[0-9]+){0,3}([-+][0-9A-Za-z.]{1,32})?)?$",
   /** Step Functions execution name. */
   rolloutId: "^[A-Za-z0-9_-]{1,80}$",
+  /** An execution name or nothing: the Switch document's rollout to adopt. */
+  optionalRolloutId: "^([A-Za-z0-9_-]{1,80})?$",
   /** Lower-case hex sha256. */
   sha256: "^[a-f0-9]{64}$",
   /**
@@ -149,6 +151,7 @@ export const PARAMETER_PATTERNS: Readonly<Record<string, string>> = {
   fromVersion: PATTERNS.optionalVersion,
   toVersion: PATTERNS.optionalVersion,
   rolloutId: PATTERNS.rolloutId,
+  adoptRolloutId: PATTERNS.optionalRolloutId,
   artifactUrl: PATTERNS.artifactUrl,
   artifactSha256: PATTERNS.sha256,
   snapshotSha256: PATTERNS.sha256,

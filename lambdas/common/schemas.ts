@@ -570,6 +570,11 @@ export const PreflightResultSchema = z.object({
   freeMb: OptionalCount,
   /** READY on the target: why the host does not serve it (what a switch must repair). */
   reason: OptionalText,
+  /**
+   * SKIPPED: the other rollouts whose switch record on the host names the target and a
+   * release they left (host/scripts/lib/snapshot.sh, `ar_switch_records`).
+   */
+  switchRecords: z.array(RolloutIdSchema).max(20).optional(),
 });
 /** See {@link PreflightResultSchema}. */
 export type PreflightResult = z.infer<typeof PreflightResultSchema>;

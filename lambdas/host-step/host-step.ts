@@ -320,6 +320,8 @@ interface StepSpec<R extends { status: string }> extends Omit<Step, "finish"> {
   statusOf?(result: R, rollout: Rollout): string;
   /** Refuses a result that contradicts the rollout (throws `CommandOutputError`). */
   check?(result: R, rollout: Rollout): void;
+  /** Completes the result with what the ledger knows (preflight: a switch to report). */
+  resolve?(deps: HostStepDeps, rollout: Rollout, host: HostRef, result: R): Promise<R>;
   /** Writes what the result reports beyond the host item (the switch's job snapshot). */
   record?(deps: HostStepDeps, rollout: Rollout, host: HostRef, result: R): Promise<void>;
   /** Host item fields the result sets, besides the step's duration. */
@@ -332,8 +334,9 @@ function defineStep<R extends { status: string }>(spec: StepSpec<R>): Step {
   return {
     ...spec,
     finish: async (deps, rollout, host, line) => {
-      const result = parseResult(spec.schema, line, spec.step);
-      spec.check?.(result, rollout);
+      const parsed = parseResult(spec.schema, line, spec.step);
+      spec.check?.(parsed, rollout);
+      const result = (await spec.resolve?.(deps, rollout, host, parsed)) ?? parsed;
       await spec.record?.(deps, rollout, host, result);
       return {
         status: spec.statusOf?.(result, rollout) ?? result.status,
@@ -371,6 +374,37 @@ export function notServingReason(result: PreflightResult, rollout: Rollout): str
   return result.reason ?? `on ${rollout.targetVersion} but not serving it`;
 }
 
+/** A preflight result, with the unreported switch the host's switch is to take over. */
+type PreflightOutcome = PreflightResult & { readonly adoptRolloutId?: string };
+
+/**
+ * A host on the target and serving it is SKIPPED, unless the switch that brought it
+ * there never reached the ledger: another rollout's switch record on the host
+ * (`switchRecords`) with no snapshot item of that rollout for this host. That run ended
+ * before the switch's result arrived (its execution stopped mid-switch, the rollout
+ * failed while the command still ran); unreported, the release it left would never be
+ * cleaned. Such a host is READY, and its switch takes that record over and reports it.
+ */
+async function adoptUnreportedSwitch(
+  deps: HostStepDeps,
+  rollout: Rollout,
+  host: HostRef,
+  result: PreflightOutcome,
+): Promise<PreflightOutcome> {
+  if (result.status !== "SKIPPED") return result;
+  for (const owner of result.switchRecords ?? []) {
+    if (owner === rollout.rolloutId) continue;
+    if ((await deps.store.getSnapshot(host.hostId, owner)) !== undefined) continue;
+    return {
+      ...result,
+      status: "READY",
+      reason: `the switch of rollout ${owner} to ${rollout.targetVersion} finished here but never reached the ledger: READY so that the switch reports it`,
+      adoptRolloutId: owner,
+    };
+  }
+  return result;
+}
+
 /** Host item fields of a step that moved the agent between releases (switch, rollback). */
 function cutoverFields(
   result: Pick<
@@ -389,7 +423,7 @@ function cutoverFields(
 
 /** The steps, in order: what each one sends, expects back, records and reports. */
 const STEPS: Readonly<Record<HostStepName, Step>> = {
-  preflight: defineStep({
+  preflight: defineStep<PreflightOutcome>({
     step: "preflight",
     document: "preflight",
     recorded: { step: "preflight", status: "PREFLIGHT", from: ["PENDING"] },
@@ -397,11 +431,16 @@ const STEPS: Readonly<Record<HostStepName, Step>> = {
     parameters: commonParameters,
     schema: PreflightResultSchema,
     check: checkPreflightTarget,
-    fields: (result) => ({ fromVersion: orUndefined(result.currentVersion) }),
+    resolve: adoptUnreportedSwitch,
+    fields: (result) => ({
+      fromVersion: orUndefined(result.currentVersion),
+      adoptRolloutId: result.adoptRolloutId,
+    }),
     summary: (result) => ({
       currentVersion: result.currentVersion,
       targetVersion: result.targetVersion,
       freeMb: result.freeMb,
+      reason: result.reason,
     }),
   }),
   stage: defineStep({
@@ -437,7 +476,10 @@ const STEPS: Readonly<Record<HostStepName, Step>> = {
     document: "switch",
     recorded: { step: "switch", status: "SWITCHING", from: ["STAGING"] },
     resultOnFailure: ["ROLLED_BACK"],
-    parameters: commonParameters,
+    parameters: (rollout, host) => ({
+      ...commonParameters(rollout),
+      ...(host?.adoptRolloutId === undefined ? {} : { adoptRolloutId: host.adoptRolloutId }),
+    }),
     schema: SwitchResultSchema,
     record: async (deps, rollout, host, result) => {
       if (result.status === "SWITCHED" || repeatsThisSwitch(result)) {

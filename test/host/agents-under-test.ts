@@ -19,6 +19,7 @@ import {
   SCRIPTS_DIR,
   type StepResult,
   spawnCollect,
+  ssmVariables,
   TestHost,
 } from "./harness.js";
 import { buildSecondArtifacts, SECOND_AGENT_DIR, SecondHost } from "./second-host.js";
@@ -187,6 +188,7 @@ function stepEnv(
   host: { env(extra?: Readonly<Record<string, string>>): NodeJS.ProcessEnv; root: string },
   profileDir: string,
   artifactDirs: string,
+  step: HostStep,
   params: Readonly<Record<string, string>>,
 ): NodeJS.ProcessEnv {
   return host.env({
@@ -194,7 +196,7 @@ function stepEnv(
     AR_ARTIFACT_DIRS: artifactDirs,
     // The step's scratch directories stay in the host root: a killed run leaves them.
     TMPDIR: join(host.root, "tmp"),
-    ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`SSM_${k}`, v])),
+    ...ssmVariables(params, step),
   });
 }
 
@@ -227,7 +229,7 @@ export async function demoAgent(work: string): Promise<AgentUnderTest> {
       const command = (step: HostStep, params: Readonly<Record<string, string>>) => ({
         command: "bash",
         args: [join(SCRIPTS_DIR, `${step}.sh`)],
-        env: stepEnv(host, profileDir, host.artifactDirs.join(":"), params),
+        env: stepEnv(host, profileDir, host.artifactDirs.join(":"), step, params),
       });
       return {
         root: host.root,

@@ -437,11 +437,16 @@ describe("host/scripts/lib", () => {
       ["mode", "jobCount"],
       ["mode", "jobcount"],
       ["mode", "check\n"],
+      ["adoptRolloutId", ""],
+      ["adoptRolloutId", "r-lost_1"],
+      ["adoptRolloutId", "r lost"],
+      ["adoptRolloutId", "x".repeat(81)],
     ];
     const tsVerdict = ([name, value]: [string, string]): boolean => {
       if (name === "targetVersion") return isVersion(value);
       if (name === "fromVersion" || name === "toVersion") return value === "" || isVersion(value);
       if (name === "rolloutId") return ROLLOUT_ID_PATTERN.test(value);
+      if (name === "adoptRolloutId") return value === "" || ROLLOUT_ID_PATTERN.test(value);
       if (name === "artifactSha256") return SHA256_PATTERN.test(value);
       if (name === "artifactUrl") return isArtifactUrl(value);
       if (name === "mode") return new RegExp(PATTERNS.preflightMode).test(value);
@@ -463,6 +468,6 @@ describe("host/scripts/lib", () => {
       ),
     );
     expect(bashVerdicts).toEqual(samples.map(tsVerdict));
-    expect(bashVerdicts.filter(Boolean)).toHaveLength(21);
+    expect(bashVerdicts.filter(Boolean)).toHaveLength(23);
   });
 });

@@ -32,6 +32,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll } from "vitest";
+import { parse } from "yaml";
 import {
   assembleHostDocuments,
   type HostStep,
@@ -342,6 +343,30 @@ export interface TestHostOptions {
 /** Documents assembled for each set of allowed artifact directories. */
 const cachedDocuments = new Map<string, Record<HostStep, SsmDocumentContent>>();
 
+/**
+ * The `SSM_*` variables a step's command runs with, as SSM sets them: `params`, and
+ * every parameter the command leaves out at the default its document declares.
+ *
+ * @param document - the step's document, or its step name (the document as shipped)
+ */
+export function ssmVariables(
+  params: Readonly<Record<string, string>>,
+  document: HostStep | SsmDocumentContent,
+): Record<string, string> {
+  const declared =
+    typeof document === "string"
+      ? (parse(readFileSync(join(REPO_ROOT, "host", "documents", `${document}.yaml`), "utf8")) as {
+          parameters: SsmDocumentContent["parameters"];
+        })
+      : document;
+  const defaults = Object.entries(declared.parameters).flatMap(([name, p]) =>
+    p.default === undefined ? [] : [[name, String(p.default)] as const],
+  );
+  return Object.fromEntries(
+    [...defaults, ...Object.entries(params)].map(([k, v]) => [`SSM_${k}`, v]),
+  );
+}
+
 /** A host root with the demo agent installed and its listener running. */
 export class TestHost {
   private constructor(
@@ -416,13 +441,7 @@ export class TestHost {
       cachedDocuments.set(key, documents);
     }
     const document = (opts.documents ?? documents)[step];
-    // As SSM does: a parameter not sent gets its declared default.
-    const defaults = Object.entries(document.parameters).flatMap(([name, p]) =>
-      p.default === undefined ? [] : [[name, p.default] as const],
-    );
-    const ssm = Object.fromEntries(
-      [...defaults, ...Object.entries(params)].map(([k, v]) => [`SSM_${k}`, v]),
-    );
+    const ssm = ssmVariables(params, document);
     if ((opts.via ?? "script") === "script") {
       const env = this.env({
         AR_PROFILE_DIR: opts.profileDir ?? PROFILES_DIR,

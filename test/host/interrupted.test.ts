@@ -28,6 +28,7 @@ import {
   SCRIPTS_DIR,
   setAgentFaults,
   sha256File,
+  ssmVariables,
   type TestHost,
 } from "./harness.js";
 
@@ -97,13 +98,7 @@ async function killMidStep(
 ): Promise<void> {
   const env = host.env({
     AR_PROFILE_DIR: options.profileDir ?? stopStart,
-    // SSM sets every parameter the command leaves out to its declared default.
-    ...Object.fromEntries(
-      Object.entries(stopStartDocs[step].parameters).flatMap(([k, p]) =>
-        p.default === undefined ? [] : [[`SSM_${k}`, p.default]],
-      ),
-    ),
-    ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`SSM_${k}`, v])),
+    ...ssmVariables(params, stopStartDocs[step]),
     ...options.env,
   });
   const [command, args] =

@@ -17,6 +17,7 @@ import {
   PROFILES_DIR,
   SCRIPTS_DIR,
   setAgentFaults,
+  ssmVariables,
   type TestHost,
 } from "./harness.js";
 
@@ -92,7 +93,7 @@ async function killMidSwitch(
   const child = spawn("bash", [join(SCRIPTS_DIR, "switch.sh")], {
     env: host.env({
       AR_PROFILE_DIR: profileDir,
-      ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`SSM_${k}`, v])),
+      ...ssmVariables(params, "switch"),
     }),
     detached: true,
     stdio: "ignore",

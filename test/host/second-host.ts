@@ -18,6 +18,7 @@ import {
   SCRIPTS_DIR,
   type StepResult,
   spawnCollect,
+  ssmVariables,
 } from "./harness.js";
 
 /** The second agent's sources, profile included. */
@@ -131,7 +132,7 @@ export class SecondHost {
     params: Readonly<Record<string, string>>,
     env: Readonly<Record<string, string>> = {},
   ): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
-    const ssm = Object.fromEntries(Object.entries(params).map(([k, v]) => [`SSM_${k}`, v]));
+    const ssm = ssmVariables(params, step);
     return {
       command: "bash",
       args: [join(SCRIPTS_DIR, `${step}.sh`)],

@@ -680,6 +680,54 @@ describe("switch", () => {
     expect(existsSync(host.path(".agent-rollout", "suspended"))).toBe(false);
   });
 
+  it("lists a finished switch whose result never arrived, and the switch named to adopt it reports it", async () => {
+    // Prepare: r-lost's switch finished on the host; its run ended before reading it.
+    const host = await newHost();
+    await stage(host, "2.0.0");
+    expect((await host.submitJob("held", 3, 0)).status).toBe(202);
+    const lost = await host.runStep("switch", {
+      profile: "demo",
+      targetVersion: "2.0.0",
+      rolloutId: "r-lost",
+    });
+    expect(lost.result.status).toBe("SWITCHED");
+    const snapshots = host.path(".agent-rollout", "snapshots");
+    const jobsFile = readFileSync(join(snapshots, "r-lost.jobs"), "utf8");
+    const next = { profile: "demo", targetVersion: "2.0.0", rolloutId: "r-next" };
+
+    // Act
+    const preflight = await host.runStep("preflight", next, { via: "document" });
+    const plain = await host.runStep("switch", next);
+    const adopted = await host.runStep(
+      "switch",
+      { ...next, adoptRolloutId: "r-lost" },
+      { via: "document" },
+    );
+    const again = await host.runStep("switch", { ...next, adoptRolloutId: "r-lost" });
+
+    // Assess: listed; left alone unless named; once named, r-next reports it, and again.
+    expect(preflight.result).toMatchObject({ status: "SKIPPED", switchRecords: ["r-lost"] });
+    expect(plain.result).toMatchObject({ status: "UNCHANGED", oldRelease: null });
+    expect(adopted.code).toBe(0);
+    expect(adopted.stderr).toContain(
+      "taking over the switch of rollout r-lost, whose result never reached the ledger",
+    );
+    const taken = {
+      status: "UNCHANGED",
+      fromVersion: "1.0.0",
+      currentVersion: "2.0.0",
+      oldRelease: host.path("releases", "1.0.0"),
+      jobs: { count: 1, sha256: sha256File(join(snapshots, "r-next.jobs")) },
+    };
+    expect(adopted.result).toMatchObject(taken);
+    expect(again.result).toMatchObject(taken);
+    expect(readFileSync(join(snapshots, "r-next.jobs"), "utf8")).toBe(jobsFile);
+    expect(existsSync(join(snapshots, "r-lost.switch"))).toBe(false);
+    expect(existsSync(join(snapshots, "r-lost.jobs"))).toBe(false);
+    const listed = await host.runStep("preflight", { ...next, rolloutId: "r-third" });
+    expect(listed.result).toMatchObject({ status: "SKIPPED", switchRecords: ["r-next"] });
+  });
+
   it("refuses a release that was not staged, without suspending", async () => {
     const host = await newHost();
     const { code, result } = await host.runStep("switch", {

@@ -30,6 +30,7 @@ import {
   SHA,
   s3Body,
   scriptStdout,
+  snapshotItem,
   storedInput,
   T0,
   TABLE,
@@ -312,6 +313,92 @@ describe("runHostStep: send", () => {
     // Assess
     expect(state).toMatchObject({ done: true, status: "SKIPPED" });
     expect(ssmMock).toHaveReceivedCommandTimes(SendCommandCommand, 1);
+  });
+
+  it("makes READY a host on the target whose switch never reached the ledger, and its switch adopts it", async () => {
+    // Prepare: two earlier switches to the target left records on the host; the ledger
+    // holds the snapshot of r-reported only.
+    ledger();
+    store.putItem(snapshotItem(I1, "r-reported"));
+    ssmMock
+      .on(SendCommandCommand)
+      .resolvesOnce({ Command: { CommandId: "cmd-1" } })
+      .resolves({ Command: { CommandId: "cmd-3" } });
+    ssmMock.on(GetCommandInvocationCommand, { CommandId: "cmd-1" }).resolves(
+      invocation({
+        StandardOutputContent: line({
+          step: "preflight",
+          status: "SKIPPED",
+          currentVersion: "2.0.0",
+          targetVersion: "2.0.0",
+          freeMb: 5120,
+          switchRecords: ["r-reported", "r-lost"],
+        }),
+      }),
+    );
+    ssmMock
+      .on(GetCommandInvocationCommand, { CommandId: "cmd-3" })
+      .resolves(invocation({ CommandId: "cmd-3", Status: "InProgress" }));
+
+    // Act
+    const state = await runHostStep(
+      deps(),
+      { action: "send", step: "preflight", host: HOST },
+      context(),
+    );
+    await store.recordCommand({
+      key: HOST,
+      step: "stage",
+      commandId: "cmd-2",
+      status: "STAGING",
+      from: ["PREFLIGHT"],
+      now: T0,
+    });
+    await runHostStep(deps(), { action: "send", step: "switch", host: HOST }, context(5_200));
+
+    // Assess
+    const reason =
+      "the switch of rollout r-lost to 2.0.0 finished here but never reached the ledger: READY so that the switch reports it";
+    expect(state).toMatchObject({ done: true, status: "READY", summary: { reason } });
+    expect(await ledgerHost()).toMatchObject({ adoptRolloutId: "r-lost", fromVersion: "2.0.0" });
+    expect(ssmMock).toHaveReceivedNthCommandWith(SendCommandCommand, 2, {
+      DocumentName: "AR-Switch-demo",
+      Parameters: {
+        profile: ["demo"],
+        targetVersion: ["2.0.0"],
+        rolloutId: [ROLLOUT_ID],
+        adoptRolloutId: ["r-lost"],
+      },
+    });
+  });
+
+  it("leaves SKIPPED a host on the target whose switch records the ledger all holds", async () => {
+    // Prepare
+    ledger();
+    store.putItem(snapshotItem(I1, "r-reported"));
+    ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: "cmd-1" } });
+    ssmMock.on(GetCommandInvocationCommand).resolves(
+      invocation({
+        StandardOutputContent: line({
+          step: "preflight",
+          status: "SKIPPED",
+          currentVersion: "2.0.0",
+          targetVersion: "2.0.0",
+          switchRecords: ["r-reported", ROLLOUT_ID],
+        }),
+      }),
+    );
+
+    // Act
+    const state = await runHostStep(
+      deps(),
+      { action: "send", step: "preflight", host: HOST },
+      context(),
+    );
+
+    // Assess: its own record is never adopted; the reported one is not adopted twice.
+    expect(state).toMatchObject({ done: true, status: "SKIPPED" });
+    expect(await ledgerHost()).not.toHaveProperty("adoptRolloutId");
   });
 
   it("on a Lambda retry polls the command already recorded instead of sending again", async () => {

@@ -21,6 +21,7 @@ readonly AR_RE_SHA256='^[a-f0-9]{64}$'
 readonly AR_RE_ARTIFACT_URL='^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=-]+)+|file:///([A-Za-z0-9._/-]|%[0-9A-F]{2})+)$'
 readonly AR_RE_PROFILE='^[a-z][a-z0-9-]{0,31}$'
 readonly AR_RE_PREFLIGHT_MODE='^(check|jobCount)$'
+readonly AR_RE_OPTIONAL_ROLLOUT_ID='^([A-Za-z0-9_-]{1,80})?$'
 readonly AR_VERSION_MAX=64
 
 declare -gA PARAM=()
@@ -231,6 +232,7 @@ ar_param() {
     targetVersion | releaseVersion) re=$AR_RE_VERSION ;;
     fromVersion | toVersion) re=$AR_RE_OPTIONAL_VERSION ;;
     rolloutId) re=$AR_RE_ROLLOUT_ID ;;
+    adoptRolloutId) re=$AR_RE_OPTIONAL_ROLLOUT_ID ;;
     artifactSha256 | snapshotSha256) re=$AR_RE_SHA256 ;;
     artifactUrl) re=$AR_RE_ARTIFACT_URL ;;
     mode) re=$AR_RE_PREFLIGHT_MODE ;;

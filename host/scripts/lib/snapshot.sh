@@ -66,3 +66,32 @@ ar_record_cutover() {
   read -r sum _ < <(sha256sum -- "${1%.switch}.jobs") || :
   ar_write_record "$1" "toVersion=$2" "fromVersion=$3" "oldRelease=$4" "jobsSha256=$sum"
 }
+
+# ar_switch_records VAR VERSION RID: VAR = a JSON array of the rollouts (other than RID)
+# whose switch record here says they switched this host to VERSION away from a release
+# (oldRelease), their job snapshot beside it: switches whose old release is still owed
+# a cleanup. The orchestrator asks the ledger which of them it never heard of (a run
+# that ended before its switch's result arrived) and has the next switch report it.
+# At most 20.
+ar_switch_records() {
+  local -n __ar_sr=$1
+  local __ar_f __ar_id __ar_k __ar_v __ar_to __ar_old
+  local -a __ar_ids=()
+  for __ar_f in "$AR_STATE"/snapshots/*.switch; do
+    [[ -f $__ar_f && ! -L $__ar_f && -f ${__ar_f%.switch}.jobs ]] || continue
+    __ar_id=${__ar_f##*/} __ar_id=${__ar_id%.switch}
+    [[ $__ar_id != "$3" && $__ar_id =~ $AR_RE_ROLLOUT_ID ]] || continue
+    __ar_to='' __ar_old=''
+    while IFS='=' read -r __ar_k __ar_v; do
+      case $__ar_k in
+        toVersion) __ar_to=$__ar_v ;;
+        oldRelease) __ar_old=$__ar_v ;;
+      esac
+    done <"$__ar_f"
+    [[ $__ar_to == "$2" && -n $__ar_old ]] || continue
+    __ar_ids+=("\"$__ar_id\"")
+    ((${#__ar_ids[@]} < 20)) || break
+  done
+  local IFS=,
+  __ar_sr="[${__ar_ids[*]}]"
+}

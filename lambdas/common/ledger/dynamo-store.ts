@@ -544,6 +544,7 @@ export class DynamoLedgerStore implements LedgerStore {
       "suspendMs",
       "listenerGapMs",
       "unservedMs",
+      "adoptRolloutId",
     ] as const) {
       const value = args.fields[field];
       if (value !== undefined) {

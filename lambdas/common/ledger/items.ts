@@ -181,6 +181,8 @@ export const HostSchema = z.strictObject({
   suspendMs: z.number().nonnegative().optional(),
   listenerGapMs: z.number().nonnegative().optional(),
   unservedMs: z.number().nonnegative().optional(),
+  /** Preflight: a rollout whose switch here never reached the ledger; the switch reports it. */
+  adoptRolloutId: RolloutIdSchema.optional(),
   /** When each step's result was recorded (its start is this minus `stepMs`); absent on older items. */
   preflightEndedAt: IsoTime.optional(),
   stageEndedAt: IsoTime.optional(),

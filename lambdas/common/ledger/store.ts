@@ -185,6 +185,11 @@ export interface StepResultFields {
   readonly listenerGapMs?: number;
   /** Client-seen time the port went unserved during the switch (the probe's figure). */
   readonly unservedMs?: number;
+  /**
+   * Preflight: the rollout whose switch on this host finished but never reached the
+   * ledger; this rollout's switch takes it over and reports it.
+   */
+  readonly adoptRolloutId?: string;
 }
 
 /** Arguments of {@link LedgerStore.recordStepResult}. */
