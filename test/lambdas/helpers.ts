@@ -10,10 +10,17 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Clock } from "../../lambdas/common/clock.js";
 import type { Deps } from "../../lambdas/common/deps.js";
-import type { HostItem, RolloutItem, SnapshotItem } from "../../lambdas/common/ledger/items.js";
+import type {
+  HostItem,
+  LockItem,
+  RolloutItem,
+  SnapshotItem,
+} from "../../lambdas/common/ledger/items.js";
 import {
   CLEANUP_PENDING_PK,
   hostSk,
+  LOCK_SK,
+  lockPk,
   ROLLOUT_SK,
   rolloutPk,
   snapshotPk,
@@ -187,6 +194,20 @@ export function snapshotItem(
     attempts: 0,
     createdAt,
     ...overrides,
+  };
+}
+
+/** The lock item of `fleet` held by `owner`, acquired at `acquiredAt`, a minute left from T0. */
+export function lockItem(fleet: string, owner: string, acquiredAt: string): LockItem {
+  return {
+    pk: lockPk(fleet),
+    sk: LOCK_SK,
+    kind: "lock",
+    schemaVersion: 1,
+    fleet,
+    owner,
+    acquiredAt,
+    expiresAt: Math.floor(T0 / 1000) + 60,
   };
 }
 

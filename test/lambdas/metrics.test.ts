@@ -31,8 +31,10 @@ import {
   I1,
   I2,
   jobs,
+  lockItem,
   ROLLOUT_ID,
   rolloutItem,
+  snapshotItem,
   T0,
   TABLE,
   testDeps,
@@ -198,16 +200,7 @@ describe("domain metrics", () => {
       }),
     );
     deps.store.putItem(hostItem({ hostId: I2, order: 1, status: "NOT_STARTED" }));
-    deps.store.putItem({
-      pk: `LOCK#${rollout.fleet}`,
-      sk: "LOCK",
-      kind: "lock",
-      schemaVersion: 1,
-      fleet: rollout.fleet,
-      owner: ROLLOUT_ID,
-      acquiredAt: createdAt,
-      expiresAt: Math.floor(T0 / 1000) + 60,
-    });
+    deps.store.putItem(lockItem(rollout.fleet, ROLLOUT_ID, createdAt));
     const { metrics, records } = recorder();
 
     // Act
@@ -252,26 +245,11 @@ describe("domain metrics", () => {
 
   it("nightly-cleanup measures the run and counts snapshots pending for more than N nights", async () => {
     // Prepare: one snapshot four nights old, one a night old; both hosts offline.
-    const snapshot = (hostId: string, ageMs: number): SnapshotItem => ({
-      pk: `HOST#${hostId}`,
-      sk: "SNAPSHOT#r-1",
-      kind: "snapshot",
-      schemaVersion: 1,
-      hostId,
-      rolloutId: "r-1",
-      instanceId: hostId,
-      profile: "demo",
-      oldVersion: "1.0.0",
-      oldRelease: "/opt/agent/releases/1.0.0",
-      jobCount: 2,
-      jobsSha256: "b".repeat(64),
-      chunkCount: 1,
-      cleanup: "PENDING",
-      gsi1pk: "CLEANUP#PENDING",
-      gsi1sk: `x#${hostId}`,
-      attempts: 3,
-      createdAt: new Date(T0 - ageMs).toISOString(),
-    });
+    const snapshot = (hostId: string, ageMs: number): SnapshotItem =>
+      snapshotItem(hostId, "r-1", {
+        attempts: 3,
+        createdAt: new Date(T0 - ageMs).toISOString(),
+      });
     const deps = testDeps({
       documentPrefix: "AR",
       outputBucket: BUCKET,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { HostItem, RolloutItem } from "../../lambdas/common/ledger/items.js";
+import { rolloutKey } from "../../lambdas/common/ledger/keys.js";
 import { evaluateWave } from "../../lambdas/evaluate-wave/evaluate-wave.js";
 import { finishRollout } from "../../lambdas/finish-rollout/finish-rollout.js";
 import { loadWave } from "../../lambdas/load-wave/load-wave.js";
@@ -8,6 +9,7 @@ import {
   I1,
   I2,
   I3,
+  lockItem,
   ROLLOUT_ID,
   rolloutItem,
   storedInput,
@@ -32,16 +34,7 @@ function ledger(
   for (const host of hosts) deps.store.putItem(host);
   if (lockOwner !== undefined) {
     const fleet = rollout?.fleet ?? "default";
-    deps.store.putItem({
-      pk: `LOCK#${fleet}`,
-      sk: "LOCK",
-      kind: "lock",
-      schemaVersion: 1,
-      fleet,
-      owner: lockOwner,
-      acquiredAt: EARLIER,
-      expiresAt: Math.floor(T0 / 1000) + 60,
-    });
+    deps.store.putItem(lockItem(fleet, lockOwner, EARLIER));
   }
   return deps;
 }
@@ -506,7 +499,7 @@ describe("finishRollout", () => {
         corrupt: [`ROLLOUT#${ROLLOUT_ID} ROLLOUT`],
       });
       expect(await deps.store.getLock("eu")).toBeUndefined();
-      expect(deps.store.item({ pk: `ROLLOUT#${ROLLOUT_ID}`, sk: "ROLLOUT" })).toMatchObject({
+      expect(deps.store.item(rolloutKey(ROLLOUT_ID))).toMatchObject({
         status: { DONE: "SUCCEEDED", HALTED: "HALTED", FAILED: "FAILED" }[outcome],
         finishedAt: NOW,
       });
