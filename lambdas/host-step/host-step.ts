@@ -105,7 +105,8 @@ export async function runHostStep(
     commandId = event.command.commandId;
     sentAt = event.command.sentAt ?? isoTime(start);
   } else {
-    if (step === "preflight" || step === "rollback") {
+    const spec = STEPS[step];
+    if (spec.gated === true) {
       // The first step of a host (a rollout's preflight, a rollback's only step): the
       // gate needs the live status and failedCount, not the cached plan.
       const gate = await deps.store.getRolloutGate(host.rolloutId);
@@ -125,18 +126,17 @@ export async function runHostStep(
       );
     }
     sentAt = isoTime(start);
-    const spec = STEPS[step];
     const recorded = spec.recorded === undefined ? undefined : item.commands[spec.recorded.step];
-    if (step === "verify" && item.status !== "UPGRADED") {
-      log.info("host not verified: not upgraded", { status: item.status });
-      return { step, done: true, waitSeconds: 0, status: "NOT_UPGRADED" };
-    }
-    if (step === "verify" && item.toVersion !== rollout.targetVersion) {
-      // A whole-rollout rollback whose hosts went back to different versions: the
-      // verification checks the rollout's one target version only.
-      const reason = `back on ${item.toVersion ?? "?"}, not ${rollout.targetVersion}: not verified`;
-      log.info("host not verified", { reason });
-      return { step, done: true, waitSeconds: 0, status: "NOT_VERIFIED", summary: { reason } };
+    const answer = spec.answerUnsent?.(rollout, item);
+    if (answer !== undefined) {
+      log.info("command not sent", { ...answer, hostStatus: item.status });
+      return {
+        step,
+        done: true,
+        waitSeconds: 0,
+        status: answer.status,
+        ...(answer.reason === undefined ? {} : { summary: { reason: answer.reason } }),
+      };
     }
     if (spec.recorded === undefined) {
       commandId = await send(deps, rollout, host, step, item);
@@ -306,6 +306,23 @@ interface Step {
   readonly recorded?: RecordedStep;
   /** Result statuses a failed invocation may carry (switch: ROLLED_BACK, exit 3). */
   readonly resultOnFailure: readonly string[];
+  /**
+   * The host's first step (a rollout's preflight, a rollback's only step): sent only
+   * past the gate (the rollout neither halted nor failed, failures within the
+   * threshold, none of its alarms firing).
+   */
+  readonly gated?: boolean;
+  /** The summary carries the rollout's `maxSuspendMs` (a step that suspends the agent). */
+  readonly suspendLimited?: boolean;
+  /** The answer given without sending, when the host item already decides it. */
+  answerUnsent?(rollout: Rollout, host: Host): { status: string; reason?: string } | undefined;
+  /** Emits the step's metrics from its outcome and the fields recorded. */
+  measure?(
+    deps: HostStepDeps,
+    rollout: Rollout,
+    outcome: StepOutcome,
+    fields: StepResultFields,
+  ): void;
   /** Document parameters (docs/contracts.md, "Host scripts"); `host` is the host's item. */
   parameters(rollout: Rollout, host?: Host): Record<string, string>;
   /** Checks the result line and records what it reports beyond the host item. */
@@ -427,6 +444,7 @@ const STEPS: Readonly<Record<HostStepName, Step>> = {
     step: "preflight",
     document: "preflight",
     recorded: { step: "preflight", status: "PREFLIGHT", from: ["PENDING"] },
+    gated: true,
     resultOnFailure: [],
     parameters: commonParameters,
     schema: PreflightResultSchema,
@@ -476,6 +494,8 @@ const STEPS: Readonly<Record<HostStepName, Step>> = {
     document: "switch",
     recorded: { step: "switch", status: "SWITCHING", from: ["STAGING"] },
     resultOnFailure: ["ROLLED_BACK"],
+    suspendLimited: true,
+    measure: measureSwitch,
     parameters: (rollout, host) => ({
       ...commonParameters(rollout),
       ...(host?.adoptRolloutId === undefined ? {} : { adoptRolloutId: host.adoptRolloutId }),
@@ -509,6 +529,14 @@ const STEPS: Readonly<Record<HostStepName, Step>> = {
     step: "verify",
     document: "preflight",
     resultOnFailure: [],
+    answerUnsent: (rollout, host) => {
+      if (host.status !== "UPGRADED") return { status: "NOT_UPGRADED" };
+      // A whole-rollout rollback whose hosts went back to different versions: the
+      // verification checks the rollout's one target version only.
+      if (host.toVersion === rollout.targetVersion) return undefined;
+      const reason = `back on ${host.toVersion ?? "?"}, not ${rollout.targetVersion}: not verified`;
+      return { status: "NOT_VERIFIED", reason };
+    },
     parameters: commonParameters,
     schema: PreflightResultSchema,
     check: checkPreflightTarget,
@@ -548,6 +576,8 @@ const STEPS: Readonly<Record<HostStepName, Step>> = {
     document: "rollback",
     recorded: { step: "rollback", status: "SWITCHING", from: ["PENDING"] },
     resultOnFailure: [],
+    gated: true,
+    suspendLimited: true,
     parameters: rollbackParameters,
     schema: RollbackResultSchema,
     record: recordRollback,
@@ -611,9 +641,10 @@ async function complete(
     resultOnFailure: STEPS[step].resultOnFailure,
   });
   const stepMs = Math.max(0, deps.clock.now() - Date.parse(sentAt));
-  const outcome = await STEPS[step].finish(deps, rollout, host, line);
+  const spec = STEPS[step];
+  const outcome = await spec.finish(deps, rollout, host, line);
   const fields: StepResultFields = { stepMs, ...outcome.fields };
-  const recorded = STEPS[step].recorded;
+  const recorded = spec.recorded;
   if (recorded !== undefined) {
     await deps.store.recordStepResult({
       key: host,
@@ -623,19 +654,7 @@ async function complete(
       now: deps.clock.now(),
     });
   }
-  if (step === "switch") {
-    const { suspendMs, listenerGapMs, unservedMs } = fields;
-    const { jobCount: jobsRunning, refused } = outcome.summary;
-    deps.metrics?.switchFinished({
-      profile: rollout.profile,
-      status: outcome.status,
-      suspendMs,
-      listenerGapMs,
-      unservedMs,
-      refused: typeof refused === "number" ? refused : undefined,
-      jobsRunning,
-    });
-  }
+  spec.measure?.(deps, rollout, outcome, fields);
   log.info("step finished", { commandId, status: outcome.status, stepMs });
   return {
     step,
@@ -645,10 +664,28 @@ async function complete(
     sentAt,
     status: outcome.status,
     summary:
-      step === "switch" || step === "rollback"
-        ? withSuspendLimit(rollout, outcome.summary)
-        : outcome.summary,
+      spec.suspendLimited === true ? withSuspendLimit(rollout, outcome.summary) : outcome.summary,
   };
+}
+
+/** The metrics of one switch result (CloudWatch embedded metric format). */
+function measureSwitch(
+  deps: HostStepDeps,
+  rollout: Rollout,
+  outcome: StepOutcome,
+  fields: StepResultFields,
+): void {
+  const { suspendMs, listenerGapMs, unservedMs } = fields;
+  const { jobCount: jobsRunning, refused } = outcome.summary;
+  deps.metrics?.switchFinished({
+    profile: rollout.profile,
+    status: outcome.status,
+    suspendMs,
+    listenerGapMs,
+    unservedMs,
+    refused: typeof refused === "number" ? refused : undefined,
+    jobsRunning,
+  });
 }
 
 /**
