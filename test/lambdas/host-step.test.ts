@@ -89,6 +89,21 @@ function line(value: Record<string, unknown>): string {
   return `diagnostics go to stderr, but some tools print here\n${scriptStdout(JSON.stringify(value))}`;
 }
 
+/** SSM sends the preflight as cmd-1 and answers it with a result line on the target. */
+function answerPreflight(fields: Record<string, unknown>): void {
+  ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: "cmd-1" } });
+  ssmMock.on(GetCommandInvocationCommand).resolves(
+    invocation({
+      StandardOutputContent: line({
+        step: "preflight",
+        currentVersion: "2.0.0",
+        targetVersion: "2.0.0",
+        ...fields,
+      }),
+    }),
+  );
+}
+
 function switchLine(count: number, overrides: Record<string, unknown> = {}) {
   const { items, sha256 } = jobs(count);
   return {
@@ -291,17 +306,7 @@ describe("runHostStep: send", () => {
   it("lets preflight through while failures are within the threshold", async () => {
     // Prepare
     ledger({ failedCount: 2, failureThreshold: 2 });
-    ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: "cmd-1" } });
-    ssmMock.on(GetCommandInvocationCommand).resolves(
-      invocation({
-        StandardOutputContent: line({
-          step: "preflight",
-          status: "SKIPPED",
-          currentVersion: "2.0.0",
-          targetVersion: "2.0.0",
-        }),
-      }),
-    );
+    answerPreflight({ status: "SKIPPED" });
 
     // Act
     const state = await runHostStep(
@@ -376,18 +381,7 @@ describe("runHostStep: send", () => {
     // Prepare
     ledger();
     store.putItem(snapshotItem(I1, "r-reported"));
-    ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: "cmd-1" } });
-    ssmMock.on(GetCommandInvocationCommand).resolves(
-      invocation({
-        StandardOutputContent: line({
-          step: "preflight",
-          status: "SKIPPED",
-          currentVersion: "2.0.0",
-          targetVersion: "2.0.0",
-          switchRecords: ["r-reported", ROLLOUT_ID],
-        }),
-      }),
-    );
+    answerPreflight({ status: "SKIPPED", switchRecords: ["r-reported", ROLLOUT_ID] });
 
     // Act
     const state = await runHostStep(
