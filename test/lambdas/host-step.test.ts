@@ -1100,16 +1100,7 @@ describe("host-step handler", () => {
       Item: input.Key?.sk === "ROLLOUT" ? rolloutItem() : hostItem({ wave: 1 }),
     }));
     ddbMock.on(UpdateCommand).resolves({});
-    ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: "cmd-1" } });
-    ssmMock.on(GetCommandInvocationCommand).resolves(
-      invocation({
-        StandardOutputContent: line({
-          step: "preflight",
-          status: "READY",
-          targetVersion: "2.0.0",
-        }),
-      }),
-    );
+    answerPreflight({ status: "READY", currentVersion: "1.0.0" });
     const { handler } = await import("../../lambdas/host-step/index.js");
 
     // Act
