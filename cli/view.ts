@@ -77,6 +77,7 @@ export function rollbackWindow(snapshot: Snapshot | undefined): string {
 
 /** The version a host runs by the ledger, when it cannot be read on the host. */
 function impliedVersion(host: Host): string | undefined {
+  if (host.runningVersion !== undefined) return host.runningVersion;
   if (host.status === "UPGRADED" || host.status === "SKIPPED") return host.toVersion;
   return host.fromVersion;
 }

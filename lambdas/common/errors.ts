@@ -52,6 +52,17 @@ export class ConfigurationError extends RolloutError {
 /** A host script reported FAILED, exited non-zero without a result, or its command was cancelled. */
 export class HostStepFailedError extends RolloutError {
   override readonly name = "HostStepFailedError";
+
+  /**
+   * @param currentVersion - the version the host serves, when the FAILED line names it
+   *   (a step that failed after its cutover, or one that left the agent where it was)
+   */
+  constructor(
+    message: string,
+    readonly currentVersion?: string,
+  ) {
+    super(message);
+  }
 }
 
 /** The command was delivered but did not finish within the document's execution timeout. */

@@ -21,6 +21,7 @@ import {
   HostStepFailedError,
   HostUnreachableError,
 } from "./errors.js";
+import { isVersion } from "./patterns.js";
 
 /** Invocation statuses after which nothing changes any more. */
 const TERMINAL_STATUSES = new Set(["Success", "Failed", "Cancelled", "TimedOut"]);
@@ -238,10 +239,14 @@ export async function interpretInvocation(args: {
   const line = result?.line;
   if (line?.status === "FAILED") {
     // A step that failed after its cutover names the release that serves: so does the error.
-    const serves =
-      typeof line.currentVersion === "string" ? ` (it serves ${line.currentVersion})` : "";
+    const current =
+      typeof line.currentVersion === "string" && isVersion(line.currentVersion)
+        ? line.currentVersion
+        : undefined;
+    const serves = current === undefined ? "" : ` (it serves ${current})`;
     throw new HostStepFailedError(
       `${what} failed on ${instance}${serves}: ${String(line.error ?? "")}`,
+      current,
     );
   }
   if (line !== undefined && (args.resultOnFailure ?? []).includes(String(line.status))) {

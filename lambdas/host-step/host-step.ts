@@ -15,7 +15,12 @@ import { alarmReason } from "../common/alarms.js";
 import { jobSnapshotSha256, verifyJobSnapshot } from "../common/command-output.js";
 import { type Deps, isoTime, type RemainingTime } from "../common/deps.js";
 import { type HostDocumentStep, hostDocumentName } from "../common/document-names.js";
-import { CommandOutputError, HostUnreachableError, LedgerConflictError } from "../common/errors.js";
+import {
+  CommandOutputError,
+  HostStepFailedError,
+  HostUnreachableError,
+  LedgerConflictError,
+} from "../common/errors.js";
 import type {
   Host,
   HostStatus,
@@ -633,15 +638,35 @@ async function complete(
   invocation: GetCommandInvocationCommandOutput,
   log: Logger,
 ): Promise<StepState> {
-  const line = await interpretInvocation({
-    invocation,
-    s3: deps.s3,
-    outputBucket: deps.config.outputBucket,
-    what: step,
-    resultOnFailure: STEPS[step].resultOnFailure,
-  });
-  const stepMs = Math.max(0, deps.clock.now() - Date.parse(sentAt));
   const spec = STEPS[step];
+  const stepMs = Math.max(0, deps.clock.now() - Date.parse(sentAt));
+  let line: Record<string, unknown>;
+  try {
+    line = await interpretInvocation({
+      invocation,
+      s3: deps.s3,
+      outputBucket: deps.config.outputBucket,
+      what: step,
+      resultOnFailure: spec.resultOnFailure,
+    });
+  } catch (error) {
+    // A FAILED line that names the version the host serves: the ledger says so too,
+    // not only the error's text (a switch whose resume failed serves the target).
+    if (
+      error instanceof HostStepFailedError &&
+      error.currentVersion !== undefined &&
+      spec.recorded !== undefined
+    ) {
+      await deps.store.recordStepResult({
+        key: host,
+        step: spec.recorded.step,
+        commandId,
+        fields: { stepMs, runningVersion: error.currentVersion },
+        now: deps.clock.now(),
+      });
+    }
+    throw error;
+  }
   const outcome = await spec.finish(deps, rollout, host, line);
   const fields: StepResultFields = { stepMs, ...outcome.fields };
   const recorded = spec.recorded;

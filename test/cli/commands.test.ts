@@ -125,6 +125,63 @@ describe("status", () => {
     );
   });
 
+  it("shows the version a failed step's FAILED line said the host serves", async () => {
+    // Prepare: the switch's resume failed after its cutover: the host serves 2.0.0.
+    const backend = memoryBackend();
+    const store = await seedRollout(backend);
+    const key = { rolloutId: "r-1", wave: 0, hostId: I1 };
+    await store.recordCommand({
+      key,
+      step: "preflight",
+      commandId: "c-pre",
+      status: "PREFLIGHT",
+      from: ["PENDING"],
+      now: T0,
+    });
+    await store.recordStepResult({
+      key,
+      step: "preflight",
+      commandId: "c-pre",
+      fields: { stepMs: 100, fromVersion: "1.0.0" },
+      now: T0,
+    });
+    await store.recordCommand({
+      key,
+      step: "stage",
+      commandId: "c-stage",
+      status: "STAGING",
+      from: ["PREFLIGHT"],
+      now: T0,
+    });
+    await store.recordCommand({
+      key,
+      step: "switch",
+      commandId: "c-switch",
+      status: "SWITCHING",
+      from: ["STAGING"],
+      now: T0,
+    });
+    await store.recordStepResult({
+      key,
+      step: "switch",
+      commandId: "c-switch",
+      fields: { stepMs: 900, runningVersion: "2.0.0" },
+      now: T0 + 1000,
+    });
+    const error = { name: "HostStepFailedError", message: "switch failed (it serves 2.0.0)" };
+    await store.finalizeHost({ key, status: "FAILED", error, now: T0 + 1000 });
+    const io = recordingIo(T0);
+
+    // Act
+    await statusCommand(backend, "r-1", io);
+
+    // Assess: from 1.0.0, no target reached by the ledger's fields, running 2.0.0.
+    const row = io.lines.find((l) => l.startsWith(I1));
+    expect(row).toMatch(
+      /^i-0123456789abcdef0 +i-0123456789abcdef0 +0 +1\.0\.0 +- +2\.0\.0 +failed /,
+    );
+  });
+
   it("says the rollback window closed once the cleanup deleted the old release", async () => {
     const base = {
       hostId: I1,

@@ -688,22 +688,6 @@ describe("runHostStep: finished commands", () => {
       "stage failed on i-0123456789abcdef0: sha256 mismatch for /tmp/a.tar.gz",
     ],
     [
-      "a FAILED line naming the release that serves",
-      invocation({
-        Status: "Failed",
-        StatusDetails: "Failed",
-        ResponseCode: 1,
-        StandardOutputContent: line({
-          step: "stage",
-          status: "FAILED",
-          error: "resume failed",
-          currentVersion: "2.0.0",
-        }),
-      }),
-      "HostStepFailedError",
-      "stage failed on i-0123456789abcdef0 (it serves 2.0.0): resume failed",
-    ],
-    [
       "exit 2 without a line",
       invocation({
         Status: "Failed",
@@ -768,11 +752,58 @@ describe("runHostStep: finished commands", () => {
 
     // Assess
     await expect(result).rejects.toMatchObject({ name, message: expect.stringContaining(text) });
-    expect(await ledgerHost()).toMatchObject({
+    const after = await ledgerHost();
+    expect(after).toMatchObject({
       status: "STAGING",
       commands: { preflight: "c0", stage: "cmd-1" },
       stepMs: {},
     });
+    expect(after?.stepMs).toEqual({});
+    expect(after).not.toHaveProperty("runningVersion");
+  });
+
+  it("records the version a FAILED line says the host serves, then raises the error", async () => {
+    // Prepare: the switch's cutover went through, its resume did not.
+    ledger(
+      {},
+      { status: "SWITCHING", commands: { preflight: "c0", stage: "c1", switch: "cmd-1" } },
+    );
+    const failed = (currentVersion: string) =>
+      invocation({
+        Status: "Failed",
+        StatusDetails: "Failed",
+        ResponseCode: 1,
+        StandardOutputContent: line({
+          step: "switch",
+          status: "FAILED",
+          error: "resume failed",
+          currentVersion,
+        }),
+      });
+    ssmMock.on(GetCommandInvocationCommand).resolvesOnce(failed("2.0.0")).resolves(failed("v2"));
+
+    // Act
+    const named = runHostStep(deps(), poll("switch"), context());
+    await expect(named).rejects.toMatchObject({
+      name: "HostStepFailedError",
+      message: "switch failed on i-0123456789abcdef0 (it serves 2.0.0): resume failed",
+      currentVersion: "2.0.0",
+    });
+    const recorded = await ledgerHost();
+    // A currentVersion that is not a version is neither quoted nor recorded.
+    const notVersion = runHostStep(deps(), poll("switch"), context());
+    await expect(notVersion).rejects.toMatchObject({
+      message: "switch failed on i-0123456789abcdef0: resume failed",
+      currentVersion: undefined,
+    });
+
+    // Assess
+    expect(recorded).toMatchObject({
+      status: "SWITCHING",
+      runningVersion: "2.0.0",
+      stepMs: { switch: 4000 },
+    });
+    expect(await ledgerHost()).toEqual(recorded);
   });
 
   it("raises HostUnreachableError when SSM no longer knows the instance while polling", async () => {

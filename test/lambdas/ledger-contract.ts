@@ -819,6 +819,43 @@ export function ledgerContract(name: string, fresh: () => Promise<ContractFixtur
       });
     });
 
+    it("records what a preflight and a failed step add: the rollout to adopt, the version served", async () => {
+      // Prepare
+      await seed(
+        hostItem({
+          wave: 1,
+          status: "SWITCHING",
+          commands: { preflight: "c0", stage: "c1", switch: "c2" },
+        }),
+      );
+
+      // Act
+      await store.recordStepResult({
+        key: KEY,
+        step: "preflight",
+        commandId: "c0",
+        fields: { stepMs: 10, fromVersion: "2.0.0", adoptRolloutId: "r-lost" },
+        now: T0 + 500,
+      });
+      await store.recordStepResult({
+        key: KEY,
+        step: "switch",
+        commandId: "c2",
+        fields: { stepMs: 4200, runningVersion: "2.0.0" },
+        now: T0 + 1000,
+      });
+
+      // Assess
+      expect(await store.getHost(KEY)).toMatchObject({
+        status: "SWITCHING",
+        stepMs: { preflight: 10, switch: 4200 },
+        fromVersion: "2.0.0",
+        adoptRolloutId: "r-lost",
+        runningVersion: "2.0.0",
+        switchEndedAt: later(1000),
+      });
+    });
+
     it("records all of a switch's result fields", async () => {
       // Prepare
       await seed(

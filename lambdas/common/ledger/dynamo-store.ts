@@ -545,6 +545,7 @@ export class DynamoLedgerStore implements LedgerStore {
       "listenerGapMs",
       "unservedMs",
       "adoptRolloutId",
+      "runningVersion",
     ] as const) {
       const value = args.fields[field];
       if (value !== undefined) {

@@ -190,6 +190,8 @@ export interface StepResultFields {
    * ledger; this rollout's switch takes it over and reports it.
    */
   readonly adoptRolloutId?: string;
+  /** A failed step: the version its FAILED line says the host serves. */
+  readonly runningVersion?: string;
 }
 
 /** Arguments of {@link LedgerStore.recordStepResult}. */
