@@ -241,6 +241,8 @@ async function main(): Promise<void> {
         "ratio",
         "batch-path s",
         "wall/batch-path",
+        "verification s",
+        "ratio w/o verification",
       ],
       [b1, b5, s1, s5, t1, t5].map((m) => {
         const o = overhead(m);
@@ -255,6 +257,8 @@ async function main(): Promise<void> {
           o.ratio.toFixed(3),
           sec(o.batchPathMs),
           o.ratioBatchPath.toFixed(3),
+          sec(o.verificationMs),
+          o.ratioWithoutVerification.toFixed(3),
         ];
       }),
     );
@@ -267,6 +271,7 @@ async function main(): Promise<void> {
         "detection",
         "record host",
         "child other",
+        "verification",
         "parent tasks",
         "rest",
       ],
@@ -279,6 +284,7 @@ async function main(): Promise<void> {
           bd.detection,
           bd.recordHost,
           bd.childOther,
+          bd.verification,
           bd.parentTasks,
           bd.rest,
         ];

@@ -91,6 +91,11 @@ export interface ChildSample extends ExecutionCounts {
   readonly hostId: string;
   startedAt: number;
   endedAt?: number;
+  /**
+   * Epoch ms its last state exited: its end when the iteration's end event does not
+   * name the host (HostDone outputs `{}`).
+   */
+  lastExitAt?: number;
   /** Epoch ms spent in the RecordHostResult/RecordHostFailure task. */
   recordMs: number;
 }
@@ -203,9 +208,10 @@ export class ExecutionRecorder {
 
   /** The figures so far (call once the execution has ended). */
   metrics(): ExecutionMetrics {
-    // Children that ended without a MapIteration end event (aborted) end with the parent.
+    // A child whose iteration end event did not name it ended when its last state
+    // exited; one that never got that far (aborted) ends with the parent.
     const children = [...this.children.values()];
-    for (const child of children) child.endedAt ??= this.endedAt;
+    for (const child of children) child.endedAt ??= child.lastExitAt ?? this.endedAt;
     return {
       startedAt: this.startedAt,
       endedAt: this.endedAt,
@@ -291,6 +297,7 @@ export class ExecutionRecorder {
       }
       return;
     }
+    (counts as ChildSample).lastExitAt = event.timestamp;
     if (name.startsWith("RecordHost") && hostId !== undefined) {
       const entered = this.recordEnteredAt.get(hostId);
       if (entered !== undefined) (counts as ChildSample).recordMs += event.timestamp - entered;

@@ -29,6 +29,10 @@ export interface Overhead {
   readonly ratio: number;
   /** wall / batch path. */
   readonly ratioBatchPath: number;
+  /** Time in the wave verifications (VerifyWaveHosts), which the ideal does not count. */
+  readonly verificationMs: number;
+  /** (wall - verification) / ideal: the upgrade alone against the 1.15 goal. */
+  readonly ratioWithoutVerification: number;
 }
 
 /** {@link Overhead} of one rollout. */
@@ -42,6 +46,8 @@ export function overhead(m: RolloutMeasurement): Overhead {
     batchPathMs,
     ratio: m.wallMs / idealMs,
     ratioBatchPath: m.wallMs / batchPathMs,
+    verificationMs: m.breakdown.verification,
+    ratioWithoutVerification: (m.wallMs - m.breakdown.verification) / idealMs,
   };
 }
 

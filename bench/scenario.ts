@@ -85,6 +85,8 @@ export interface Breakdown {
   readonly recordHost: number;
   /** Rest of the child executions: Choice states and transitions between states. */
   readonly childOther: number;
+  /** The wave verifications (VerifyWaveHosts: a read-only Preflight command per upgraded host). */
+  readonly verification: number;
   /** Parent Lambda tasks (PlanRollout, LoadWaveHosts, EvaluateWave, FinishRollout). */
   readonly parentTasks: number;
   /** Everything else: Map start/stop and iteration start-up, parent transitions. */
@@ -292,14 +294,17 @@ async function measureRollout(
   const childWall = children.map((c) => (c.endedAt ?? metrics.endedAt) - c.startedAt);
   const childOther = sum(childWall) - sum(steps.map((s) => s.doneAt - s.sentAt)) - recordHost;
   const parentTasks = sum(parentTaskStates.map((s) => metrics.parentStateMs[s] ?? 0));
+  const verification = metrics.parentStateMs.VerifyWaveHosts ?? 0;
   const breakdown: Breakdown = {
     onHost,
     dispatch,
     detection,
     recordHost,
     childOther,
+    verification,
     parentTasks,
-    rest: wallMs - onHost - dispatch - detection - recordHost - childOther - parentTasks,
+    rest:
+      wallMs - onHost - dispatch - detection - recordHost - childOther - verification - parentTasks,
   };
 
   const statuses: Record<string, number> = {};
