@@ -40,7 +40,7 @@ async function runHost(
   hostId: string,
   wave: number,
   start: number,
-  final: "UPGRADED" | "ROLLED_BACK",
+  final: "UPGRADED" | "ROLLED_BACK" | "FAILED",
   rolloutId = "r-1",
 ) {
   const { store } = backend;
@@ -61,16 +61,19 @@ async function runHost(
       now: T0 + t,
     });
     t += 1000;
+    // A FAILED switch records no cutover, only the version its FAILED line names.
     const fields =
-      step === "switch"
-        ? {
-            stepMs: 1000,
-            fromVersion: "1.0.0",
-            toVersion: final === "UPGRADED" ? "2.0.0" : "1.0.0",
-            suspendMs: 400,
-            listenerGapMs: 150,
-          }
-        : { stepMs: 1000 };
+      step !== "switch"
+        ? { stepMs: 1000 }
+        : final === "FAILED"
+          ? { stepMs: 1000, fromVersion: "1.0.0", runningVersion: "2.0.0" }
+          : {
+              stepMs: 1000,
+              fromVersion: "1.0.0",
+              toVersion: final === "UPGRADED" ? "2.0.0" : "1.0.0",
+              suspendMs: 400,
+              listenerGapMs: 150,
+            };
     await store.recordStepResult({
       key,
       step,
@@ -93,10 +96,16 @@ async function runHost(
       now: T0 + t,
     });
   }
+  const errors = {
+    UPGRADED: undefined,
+    ROLLED_BACK: { name: "RolledBack", message: "health failed" },
+    FAILED: { name: "HostStepFailedError", message: "switch failed (it serves 2.0.0)" },
+  };
+  const error = errors[final];
   await store.finalizeHost({
     key,
     status: final,
-    ...(final === "ROLLED_BACK" ? { error: { name: "RolledBack", message: "health failed" } } : {}),
+    ...(error === undefined ? {} : { error }),
     now: T0 + t,
   });
 }
@@ -128,48 +137,8 @@ describe("status", () => {
   it("shows the version a failed step's FAILED line said the host serves", async () => {
     // Prepare: the switch's resume failed after its cutover: the host serves 2.0.0.
     const backend = memoryBackend();
-    const store = await seedRollout(backend);
-    const key = { rolloutId: "r-1", wave: 0, hostId: I1 };
-    await store.recordCommand({
-      key,
-      step: "preflight",
-      commandId: "c-pre",
-      status: "PREFLIGHT",
-      from: ["PENDING"],
-      now: T0,
-    });
-    await store.recordStepResult({
-      key,
-      step: "preflight",
-      commandId: "c-pre",
-      fields: { stepMs: 100, fromVersion: "1.0.0" },
-      now: T0,
-    });
-    await store.recordCommand({
-      key,
-      step: "stage",
-      commandId: "c-stage",
-      status: "STAGING",
-      from: ["PREFLIGHT"],
-      now: T0,
-    });
-    await store.recordCommand({
-      key,
-      step: "switch",
-      commandId: "c-switch",
-      status: "SWITCHING",
-      from: ["STAGING"],
-      now: T0,
-    });
-    await store.recordStepResult({
-      key,
-      step: "switch",
-      commandId: "c-switch",
-      fields: { stepMs: 900, runningVersion: "2.0.0" },
-      now: T0 + 1000,
-    });
-    const error = { name: "HostStepFailedError", message: "switch failed (it serves 2.0.0)" };
-    await store.finalizeHost({ key, status: "FAILED", error, now: T0 + 1000 });
+    await seedRollout(backend);
+    await runHost(backend, I1, 0, 0, "FAILED");
     const io = recordingIo(T0);
 
     // Act
