@@ -165,7 +165,9 @@ export class AgentRolloutStack extends Stack {
   public readonly alarms: RolloutAlarms;
 
   constructor(scope: Construct, id: string, props: AgentRolloutStackProps = {}) {
-    super(scope, id, props);
+    // Written compact: every profile adds five command documents of host scripts, and
+    // indentation alone would cost a quarter of CloudFormation's 1,000,000 bytes.
+    super(scope, id, { suppressTemplateIndentation: true, ...props });
     const profilesDir = projectPath(props.profilesDir ?? CONTEXT_DEFAULTS.profilesDir);
     const targetTagKey = props.targetTagKey ?? CONTEXT_DEFAULTS.targetTagKey;
     const targetTagValue = props.targetTagValue ?? CONTEXT_DEFAULTS.targetTagValue;

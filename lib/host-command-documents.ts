@@ -7,7 +7,11 @@ import {
   type HostDocumentStep,
   hostDocumentName,
 } from "../lambdas/common/document-names.js";
-import { assembleProfileDocuments, type SsmDocumentContent } from "./host-documents/index.js";
+import {
+  assembleProfileDocuments,
+  deployedContent,
+  type SsmDocumentContent,
+} from "./host-documents/index.js";
 
 /** The on-host steps, each an SSM command document per profile. */
 export const DOCUMENT_STEPS = HOST_DOCUMENT_STEPS;
@@ -88,7 +92,7 @@ export class HostDocuments extends Construct {
           name,
           documentType: "Command",
           documentFormat: "JSON",
-          content: contents[step],
+          content: deployedContent(contents[step]),
           updateMethod: "NewVersion",
         });
       }

@@ -11,6 +11,7 @@ import { App, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { AgentRolloutStack } from "./agent-rollout-stack.js";
 import { PROJECT_ROOT, readRolloutSettings } from "./config.js";
+import { TemplateSizeCheck } from "./template-size-check.js";
 
 /** Name of the one stack. */
 export const STACK_NAME = "AgentRollout";
@@ -24,7 +25,8 @@ export interface BuildRolloutAppOptions {
 /**
  * Adds the stack to `app`, configured from the app's context (read once, here), and
  * registers the cdk-nag AwsSolutions checks: synth fails on any finding that is not
- * acknowledged with a reason.
+ * acknowledged with a reason, and on a template larger than CloudFormation accepts
+ * ({@link TemplateSizeCheck}).
  */
 export function buildRolloutApp(app: App, options: BuildRolloutAppOptions = {}): AgentRolloutStack {
   const settings = readRolloutSettings(app.node);
@@ -43,6 +45,8 @@ export function buildRolloutApp(app: App, options: BuildRolloutAppOptions = {}):
     reserveHostStepConcurrency: settings.reserveHostStepConcurrency,
     artifactDirs: settings.artifactDirs,
   });
+  // Always: a template CloudFormation refuses must not synthesize (nor run locally).
+  Validations.of(app).addPlugins(new TemplateSizeCheck());
   if (options.checks ?? true) {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   }

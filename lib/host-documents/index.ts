@@ -189,6 +189,19 @@ export function assembleHostDocuments(
 }
 
 /**
+ * A document as the stack deploys it: its `runCommand` lines as one string (the SSM
+ * Agent joins the list with newlines into the script it runs, so the script is the
+ * same). In the synthesized template a list is written one indented element per
+ * script line; one string keeps the template under CloudFormation's 1,000,000 bytes
+ * (docs/aws-fidelity.md).
+ */
+export function deployedContent(document: SsmDocumentContent): SsmDocumentContent {
+  const [step] = document.mainSteps;
+  const runCommand = [step.inputs.runCommand.join("\n")];
+  return { ...document, mainSteps: [{ ...step, inputs: { ...step.inputs, runCommand } }] };
+}
+
+/**
  * A profile as shipped: without its comment and blank lines, which profile.sh skips
  * anyway (the repository keeps them; the documents need not carry them).
  */

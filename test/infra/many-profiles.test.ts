@@ -1,7 +1,10 @@
 /**
  * Profiles are not limited by document size: one set of documents per profile, each
- * carrying its own profile only. A stack with 30 ordinary profiles synthesizes with
- * every document under SSM's limit and the stack under CloudFormation's.
+ * carrying its own profile only, under SSM's limit. They are limited by the template:
+ * each profile's five documents carry the host scripts, about 220 KB, and
+ * CloudFormation takes at most 1,000,000 bytes. A stack with 4 ordinary profiles
+ * synthesizes within every quota checked here; one with 5 is refused at synth, naming
+ * the limit (lib/template-size-check.ts), as `cdk deploy` would refuse it.
  */
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,7 +26,8 @@ import {
   statementsOfRole,
 } from "./helpers.js";
 
-const PROFILE_COUNT = 30;
+/** The most ordinary profiles (the demo profile's size) that fit the template. */
+const PROFILE_COUNT = 4;
 /** CloudFormation's quota of resources per stack. */
 const CFN_MAX_RESOURCES = 500;
 /** IAM's quota on the inline policies of one role, all together (characters, whitespace excluded). */
@@ -33,6 +37,29 @@ const IAM_MANAGED_POLICY_MAX_CHARS = 6_144;
 /** IAM's default quota of managed policies attached to a role. */
 const IAM_MANAGED_POLICIES_PER_ROLE = 10;
 
+/** A directory of `count` profiles, each a copy of the demo profile. */
+function profilesDir(count: number): { dir: string; names: string[] } {
+  const dir = mkdtempSync(join(tmpdir(), "ar-many-profiles-"));
+  const names = Array.from({ length: count }, (_, i) => `agent-${String(i).padStart(2, "0")}`);
+  for (const name of names) {
+    copyFileSync(projectPath("profiles/demo.profile"), join(dir, `${name}.profile`));
+  }
+  return { dir, names };
+}
+
+describe(`a stack with ${PROFILE_COUNT + 1} profiles`, () => {
+  it("is refused at synth: its template is larger than CloudFormation accepts", () => {
+    const { dir } = profilesDir(PROFILE_COUNT + 1);
+    try {
+      expect(() => buildTemplate({ profilesDir: dir })).toThrow(
+        /the template is \d+ bytes; CloudFormation accepts at most 1000000/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe(`a stack with ${PROFILE_COUNT} profiles`, () => {
   let dir: string;
   let names: string[];
@@ -40,11 +67,7 @@ describe(`a stack with ${PROFILE_COUNT} profiles`, () => {
   let template: Template;
 
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "ar-many-profiles-"));
-    names = Array.from({ length: PROFILE_COUNT }, (_, i) => `agent-${String(i).padStart(2, "0")}`);
-    for (const name of names) {
-      copyFileSync(projectPath("profiles/demo.profile"), join(dir, `${name}.profile`));
-    }
+    ({ dir, names } = profilesDir(PROFILE_COUNT));
     ({ stack, template } = buildTemplate({ profilesDir: dir }));
   });
 
@@ -69,8 +92,9 @@ describe(`a stack with ${PROFILE_COUNT} profiles`, () => {
       const profile = String(d.Properties.Name).replace(/^AgentRollout-[A-Za-z]+-/, "");
       expect(names).toContain(profile);
       expect(d.Properties.Content.parameters.profile.allowedValues).toEqual([profile]);
-      const commands = d.Properties.Content.mainSteps[0].inputs.runCommand as string[];
-      const shipped = commands.filter((l) => l.startsWith('cat > "$ar_dir/profiles/'));
+      // Deployed as one string (deployedContent): the script's lines.
+      const [script] = d.Properties.Content.mainSteps[0].inputs.runCommand as [string];
+      const shipped = script.split("\n").filter((l) => l.startsWith('cat > "$ar_dir/profiles/'));
       expect(shipped).toHaveLength(1);
       expect(shipped[0]).toContain(`/profiles/${profile}.profile"`);
     }

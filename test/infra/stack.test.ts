@@ -2,7 +2,7 @@ import { Match, type Template } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { AgentRolloutStack } from "../../lib/agent-rollout-stack.js";
 import { projectPath } from "../../lib/config.js";
-import { assembleProfileDocuments } from "../../lib/host-documents/index.js";
+import { assembleProfileDocuments, deployedContent } from "../../lib/host-documents/index.js";
 import { HANDLER_METADATA_KEY, HANDLER_NAMES } from "../../lib/rollout-function.js";
 import {
   actionsWithPrefix,
@@ -254,7 +254,7 @@ describe("host documents", () => {
         const name = `AgentRollout-${step.charAt(0).toUpperCase()}${step.slice(1)}-${profile}`;
         template.hasResourceProperties("AWS::SSM::Document", {
           Name: name,
-          Content: Match.exact(JSON.parse(JSON.stringify(content))),
+          Content: Match.exact(JSON.parse(JSON.stringify(deployedContent(content)))),
         });
       }
     }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HOST_DOCUMENT_STEPS, hostDocumentName } from "../../lambdas/common/document-names.js";
 import { projectPath } from "../../lib/config.js";
-import { assembleProfileDocuments } from "../../lib/host-documents/index.js";
+import { assembleProfileDocuments, deployedContent } from "../../lib/host-documents/index.js";
 import { HANDLER_NAMES } from "../../lib/rollout-function.js";
 import { type SynthesizedRollout, synthesizeRollout } from "../../local/synthesize.js";
 
@@ -87,7 +87,7 @@ describe("synthesizeRollout", () => {
         Object.entries(expected).flatMap(([profile, steps]) =>
           HOST_DOCUMENT_STEPS.map((step) => [
             hostDocumentName("AgentRollout", step, profile),
-            steps[step],
+            deployedContent(steps[step]),
           ]),
         ),
       ),
