@@ -10,6 +10,7 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Clock } from "../../lambdas/common/clock.js";
 import type { Deps } from "../../lambdas/common/deps.js";
+import type { Rollout } from "../../lambdas/common/ledger/index.js";
 import type {
   HostItem,
   LockItem,
@@ -27,6 +28,7 @@ import {
   snapshotSk,
 } from "../../lambdas/common/ledger/keys.js";
 import type { RolloutInput } from "../../lambdas/common/schemas.js";
+import type { HostStepConfig, HostStepDeps } from "../../lambdas/host-step/host-step.js";
 import { MemoryLedgerStore } from "./memory-ledger-store.js";
 
 export const TABLE = "ledger";
@@ -89,6 +91,22 @@ export function testDeps<C>(
     clock,
     config,
   };
+}
+
+/** host-step's configuration in the tests: documents `AR-<Step>-<profile>`, 20 s inline polls. */
+export const HOST_STEP_CONFIG: HostStepConfig = {
+  documentPrefix: "AR",
+  outputBucket: BUCKET,
+  inlinePollSeconds: 20,
+  deliveryTimeoutSeconds: 600,
+};
+
+/** host-step's dependencies on `store`, with the rollout cache a container keeps. */
+export function hostStepDeps(
+  store: MemoryLedgerStore,
+  clock: FakeClock = fakeClock(),
+): HostStepDeps & { clock: FakeClock; store: MemoryLedgerStore } {
+  return { ...testDeps(HOST_STEP_CONFIG, clock, store), rolloutCache: new Map<string, Rollout>() };
 }
 
 /** A valid execution input (before defaults). */

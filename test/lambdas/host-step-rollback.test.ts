@@ -6,12 +6,11 @@
 import { GetCommandInvocationCommand, SendCommandCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { Rollout } from "../../lambdas/common/ledger/index.js";
-import { type HostStepConfig, runHostStep } from "../../lambdas/host-step/host-step.js";
+import { runHostStep } from "../../lambdas/host-step/host-step.js";
 import { finalStatus } from "../../lambdas/record-host/record-host.js";
 import {
-  BUCKET,
   hostItem,
+  hostStepDeps,
   I1,
   jobs,
   ROLLOUT_ID,
@@ -20,25 +19,15 @@ import {
   snapshotItem,
   storedInput,
   T0,
-  testDeps,
 } from "./helpers.js";
 import { MemoryLedgerStore } from "./memory-ledger-store.js";
 
 const ssmMock = mockClient(SSMClient);
-const CONFIG: HostStepConfig = {
-  documentPrefix: "AR",
-  outputBucket: BUCKET,
-  inlinePollSeconds: 20,
-  deliveryTimeoutSeconds: 600,
-};
 const HOST = { rolloutId: ROLLOUT_ID, wave: 0, hostId: I1, instanceId: I1 };
 const context = { getRemainingTimeInMillis: () => 60_000 };
 let store: MemoryLedgerStore;
 
-const deps = () => ({
-  ...testDeps(CONFIG, undefined, store),
-  rolloutCache: new Map<string, Rollout>(),
-});
+const deps = () => hostStepDeps(store);
 
 beforeEach(() => {
   ssmMock.reset();

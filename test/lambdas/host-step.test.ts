@@ -9,20 +9,16 @@ import {
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeEach, describe, expect, it, vi } from "vitest";
-import type { Rollout } from "../../lambdas/common/ledger/index.js";
 import type { RolloutItem } from "../../lambdas/common/ledger/items.js";
 import type { StepState } from "../../lambdas/common/schemas.js";
-import {
-  type HostStepConfig,
-  type HostStepDeps,
-  runHostStep,
-  waitSecondsFor,
-} from "../../lambdas/host-step/host-step.js";
+import { runHostStep, waitSecondsFor } from "../../lambdas/host-step/host-step.js";
 import {
   awsError,
   BUCKET,
   fakeClock,
+  HOST_STEP_CONFIG,
   hostItem,
+  hostStepDeps,
   I1,
   jobs,
   ROLLOUT_ID,
@@ -34,7 +30,6 @@ import {
   storedInput,
   T0,
   TABLE,
-  testDeps,
 } from "./helpers.js";
 import { MemoryLedgerStore } from "./memory-ledger-store.js";
 
@@ -42,12 +37,6 @@ const ssmMock = mockClient(SSMClient);
 const ddbMock = mockClient(DynamoDBDocumentClient);
 const s3Mock = mockClient(S3Client);
 
-const CONFIG: HostStepConfig = {
-  documentPrefix: "AR",
-  outputBucket: BUCKET,
-  inlinePollSeconds: 20,
-  deliveryTimeoutSeconds: 600,
-};
 const HOST = { rolloutId: ROLLOUT_ID, wave: 1, hostId: I1, instanceId: I1 };
 const OUTPUT_URL = `https://s3.eu-west-1.amazonaws.com/${BUCKET}/commands/${ROLLOUT_ID}/${I1}/switch/cmd-1/${I1}/awsrunShellScript/switch/stdout`;
 const context = (remainingMs = 60_000) => ({ getRemainingTimeInMillis: () => remainingMs });
@@ -55,9 +44,7 @@ const context = (remainingMs = 60_000) => ({ getRemainingTimeInMillis: () => rem
 /** The ledger of the test, fresh for each. */
 let store: MemoryLedgerStore;
 
-function deps(clock = fakeClock()): HostStepDeps & { clock: ReturnType<typeof fakeClock> } {
-  return { ...testDeps(CONFIG, clock, store), rolloutCache: new Map<string, Rollout>() };
-}
+const deps = (clock = fakeClock()) => hostStepDeps(store, clock);
 
 /** Puts the rollout and the host (wave 1, PENDING unless said otherwise) in the ledger. */
 function ledger(rollout: Partial<RolloutItem> = {}, host: Parameters<typeof hostItem>[0] = {}) {
@@ -593,7 +580,7 @@ describe("runHostStep: inline polling", () => {
 
     // Act
     const state = await runHostStep(
-      { ...d, config: { ...CONFIG, inlinePollSeconds: 0 } },
+      { ...d, config: { ...HOST_STEP_CONFIG, inlinePollSeconds: 0 } },
       { action: "poll", step: "stage", host: HOST, command },
       context(),
     );

@@ -11,19 +11,13 @@ import {
 } from "@aws-sdk/client-ssm";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { Rollout } from "../../lambdas/common/ledger/index.js";
 import type { StepState } from "../../lambdas/common/schemas.js";
 import { evaluateWave } from "../../lambdas/evaluate-wave/evaluate-wave.js";
-import {
-  type HostStepConfig,
-  type HostStepDeps,
-  runHostStep,
-} from "../../lambdas/host-step/host-step.js";
+import { type HostStepDeps, runHostStep } from "../../lambdas/host-step/host-step.js";
 import { recordHost } from "../../lambdas/record-host/record-host.js";
 import {
-  BUCKET,
-  fakeClock,
   hostItem,
+  hostStepDeps,
   I1,
   I2,
   ROLLOUT_ID,
@@ -32,26 +26,17 @@ import {
   snapshotItem,
   storedInput,
   T0,
-  testDeps,
 } from "./helpers.js";
 import { MemoryLedgerStore } from "./memory-ledger-store.js";
 
 const ssmMock = mockClient(SSMClient);
 
-const CONFIG: HostStepConfig = {
-  documentPrefix: "AR",
-  outputBucket: BUCKET,
-  inlinePollSeconds: 20,
-  deliveryTimeoutSeconds: 600,
-};
 const HOST = { rolloutId: ROLLOUT_ID, wave: 0, hostId: I1, instanceId: I1 };
 const context = { getRemainingTimeInMillis: () => 60_000 };
 
 let store: MemoryLedgerStore;
 
-function deps(): HostStepDeps {
-  return { ...testDeps(CONFIG, fakeClock(), store), rolloutCache: new Map<string, Rollout>() };
-}
+const deps = (): HostStepDeps => hostStepDeps(store);
 
 /** The ledger: the rollout (threshold 0, its lock held), I1 UPGRADED to 2.0.0, I2 as given. */
 async function ledger(other: "UPGRADED" | "SKIPPED" = "UPGRADED") {
